@@ -1,0 +1,1 @@
+"""Rasa SDK custom actions, run in-process by the service or by `rasa run actions`."""

@@ -1,0 +1,205 @@
+"""Command line: `python -m bot serve | db upgrade | grids ... | members ... | demo seed`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import structlog
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.app import create_app, resume_after_restart
+from bot.db.engine import create_engine, create_session_factory
+from bot.db.migrate import upgrade
+from bot.db.models import Grid, Member
+from bot.privacy import MaskingFilter
+from bot.settings import Settings, load_settings
+from bot.web.auth import hash_password, issue_token
+
+ROLES = ("member", "secretary", "operator")
+
+
+class CommandError(Exception):
+    """A mistake in what was asked; printed without a traceback."""
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(MaskingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    # Rasa's structured debug lines carry residents' raw words; only its warnings are ours to see.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+async def serve(settings: Settings) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    await resume_after_restart(app)
+    print(f"社区暖心助手 listening on http://{settings.host}:{settings.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+async def _grid(session, name: str) -> Grid:  # type: ignore[no-untyped-def]
+    grid = await session.scalar(select(Grid).where(Grid.name == name))
+    if grid is None:
+        raise CommandError(f"no grid named {name!r}; add it first: python -m bot grids add")
+    return grid
+
+
+async def add_grid(settings: Settings, name: str, code: str, aliases: str) -> str:
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            if await session.scalar(select(Grid).where(Grid.name == name)):
+                raise CommandError(f"grid {name!r} exists")
+            session.add(Grid(name=name, code=code, aliases=aliases))
+    finally:
+        await engine.dispose()
+    return f"grid {name} ({code}) added"
+
+
+async def add_member(
+    settings: Settings,
+    name: str,
+    grids: Sequence[str],
+    skills: str,
+    role: str,
+    password: str | None,
+    phone: str | None,
+) -> str:
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            if await session.scalar(select(Member).where(Member.name == name)):
+                raise CommandError(f"member {name!r} exists")
+            member = Member(
+                name=name,
+                role=role,
+                skills=skills,
+                phone=phone,
+                password_hash=hash_password(password) if password else None,
+                grids=[await _grid(session, g) for g in grids],
+            )
+            session.add(member)
+    finally:
+        await engine.dispose()
+    return f"member {name} ({role}) added"
+
+
+async def member_token(settings: Settings, name: str) -> str:
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            member = await session.scalar(select(Member).where(Member.name == name))
+            if member is None:
+                raise CommandError(f"no member named {name!r}")
+            return await issue_token(session, member)
+    finally:
+        await engine.dispose()
+
+
+async def list_members(settings: Settings) -> str:
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            members = (await session.scalars(select(Member).order_by(Member.id))).all()
+            lines = [
+                f"{m.name}\t{m.role}\t{','.join(g.name for g in m.grids) or '-'}\t"
+                f"{m.skills or '-'}\t{'在岗' if m.on_duty else '暂停'}"
+                for m in members
+            ]
+    finally:
+        await engine.dispose()
+    return "\n".join(lines) or "no members yet"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the service")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+
+    db = sub.add_parser("db", help="database")
+    db.add_argument("action", choices=["upgrade"])
+
+    grids = sub.add_parser("grids", help="grids (网格)")
+    gsub = grids.add_subparsers(dest="action", required=True)
+    ga = gsub.add_parser("add")
+    ga.add_argument("--name", required=True, help="e.g. 3号楼")
+    ga.add_argument("--code", required=True, help="ASCII id used in URLs, e.g. b3")
+    ga.add_argument("--aliases", default="", help="comma separated, e.g. 三号楼,3栋")
+
+    members = sub.add_parser("members", help="party members")
+    msub = members.add_subparsers(dest="action", required=True)
+    ma = msub.add_parser("add")
+    ma.add_argument("--name", required=True)
+    ma.add_argument("--grid", default="", help="grid name(s), comma separated")
+    ma.add_argument("--skills", default="", help="e.g. 维修,医疗")
+    ma.add_argument("--role", choices=ROLES, default="member")
+    ma.add_argument("--password", help="console login password")
+    ma.add_argument("--phone")
+    mt = msub.add_parser("token", help="print a new bearer token")
+    mt.add_argument("name")
+    msub.add_parser("list")
+
+    demo = sub.add_parser("demo", help="demo data")
+    demo.add_argument("action", choices=["seed"])
+    return p
+
+
+def run(args: argparse.Namespace, settings: Settings) -> str | None:
+    if args.command == "serve":
+        overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
+        asyncio.run(serve(settings.with_overrides(**overrides)))
+        return None
+    upgrade(settings.database_url)
+    if args.command == "db":
+        return "database is up to date"
+    if args.command == "grids":
+        return asyncio.run(add_grid(settings, args.name, args.code, args.aliases))
+    if args.command == "demo":
+        from bot.demo import seed
+
+        return asyncio.run(seed(settings))
+    if args.action == "add":
+        grids = [g.strip() for g in args.grid.split(",") if g.strip()]
+        return asyncio.run(
+            add_member(
+                settings, args.name, grids, args.skills, args.role, args.password, args.phone
+            )
+        )
+    if args.action == "token":
+        return asyncio.run(member_token(settings, args.name))
+    return asyncio.run(list_members(settings))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    try:
+        output = run(args, settings)
+    except CommandError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if output:
+        print(output)
+    return 0

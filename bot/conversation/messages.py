@@ -1,0 +1,191 @@
+"""Storing messages and reading chat history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import sessionmaker
+
+from bot.channels.base import ChatMessage, ChatRef, Inbound
+from bot.db.models import Message, Resident, utcnow
+
+BOT_NAME = "社区小助手"
+
+
+@dataclass(frozen=True)
+class StoredInbound:
+    """An inbound message once it is safely in the database."""
+
+    message_id: int
+    resident_id: int
+    resident_name: str
+    inbound: Inbound
+
+    @property
+    def chat(self) -> ChatRef:
+        return self.inbound.chat
+
+
+def chat_message(message: Message) -> ChatMessage:
+    if message.sender_kind == "resident" and message.resident is not None:
+        name, user_id = message.resident.name, message.resident.external_id
+    elif message.sender_kind == "member" and message.member is not None:
+        name, user_id = message.member.name, None
+    else:
+        name, user_id = BOT_NAME, None
+    return ChatMessage(
+        id=message.id,
+        sender_kind=message.sender_kind,
+        sender_name=name,
+        user_id=user_id,
+        text=message.text,
+        created_at=message.created_at,
+    )
+
+
+async def store_inbound(sessions: sessionmaker, inbound: Inbound) -> StoredInbound | None:
+    """Persist a resident's message; None when the platform already delivered this one."""
+    try:
+        return await _insert_inbound(sessions, inbound)
+    except IntegrityError:
+        # Either a retry of a stored message, or two first messages of a new resident
+        # racing to create them; the second attempt tells which.
+        if await _already_stored(sessions, inbound):
+            return None
+        try:
+            return await _insert_inbound(sessions, inbound)
+        except IntegrityError:
+            if await _already_stored(sessions, inbound):
+                return None
+            raise
+
+
+async def _insert_inbound(sessions: sessionmaker, inbound: Inbound) -> StoredInbound:
+    chat = inbound.chat
+    async with sessions() as session, session.begin():
+        resident = await _resident(session, chat, inbound.user_name)
+        message = Message(
+            channel=chat.channel,
+            platform_msg_id=inbound.platform_msg_id,
+            conversation_id=chat.conversation_id,
+            chat_type=chat.chat_type,
+            chat_id=chat.chat_id,
+            direction="in",
+            sender_kind="resident",
+            resident_id=resident.id,
+            text=inbound.text,
+        )
+        session.add(message)
+        await session.flush()
+        return StoredInbound(message.id, resident.id, resident.name, inbound)
+
+
+async def _resident(session: AsyncSession, chat: ChatRef, name: str) -> Resident:
+    resident = await session.scalar(
+        select(Resident).where(
+            Resident.channel == chat.channel, Resident.external_id == chat.user_id
+        )
+    )
+    if resident is None:
+        resident = Resident(channel=chat.channel, external_id=chat.user_id, name=name)
+        session.add(resident)
+        await session.flush()
+    elif name and resident.name != name:
+        resident.name = name
+    return resident
+
+
+async def _already_stored(sessions: sessionmaker, inbound: Inbound) -> bool:
+    async with sessions() as session:
+        found = await session.scalar(
+            select(Message.id).where(
+                Message.channel == inbound.chat.channel,
+                Message.platform_msg_id == inbound.platform_msg_id,
+            )
+        )
+    return found is not None
+
+
+async def mark_handled(session: AsyncSession, message_id: int, ticket_id: int | None) -> None:
+    values: dict[str, object] = {"handled_at": utcnow()}
+    if ticket_id is not None:
+        values["ticket_id"] = ticket_id
+    await session.execute(update(Message).where(Message.id == message_id).values(**values))
+
+
+async def store_outbound(
+    session: AsyncSession,
+    chat: ChatRef,
+    text: str,
+    *,
+    member_id: int | None = None,
+    ticket_id: int | None = None,
+) -> Message:
+    message = Message(
+        channel=chat.channel,
+        conversation_id=chat.conversation_id,
+        chat_type=chat.chat_type,
+        chat_id=chat.chat_id,
+        direction="out",
+        sender_kind="member" if member_id else "bot",
+        member_id=member_id,
+        ticket_id=ticket_id,
+        text=text,
+        handled_at=utcnow(),
+    )
+    session.add(message)
+    await session.flush()
+    await session.refresh(message, ["member", "resident"])
+    return message
+
+
+async def chat_history(session: AsyncSession, chat: ChatRef, limit: int = 50) -> list[ChatMessage]:
+    """A private chat's own messages, or everything said in a group."""
+    query = select(Message).order_by(Message.id.desc()).limit(limit)
+    if chat.chat_type == "private":
+        query = query.where(Message.conversation_id == chat.conversation_id)
+    else:
+        query = query.where(
+            Message.channel == chat.channel,
+            Message.chat_type == "group",
+            Message.chat_id == chat.chat_id,
+        )
+    rows = (await session.scalars(query)).all()
+    return [chat_message(m) for m in reversed(rows)]
+
+
+async def unhandled_inbound(session: AsyncSession) -> list[StoredInbound]:
+    """Messages stored and acknowledged but never routed (the process stopped in between)."""
+    rows = await session.scalars(
+        select(Message)
+        .where(Message.direction == "in", Message.handled_at.is_(None))
+        .order_by(Message.id)
+    )
+    return [_stored_from_row(m) for m in rows.all()]
+
+
+def _stored_from_row(message: Message) -> StoredInbound:
+    resident = message.resident
+    chat = ChatRef(
+        channel=message.channel,
+        chat_type=message.chat_type,
+        chat_id=message.chat_id,
+        user_id=resident.external_id,
+    )
+    inbound = Inbound(
+        chat=chat,
+        platform_msg_id=message.platform_msg_id,
+        user_name=resident.name,
+        text=message.text,
+    )
+    return StoredInbound(message.id, resident.id, resident.name, inbound)
+
+
+async def message_by_id(session: AsyncSession, message_id: int) -> ChatMessage:
+    message = await session.get(Message, message_id)
+    if message is None:
+        raise LookupError(f"no message {message_id}")
+    return chat_message(message)

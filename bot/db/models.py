@@ -1,0 +1,208 @@
+"""SQLAlchemy models: who lives where, who helps, and every ticket's messages and events.
+
+Declarative 1.4 style (Rasa pins SQLAlchemy 1.4); queries elsewhere use 2.0-style `select()`.
+Times are stored as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import declarative_base, relationship
+from sqlalchemy.types import TypeDecorator
+
+Base = declarative_base()
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite drops the zone; this puts it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime; store aware UTC times")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Grid(Base):
+    """A 网格: a building or village group that a party member looks after."""
+
+    __tablename__ = "grids"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(64), nullable=False, unique=True)
+    # ASCII code used in URLs, e.g. the webchat room id.
+    code = Column(String(32), nullable=False, unique=True)
+    # Other ways residents write the same place ("三号楼,3栋"), comma separated.
+    aliases = Column(String(255), nullable=False, default="")
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+    def names(self) -> list[str]:
+        return [self.name, *(a.strip() for a in self.aliases.split(",") if a.strip())]
+
+
+member_grids = Table(
+    "member_grids",
+    Base.metadata,
+    Column("member_id", ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("grid_id", ForeignKey("grids.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Member(Base):
+    """A party member (党员志愿者 / 网格员), branch secretary or operator."""
+
+    __tablename__ = "members"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(64), nullable=False, unique=True)
+    role = Column(String(16), nullable=False, default="member")
+    skills = Column(String(255), nullable=False, default="")
+    phone = Column(String(32))
+    on_duty = Column(Boolean, nullable=False, default=True)
+    password_hash = Column(String(255))
+    last_assigned_at = Column(UTCDateTime())
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+    grids = relationship("Grid", secondary=member_grids, lazy="selectin")
+
+    def skill_list(self) -> list[str]:
+        return [s for s in self.skills.split(",") if s]
+
+
+class MemberToken(Base):
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "member_tokens"
+
+    id = Column(Integer, primary_key=True)
+    member_id = Column(ForeignKey("members.id", ondelete="CASCADE"), nullable=False)
+    token_hash = Column(String(64), nullable=False, unique=True)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+    member = relationship("Member", lazy="joined")
+
+
+class Resident(Base):
+    """A resident as one channel knows them (a WeChat OpenID, a webchat user id)."""
+
+    __tablename__ = "residents"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    external_id = Column(String(128), nullable=False)
+    name = Column(String(64), nullable=False, default="")
+    phone = Column(String(32))
+    grid_id = Column(ForeignKey("grids.id"))
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+    grid = relationship("Grid", lazy="joined")
+
+
+class Ticket(Base):
+    """One request handed to a person. Its status changes only through `bot.handoff.states`."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_conversation_status", "conversation_id", "status"),
+        Index("ix_tickets_assignee_status", "assignee_id", "status"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    # The Rasa sender id of the conversation this ticket paused.
+    conversation_id = Column(String(255), nullable=False)
+    resident_id = Column(ForeignKey("residents.id"), nullable=False)
+    channel = Column(String(16), nullable=False)
+    chat_type = Column(String(8), nullable=False)
+    chat_id = Column(String(128))
+    category = Column(String(16), nullable=False)
+    intent = Column(String(64), nullable=False)
+    confidence = Column(Float, nullable=False)
+    text = Column(Text, nullable=False)
+    entities = Column(JSON, nullable=False, default=dict)
+    status = Column(String(16), nullable=False, default="new")
+    grid_id = Column(ForeignKey("grids.id"))
+    assignee_id = Column(ForeignKey("members.id"))
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    updated_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    first_response_at = Column(UTCDateTime())
+    resolved_at = Column(UTCDateTime())
+    resolution_note = Column(Text)
+
+    resident = relationship("Resident", lazy="joined")
+    grid = relationship("Grid", lazy="joined")
+    assignee = relationship("Member", lazy="joined")
+
+
+class Message(Base):
+    """Every message in or out, stored before anything acts on it."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        # A platform retry carries the same id: the second insert fails and is dropped.
+        UniqueConstraint("channel", "platform_msg_id"),
+        Index("ix_messages_conversation", "conversation_id", "id"),
+        Index("ix_messages_chat", "channel", "chat_id", "id"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    platform_msg_id = Column(String(128))
+    conversation_id = Column(String(255), nullable=False)
+    chat_type = Column(String(8), nullable=False)
+    chat_id = Column(String(128))
+    direction = Column(String(3), nullable=False)
+    sender_kind = Column(String(16), nullable=False)
+    resident_id = Column(ForeignKey("residents.id"))
+    member_id = Column(ForeignKey("members.id"))
+    ticket_id = Column(ForeignKey("tickets.id"), index=True)
+    text = Column(Text, nullable=False, default="")
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    # Set once an inbound message has been routed; a restart re-routes those still unset.
+    handled_at = Column(UTCDateTime())
+
+    resident = relationship("Resident", lazy="joined")
+    member = relationship("Member", lazy="joined")
+
+
+class TicketEvent(Base):
+    """The audit trail: every status change and assignment, with actor, time and reason."""
+
+    __tablename__ = "ticket_events"
+
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = Column(String(32), nullable=False)
+    from_status = Column(String(16))
+    to_status = Column(String(16))
+    actor_member_id = Column(ForeignKey("members.id"))
+    actor = Column(String(64), nullable=False)
+    reason = Column(Text, nullable=False, default="")
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)

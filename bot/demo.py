@@ -1,0 +1,62 @@
+"""Demo data: two grids, four party members and a branch secretary, all with console logins."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.db.engine import create_engine, create_session_factory
+from bot.db.models import Grid, Member
+from bot.settings import Settings
+from bot.web.auth import hash_password
+
+DEMO_PASSWORD = "123456"
+
+GRIDS = [
+    ("3号楼", "b3", "三号楼,3栋,3幢"),
+    ("东村", "dongcun", "东村组"),
+]
+
+# name, role, grids, skills
+MEMBERS = [
+    ("王建国", "member", ["3号楼"], "维修,调解"),
+    ("李秀英", "member", ["3号楼"], "医疗,助餐"),
+    ("张志强", "member", ["东村"], "维修,调解"),
+    ("刘桂兰", "member", ["东村"], "医疗,助餐"),
+    ("陈红梅", "secretary", ["3号楼", "东村"], ""),
+]
+
+
+async def seed(settings: Settings) -> str:
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            grids: dict[str, Grid] = {}
+            for name, code, aliases in GRIDS:
+                grid = await session.scalar(select(Grid).where(Grid.name == name))
+                if grid is None:
+                    grid = Grid(name=name, code=code, aliases=aliases)
+                    session.add(grid)
+                grids[name] = grid
+            for name, role, grid_names, skills in MEMBERS:
+                if await session.scalar(select(Member).where(Member.name == name)):
+                    continue
+                session.add(
+                    Member(
+                        name=name,
+                        role=role,
+                        skills=skills,
+                        grids=[grids[g] for g in grid_names],
+                        password_hash=hash_password(DEMO_PASSWORD),
+                    )
+                )
+    finally:
+        await engine.dispose()
+    base = settings.public_url
+    logins = "\n".join(
+        f"  {name:<4} {'书记' if role == 'secretary' else '网格员'} {'、'.join(g)}"
+        for name, role, g, _ in MEMBERS
+    )
+    return (
+        f"居民聊天  {base}/webchat/\n"
+        f"党员控制台 {base}/console/  (密码都是 {DEMO_PASSWORD})\n{logins}"
+    )

@@ -1,0 +1,303 @@
+"""The handoff lifecycle: open a ticket for a person, claim, reply, resolve.
+
+Every status change goes through `_transition`, which consults the table in
+`bot.handoff.states` and writes a `TicketEvent`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import sessionmaker
+
+from actions.handoff_client import HandoffRequest, HandoffResult
+from bot.channels.base import ChatMessage, ChatRef
+from bot.conversation.delivery import Delivery
+from bot.conversation.messages import chat_message, mark_handled, message_by_id
+from bot.db.models import Message, Resident, Ticket, TicketEvent, utcnow
+from bot.handoff.access import Viewer, may_act, may_see, visible_to
+from bot.handoff.categories import category_for_intent
+from bot.handoff.dispatcher import Assignment, choose_assignee, find_grid
+from bot.handoff.push import MemberHub
+from bot.handoff.states import OPEN_STATUSES, IllegalTransition, Status, next_status
+
+logger = logging.getLogger(__name__)
+
+NOBODY_ON_DUTY_TEXT = "已记下您的事，社区工作人员会尽快在这里回复您。"
+
+
+class TicketNotFound(Exception):
+    pass
+
+
+class NotAllowed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class TicketDetail:
+    ticket: Ticket
+    messages: list[ChatMessage]
+    events: list[TicketEvent]
+
+
+def chat_of(ticket: Ticket) -> ChatRef:
+    return ChatRef(
+        channel=ticket.channel,
+        chat_type=ticket.chat_type,
+        chat_id=ticket.chat_id,
+        user_id=ticket.resident.external_id,
+    )
+
+
+def chat_from(request: HandoffRequest) -> ChatRef:
+    """The chat a handoff came from. Our channels say so in the metadata; a bare Rasa client
+    (`rasa shell`) does not, and is treated as a private chat keyed by its sender id."""
+    meta = request.metadata
+    if {"channel", "chat_type", "chat_id", "user_id"} <= meta.keys():
+        return ChatRef(meta["channel"], meta["chat_type"], meta["chat_id"], meta["user_id"])
+    channel = str(meta.get("channel") or "rasa")
+    return ChatRef(channel, "private", request.conversation_id, request.conversation_id)
+
+
+async def resident_of(session: AsyncSession, chat: ChatRef, meta: dict[str, Any]) -> Resident:
+    if meta.get("resident_id") is not None:
+        resident = await session.get(Resident, int(meta["resident_id"]))
+        if resident is None:
+            raise TicketNotFound(f"no resident {meta['resident_id']}")
+        return resident
+    resident = await session.scalar(
+        select(Resident).where(
+            Resident.channel == chat.channel, Resident.external_id == chat.user_id
+        )
+    )
+    if resident is None:
+        resident = Resident(channel=chat.channel, external_id=chat.user_id, name="")
+        session.add(resident)
+        await session.flush()
+    return resident
+
+
+def who_is_coming(assignment: Assignment, resident_name: str, chat_type: str) -> str:
+    """The one thing the bot says about a request: who will help, by name."""
+    member = assignment.member
+    if member is None:
+        text = NOBODY_ON_DUTY_TEXT
+    elif member.role == "secretary":
+        text = f"已请社区书记{member.name}来帮您，{member.name}会在这里直接回复您。"
+    else:
+        grid = assignment.grid.name if assignment.grid else "社区"
+        text = f"已请{grid}网格员{member.name}来帮您，{member.name}会在这里直接回复您。"
+    return f"@{resident_name} {text}" if chat_type == "group" and resident_name else text
+
+
+class TicketService:
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        delivery: Delivery,
+        hub: MemberHub,
+        resume_conversation: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self._sessions = sessions
+        self._delivery = delivery
+        self._hub = hub
+        self._resume = resume_conversation
+
+    async def open_ticket(self, request: HandoffRequest) -> HandoffResult:
+        chat = chat_from(request)
+        async with self._sessions() as session, session.begin():
+            resident = await resident_of(session, chat, request.metadata)
+            grid = await find_grid(
+                session, resident, chat, request.entities.get("address"), request.text
+            )
+            if resident.grid is None and grid is not None and request.entities.get("address"):
+                resident.grid = grid
+            if resident.phone is None and request.entities.get("phone"):
+                resident.phone = request.entities["phone"]
+            ticket = Ticket(
+                conversation_id=request.conversation_id,
+                resident=resident,
+                channel=chat.channel,
+                chat_type=chat.chat_type,
+                chat_id=chat.chat_id,
+                category=category_for_intent(request.intent),
+                intent=request.intent,
+                confidence=request.confidence,
+                text=request.text,
+                entities=request.entities,
+                status=Status.NEW,
+                grid=grid,
+            )
+            session.add(ticket)
+            await session.flush()
+            self._event(session, ticket, "created", None, Status.NEW, None, "居民求助")
+            assignment = await choose_assignee(session, grid)
+            if assignment.member is not None:
+                ticket.assignee = assignment.member
+                assignment.member.last_assigned_at = utcnow()
+                self._transition(session, ticket, "assign", None, assignment.reason)
+            else:
+                self._event(session, ticket, "unassigned", None, None, None, assignment.reason)
+            if request.metadata.get("message_id"):
+                await mark_handled(session, int(request.metadata["message_id"]), ticket.id)
+        logger.info(
+            "ticket %s opened: %s (%.2f) -> %s",
+            ticket.id,
+            ticket.category,
+            ticket.confidence,
+            assignment.reason,
+        )
+        await self._hub.publish("ticket.created", ticket)
+        return HandoffResult(
+            ticket_id=ticket.id,
+            reply=who_is_coming(assignment, resident.name, chat.chat_type),
+        )
+
+    async def open_ticket_for(self, conversation_id: str) -> Ticket | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Ticket)
+                .where(
+                    Ticket.conversation_id == conversation_id,
+                    Ticket.status.in_(OPEN_STATUSES),
+                )
+                .order_by(Ticket.id.desc())
+                .limit(1)
+            )
+
+    async def relay_from_resident(self, ticket: Ticket, message_id: int) -> None:
+        """A message from a resident whose ticket is open goes to its member, not the bot."""
+        async with self._sessions() as session, session.begin():
+            await mark_handled(session, message_id, ticket.id)
+            ticket = await session.get(Ticket, ticket.id)
+            ticket.updated_at = utcnow()
+            message = await message_by_id(session, message_id)
+        await self._hub.publish("ticket.message", ticket, message)
+
+    async def visible_tickets(self, viewer: Viewer, status: str | None) -> list[Ticket]:
+        query = select(Ticket).where(visible_to(viewer)).order_by(Ticket.id.desc()).limit(200)
+        if status == "open":
+            query = query.where(Ticket.status.in_(OPEN_STATUSES))
+        elif status:
+            query = query.where(Ticket.status == Status(status))
+        async with self._sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def detail(self, viewer: Viewer, ticket_id: int) -> TicketDetail:
+        async with self._sessions() as session:
+            ticket = await self._visible(session, viewer, ticket_id)
+            messages = await session.scalars(
+                select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)
+            )
+            events = await session.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket.id)
+                .order_by(TicketEvent.id)
+            )
+            return TicketDetail(ticket, [chat_message(m) for m in messages], list(events.all()))
+
+    async def claim(self, viewer: Viewer, ticket_id: int) -> Ticket:
+        async with self._sessions() as session, session.begin():
+            ticket = await self._visible(session, viewer, ticket_id)
+            await self._claim(session, ticket, viewer)
+        await self._hub.publish("ticket.updated", ticket)
+        return ticket
+
+    async def reply(self, viewer: Viewer, ticket_id: int, text: str) -> ChatMessage:
+        async with self._sessions() as session, session.begin():
+            ticket = await self._visible(session, viewer, ticket_id)
+            if ticket.status == Status.RESOLVED:
+                raise IllegalTransition("reply", ticket.status)
+            if not may_act(viewer, ticket):
+                raise NotAllowed("only the ticket's holder replies")
+            claimed_now = ticket.status != Status.CLAIMED
+            if claimed_now:
+                await self._claim(session, ticket, viewer)
+            if ticket.first_response_at is None:
+                ticket.first_response_at = utcnow()
+            ticket.updated_at = utcnow()
+            chat = chat_of(ticket)
+        message = await self._delivery.send(
+            chat, self._addressed(ticket, text), member_id=viewer.member_id, ticket_id=ticket.id
+        )
+        if claimed_now:
+            await self._hub.publish("ticket.updated", ticket)
+        await self._hub.publish("ticket.message", ticket, message)
+        return message
+
+    async def resolve(self, viewer: Viewer, ticket_id: int, note: str) -> Ticket:
+        async with self._sessions() as session, session.begin():
+            ticket = await self._visible(session, viewer, ticket_id)
+            if not may_act(viewer, ticket):
+                raise NotAllowed("only the ticket's holder resolves")
+            self._transition(session, ticket, "resolve", viewer, note)
+            ticket.resolved_at = utcnow()
+            ticket.resolution_note = note
+        # Only now may the bot read this resident's messages again.
+        await self._resume(ticket.conversation_id)
+        await self._hub.publish("ticket.updated", ticket)
+        return ticket
+
+    @staticmethod
+    def _addressed(ticket: Ticket, text: str) -> str:
+        if ticket.chat_type == "group" and ticket.resident.name:
+            return f"@{ticket.resident.name} {text}"
+        return text
+
+    async def _visible(self, session: AsyncSession, viewer: Viewer, ticket_id: int) -> Ticket:
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise TicketNotFound(str(ticket_id))
+        if not may_see(viewer, ticket):
+            raise NotAllowed(f"ticket {ticket_id} is not visible to member {viewer.member_id}")
+        return ticket
+
+    async def _claim(self, session: AsyncSession, ticket: Ticket, viewer: Viewer) -> None:
+        target = next_status("claim", ticket.status)
+        # A conditional update, so two members claiming at once cannot both win.
+        result = await session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket.id, Ticket.status == ticket.status)
+            .values(status=target, assignee_id=viewer.member_id, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise IllegalTransition("claim", "claimed")
+        self._event(session, ticket, "claim", ticket.status, target, viewer, "")
+        await session.refresh(ticket)
+
+    def _transition(
+        self, session: AsyncSession, ticket: Ticket, kind: str, viewer: Viewer | None, reason: str
+    ) -> None:
+        target = next_status(kind, ticket.status)
+        self._event(session, ticket, kind, ticket.status, target, viewer, reason)
+        ticket.status = target
+        ticket.updated_at = utcnow()
+
+    @staticmethod
+    def _event(
+        session: AsyncSession,
+        ticket: Ticket,
+        kind: str,
+        from_status: Any,
+        to_status: Any,
+        viewer: Viewer | None,
+        reason: str,
+    ) -> None:
+        session.add(
+            TicketEvent(
+                ticket_id=ticket.id,
+                kind=kind,
+                from_status=from_status,
+                to_status=to_status,
+                actor_member_id=viewer.member_id if viewer else None,
+                actor=viewer.name if viewer else "system",
+                reason=reason,
+            )
+        )

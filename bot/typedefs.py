@@ -1,0 +1,29 @@
+"""Typed keys for the objects the aiohttp app shares; the only way views reach them."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from rasa_sdk.executor import ActionExecutor
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import sessionmaker
+
+from bot.channels.webchat.sockets import WebchatSockets
+from bot.conversation.delivery import Delivery
+from bot.conversation.engine import RasaEngine
+from bot.conversation.router import Router
+from bot.handoff.push import MemberHub
+from bot.handoff.service import TicketService
+from bot.settings import Settings
+
+settings_key = web.AppKey("settings", Settings)
+db_engine_key = web.AppKey("db_engine", AsyncEngine)
+sessions_key = web.AppKey("sessions", sessionmaker)
+rasa_key = web.AppKey("rasa", RasaEngine)
+delivery_key = web.AppKey("delivery", Delivery)
+hub_key = web.AppKey("member_hub", MemberHub)
+tickets_key = web.AppKey("tickets", TicketService)
+router_key = web.AppKey("router", Router)
+webchat_sockets_key = web.AppKey("webchat_sockets", WebchatSockets)
+# Secret the in-process Rasa agent presents to the internal action webhook.
+action_token_key = web.AppKey("action_token", str)
+executor_key = web.AppKey("action_executor", ActionExecutor)

@@ -1,0 +1,65 @@
+"""One error middleware: domain errors become clear 4xx JSON; nothing leaks as a bare 500."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from bot.handoff.service import NotAllowed, TicketNotFound
+from bot.handoff.states import IllegalTransition
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# What a volunteer reads in the console for each kind of refusal.
+MESSAGES = {
+    400: "请求有误，请检查后再试。",
+    401: "请先登录。",
+    403: "这张工单不归您处理。",
+    404: "没有找到这张工单。",
+    409: "这张工单已被其他人认领，或已经处理完了。",
+    413: "内容太长了。",
+}
+
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+}
+
+
+def _error(status: int, detail: str) -> web.Response:
+    return web.json_response(
+        {
+            "error": CODES.get(status, "error"),
+            "message": MESSAGES.get(status, "出错了，请稍后再试。"),
+            "detail": detail,
+        },
+        status=status,
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except TicketNotFound as e:
+        return _error(404, str(e))
+    except NotAllowed as e:
+        logger.info("refused %s %s: %s", request.method, request.path, e)
+        return _error(403, str(e))
+    except IllegalTransition as e:
+        return _error(409, str(e))
+    except web.HTTPException as e:
+        if e.status < 400 or not request.path.startswith(("/api/", "/internal/")):
+            raise
+        logger.info("%s %s -> %s %s", request.method, request.path, e.status, e.reason)
+        return _error(e.status, e.reason)

@@ -1,0 +1,41 @@
+"""The console page, static files, health and readiness."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.channels.webchat.views import STATIC_DIR
+from bot.typedefs import rasa_key, sessions_key
+
+
+async def console(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "console.html")
+
+
+async def index(request: web.Request) -> web.Response:
+    raise web.HTTPFound(request.app.router["webchat"].url_for())
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[sessions_key]() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as e:  # any database failure means "not ready", never a 500
+        return web.json_response({"status": "database unavailable", "error": str(e)}, status=503)
+    engine = request.app.get(rasa_key)
+    if engine is None:
+        return web.json_response({"status": "model not loaded"}, status=503)
+    return web.json_response({"status": "ready", "model": engine.model_path.name})
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/", index, name="index")
+    app.router.add_get("/console/", console, name="console")
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/readyz", readyz, name="readyz")
+    app.router.add_static("/static/", STATIC_DIR, name="static")

@@ -1,0 +1,87 @@
+"""Shared fixtures: a tiny model trained once per session, and the service on a fresh database."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient
+
+from bot.app import create_app
+from bot.demo import DEMO_PASSWORD, seed
+from bot.settings import Settings
+from tests.helpers import Service
+
+os.environ["RASA_TELEMETRY_ENABLED"] = "false"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_EPOCHS = 25
+MODEL_INPUTS = ["config.yml", "domain.yml", "data"]
+
+
+def _inputs_digest() -> str:
+    digest = hashlib.sha256(str(TINY_EPOCHS).encode())
+    for name in MODEL_INPUTS:
+        path = ROOT / name
+        for file in sorted(path.rglob("*.yml")) if path.is_dir() else [path]:
+            digest.update(file.relative_to(ROOT).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's config and data with fewer epochs; reused while its inputs are unchanged."""
+    cache = ROOT / "var" / "test-models" / f"{_inputs_digest()}.tar.gz"
+    if cache.exists():
+        return cache
+    work = tmp_path_factory.mktemp("model")
+    config = yaml.safe_load((ROOT / "config.yml").read_text())
+    for component in config["pipeline"]:
+        if "epochs" in component:
+            component["epochs"] = min(component["epochs"], TINY_EPOCHS)
+    (work / "config.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    subprocess.run(
+        [
+            sys.executable, "-m", "rasa", "train",
+            "--config", str(work / "config.yml"),
+            "--domain", "domain.yml",
+            "--data", "data",
+            "--out", str(work),
+            "--fixed-model-name", "tiny",
+            "--quiet",
+        ],
+        cwd=ROOT,
+        check=True,
+    )  # fmt: skip
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(work / "tiny.tar.gz", cache)
+    return cache
+
+
+@pytest.fixture
+def settings(tmp_path: Path, trained_model: Path, unused_tcp_port: int) -> Settings:
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+        port=unused_tcp_port,
+        model_path=trained_model,
+        internal_token="internal-test-token",
+    )
+
+
+@pytest.fixture
+async def service(settings: Settings, aiohttp_client) -> AsyncIterator[Service]:  # type: ignore[no-untyped-def]
+    """The whole service with the demo grids and members, listening on its configured port."""
+    client: TestClient = await aiohttp_client(
+        create_app(settings), server_kwargs={"port": settings.port}
+    )
+    await seed(settings)
+    yield Service(client, settings, DEMO_PASSWORD)

@@ -1,0 +1,103 @@
+"""Choosing the grid and the person."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.channels.base import ChatRef
+from bot.db.engine import create_engine, create_session_factory
+from bot.db.migrate import upgrade_async
+from bot.db.models import Grid, Member, Resident, Ticket, utcnow
+from bot.demo import seed
+from bot.handoff.dispatcher import choose_assignee, find_grid
+from bot.settings import Settings
+
+PRIVATE = ChatRef("webchat", "private", "r1", "r1")
+
+
+@pytest.fixture
+async def session(tmp_path: Path) -> AsyncIterator[AsyncSession]:
+    url = f"sqlite+aiosqlite:///{tmp_path}/dispatch.db"
+    await upgrade_async(url)
+    await seed(Settings(database_url=url))
+    engine = create_engine(url)
+    async with create_session_factory(engine)() as s:
+        yield s
+    await engine.dispose()
+
+
+async def _grid(session: AsyncSession, name: str) -> Grid:
+    return await session.scalar(select(Grid).where(Grid.name == name))
+
+
+async def _member(session: AsyncSession, name: str) -> Member:
+    return await session.scalar(select(Member).where(Member.name == name))
+
+
+async def test_grid_comes_from_the_address_then_home_then_group(session: AsyncSession) -> None:
+    resident = Resident(channel="webchat", external_id="r1", name="张阿姨")
+    session.add(resident)
+    await session.flush()
+
+    assert (await find_grid(session, resident, PRIVATE, "3号楼2单元501", "")).name == "3号楼"
+    assert (await find_grid(session, resident, PRIVATE, None, "三号楼的灯坏了")).name == "3号楼"
+    assert (await find_grid(session, resident, PRIVATE, None, "东村组的路灯坏了")).name == "东村"
+    # 13号楼 is not 3号楼.
+    assert await find_grid(session, resident, PRIVATE, "13号楼1单元", "") is None
+
+    resident.grid = await _grid(session, "东村")
+    assert (await find_grid(session, resident, PRIVATE, None, "灯坏了")).name == "东村"
+
+    resident.grid = None
+    group = ChatRef("webchat", "group", "b3", "r1")
+    assert (await find_grid(session, resident, group, None, "灯坏了")).name == "3号楼"
+
+
+async def test_the_least_busy_on_duty_member_of_the_grid_is_chosen(session: AsyncSession) -> None:
+    grid = await _grid(session, "3号楼")
+    wang, li = await _member(session, "王建国"), await _member(session, "李秀英")
+    resident = Resident(channel="webchat", external_id="r2", name="赵奶奶")
+    session.add(resident)
+    await session.flush()
+    session.add(
+        Ticket(
+            conversation_id="webchat:r2", resident=resident, channel="webchat",
+            chat_type="private", category="repair", intent="repair", confidence=0.9,
+            text="x", entities={}, status="assigned", grid=grid, assignee=wang,
+        )
+    )  # fmt: skip
+    await session.flush()
+
+    chosen = await choose_assignee(session, grid)
+    assert chosen.member is li
+    assert chosen.reason == "3号楼 · 在岗 · 当前0单"
+
+    # Equal load: the one who waited longest since their last assignment.
+    wang.last_assigned_at, li.last_assigned_at = utcnow() - timedelta(hours=2), utcnow()
+    (await session.get(Ticket, 1)).status = "resolved"
+    await session.flush()
+    assert (await choose_assignee(session, grid)).member is wang
+
+
+async def test_off_duty_grid_goes_to_the_secretary_and_nobody_means_unassigned(
+    session: AsyncSession,
+) -> None:
+    grid = await _grid(session, "东村")
+    for name in ("张志强", "刘桂兰"):
+        (await _member(session, name)).on_duty = False
+    await session.flush()
+
+    chosen = await choose_assignee(session, grid)
+    assert chosen.member.name == "陈红梅"
+    assert "转书记" in chosen.reason
+
+    (await _member(session, "陈红梅")).on_duty = False
+    await session.flush()
+    nobody = await choose_assignee(session, grid)
+    assert nobody.member is None and nobody.grid is grid

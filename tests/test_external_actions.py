@@ -1,0 +1,46 @@
+"""`rasa run actions` mode: the SDK finds our actions, which reach the service over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from rasa_sdk.executor import ActionExecutor
+
+from actions.handoff_client import HandoffError, HandoffRequest, HttpHandoffClient
+from tests.helpers import Service
+
+
+def test_the_sdk_action_server_discovers_every_domain_action() -> None:
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    assert {"action_handoff", "action_chitchat"} <= set(executor.actions)
+
+
+async def test_an_external_action_server_opens_a_ticket_through_the_service(
+    service: Service,
+) -> None:
+    token = await service.login("刘桂兰")
+    console = await service.console(token)
+    client = HttpHandoffClient(
+        str(service.client.make_url("/")), service.settings.internal_token, timeout_s=10
+    )
+
+    result = await client.open_ticket(
+        HandoffRequest(
+            conversation_id="shell-session-1",
+            intent="medical",
+            confidence=0.88,
+            text="东村的刘奶奶想约家庭医生上门",
+            metadata={"channel": "cmdline"},
+        )
+    )
+
+    ticket = (await console.event("ticket.created"))["ticket"]
+    assert ticket["id"] == result.ticket_id
+    assert (ticket["category"], ticket["grid"]) == ("medical", "东村")
+    assert "东村" in result.reply and ticket["assignee"]["name"] in result.reply
+
+
+async def test_a_wrong_internal_token_is_a_handoff_error(service: Service) -> None:
+    client = HttpHandoffClient(str(service.client.make_url("/")), "wrong-token")
+    with pytest.raises(HandoffError):
+        await client.open_ticket(HandoffRequest("c", "repair", 0.9, "灯坏了"))
