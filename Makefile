@@ -37,7 +37,7 @@ check: install
 	$(BIN)/ruff format --check bot actions tests bench
 	$(BIN)/ruff check bot actions tests bench
 
-test: install
+test: check
 	$(BIN)/python -m pytest
 
 demo: install

@@ -33,6 +33,7 @@ def configure_logging(level: str) -> None:
     handler.addFilter(MaskingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger("jieba").setLevel(logging.WARNING)
     # Rasa's structured debug lines carry residents' raw words; only its warnings are ours to see.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
