@@ -110,3 +110,33 @@ async def test_a_token_printed_by_the_command_line_authenticates(service: Servic
     token = await member_token(service.settings, "王建国")
     status, me = await service.api("GET", "/api/me", token)
     assert (status, me["name"], me["grids"]) == (200, "王建国", ["3号楼"])
+
+
+async def test_a_colleague_taking_over_is_announced_to_the_resident_and_to_consoles(
+    service: Service,
+) -> None:
+    tokens = {name: await service.login(name) for name in ("王建国", "李秀英")}
+    consoles = {name: await service.console(token) for name, token in tokens.items()}
+    resident = await service.resident("张阿姨")
+    await resident.say("3号楼1单元的楼道灯坏了 晚上黑乎乎的")
+    ticket = (await consoles["王建国"].event("ticket.created"))["ticket"]
+    named = ticket["assignee"]["name"]
+    other = "李秀英" if named == "王建国" else "王建国"
+    assert named in (await resident.hear("bot"))["text"]
+
+    status, _ = await service.api("POST", f"/api/tickets/{ticket['id']}/claim", tokens[other])
+
+    assert status == 200
+    assert (await resident.hear("bot"))[
+        "text"
+    ] == f"现在由{other}来帮您，{other}会在这里直接回复您。"
+    # The member first named no longer holds it; their console hears so, and a late claim
+    # is a conflict, not a permission error.
+    updated = (await consoles[named].event("ticket.updated"))["ticket"]
+    assert (updated["status"], updated["assignee"]["name"]) == ("claimed", other)
+    status, body = await service.api("POST", f"/api/tickets/{ticket['id']}/claim", tokens[named])
+    assert (status, body["error"]) == (409, "conflict")
+    status, _ = await service.api(
+        "POST", f"/api/tickets/{ticket['id']}/reply", tokens[named], json={"text": "我来"}
+    )
+    assert status == 403

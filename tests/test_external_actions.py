@@ -44,3 +44,18 @@ async def test_a_wrong_internal_token_is_a_handoff_error(service: Service) -> No
     client = HttpHandoffClient(str(service.client.make_url("/")), "wrong-token")
     with pytest.raises(HandoffError):
         await client.open_ticket(HandoffRequest("c", "repair", 0.9, "灯坏了"))
+
+
+async def test_an_unclear_message_goes_to_a_person_as_unclassified(service: Service) -> None:
+    token = await service.login("陈红梅")
+    console = await service.console(token)
+    client = HttpHandoffClient(str(service.client.make_url("/")), service.settings.internal_token)
+
+    result = await client.open_ticket(
+        HandoffRequest("shell-session-2", "nlu_fallback", 0.31, "那个 就是 你们管不管这个事")
+    )
+
+    ticket = (await console.event("ticket.created"))["ticket"]
+    assert (ticket["category"], ticket["category_label"]) == ("unclassified", "未分类")
+    # No grid is known, so the branch secretary takes it, by name.
+    assert ticket["assignee"]["name"] == "陈红梅" and "陈红梅" in result.reply

@@ -5,6 +5,7 @@ tickets of the grids they cover."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import and_, or_, true
 from sqlalchemy.sql.elements import ColumnElement
@@ -31,10 +32,34 @@ class Viewer:
         return self.role == "secretary"
 
 
-def may_see(viewer: Viewer, ticket: Ticket) -> bool:
+class Scoped(Protocol):
+    """What visibility depends on; a `Ticket`, or a `Scope` taken before it changed."""
+
+    status: str
+    assignee_id: int | None
+    grid_id: int | None
+
+
+@dataclass(frozen=True)
+class Scope:
+    status: str
+    assignee_id: int | None
+    grid_id: int | None
+
+    @classmethod
+    def of(cls, ticket: Scoped) -> Scope:
+        return cls(ticket.status, ticket.assignee_id, ticket.grid_id)
+
+
+def was_offered(viewer: Viewer, ticket: Scoped) -> bool:
+    """Every member of the ticket's grid was offered it while it was unclaimed."""
+    return ticket.grid_id in viewer.grid_ids
+
+
+def may_see(viewer: Viewer, ticket: Scoped) -> bool:
     if viewer.sees_everything or ticket.assignee_id == viewer.member_id:
         return True
-    return ticket.status in UNCLAIMED and ticket.grid_id in viewer.grid_ids
+    return ticket.status in UNCLAIMED and was_offered(viewer, ticket)
 
 
 def visible_to(viewer: Viewer) -> ColumnElement[bool]:
@@ -46,6 +71,6 @@ def visible_to(viewer: Viewer) -> ColumnElement[bool]:
     )
 
 
-def may_act(viewer: Viewer, ticket: Ticket) -> bool:
+def may_act(viewer: Viewer, ticket: Scoped) -> bool:
     """Replying and resolving belong to the ticket's holder (or the secretary)."""
     return viewer.sees_everything or ticket.assignee_id == viewer.member_id

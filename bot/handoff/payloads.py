@@ -44,6 +44,7 @@ def ticket_payload(ticket: Ticket) -> dict[str, Any]:
         "assignee": (
             {"id": ticket.assignee.id, "name": ticket.assignee.name} if ticket.assignee else None
         ),
+        "resolution_note": ticket.resolution_note,
         "created_at": ticket.created_at.isoformat(),
         "updated_at": ticket.updated_at.isoformat(),
     }

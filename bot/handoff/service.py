@@ -20,7 +20,7 @@ from bot.channels.base import ChatMessage, ChatRef
 from bot.conversation.delivery import Delivery
 from bot.conversation.messages import chat_message, mark_handled, message_by_id
 from bot.db.models import Message, Resident, Ticket, TicketEvent, utcnow
-from bot.handoff.access import Viewer, may_act, may_see, visible_to
+from bot.handoff.access import Scope, Viewer, may_act, may_see, visible_to, was_offered
 from bot.handoff.categories import category_for_intent
 from bot.handoff.dispatcher import Assignment, choose_assignee, find_grid
 from bot.handoff.push import MemberHub
@@ -204,9 +204,16 @@ class TicketService:
 
     async def claim(self, viewer: Viewer, ticket_id: int) -> Ticket:
         async with self._sessions() as session, session.begin():
+            ticket = await session.get(Ticket, ticket_id)
+            if ticket is None:
+                raise TicketNotFound(str(ticket_id))
+            if not may_see(viewer, ticket) and was_offered(viewer, ticket):
+                # A colleague of the grid was quicker: a conflict, not a secret.
+                raise IllegalTransition("claim", ticket.status)
             ticket = await self._visible(session, viewer, ticket_id)
+            before = Scope.of(ticket)
             await self._claim(session, ticket, viewer)
-        await self._hub.publish("ticket.updated", ticket)
+        await self._after_claim(ticket, before)
         return ticket
 
     async def reply(self, viewer: Viewer, ticket_id: int, text: str) -> ChatMessage:
@@ -216,6 +223,7 @@ class TicketService:
                 raise IllegalTransition("reply", ticket.status)
             if not may_act(viewer, ticket):
                 raise NotAllowed("only the ticket's holder replies")
+            before = Scope.of(ticket)
             claimed_now = ticket.status != Status.CLAIMED
             if claimed_now:
                 await self._claim(session, ticket, viewer)
@@ -223,11 +231,11 @@ class TicketService:
                 ticket.first_response_at = utcnow()
             ticket.updated_at = utcnow()
             chat = chat_of(ticket)
+        if claimed_now:
+            await self._after_claim(ticket, before)
         message = await self._delivery.send(
             chat, self._addressed(ticket, text), member_id=viewer.member_id, ticket_id=ticket.id
         )
-        if claimed_now:
-            await self._hub.publish("ticket.updated", ticket)
         await self._hub.publish("ticket.message", ticket, message)
         return message
 
@@ -236,13 +244,24 @@ class TicketService:
             ticket = await self._visible(session, viewer, ticket_id)
             if not may_act(viewer, ticket):
                 raise NotAllowed("only the ticket's holder resolves")
+            before = Scope.of(ticket)
             self._transition(session, ticket, "resolve", viewer, note)
             ticket.resolved_at = utcnow()
             ticket.resolution_note = note
         # Only now may the bot read this resident's messages again.
         await self._resume(ticket.conversation_id)
-        await self._hub.publish("ticket.updated", ticket)
+        await self._hub.publish("ticket.updated", ticket, before=before)
         return ticket
+
+    async def _after_claim(self, ticket: Ticket, before: Scope) -> None:
+        """Tell the resident when someone other than the person we named has taken over."""
+        if before.assignee_id is not None and before.assignee_id != ticket.assignee_id:
+            name = ticket.assignee.name
+            text = f"现在由{name}来帮您，{name}会在这里直接回复您。"
+            await self._delivery.send(
+                chat_of(ticket), self._addressed(ticket, text), ticket_id=ticket.id
+            )
+        await self._hub.publish("ticket.updated", ticket, before=before)
 
     @staticmethod
     def _addressed(ticket: Ticket, text: str) -> str:

@@ -11,7 +11,7 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
 from bot.channels.base import ChatRef, Inbound
-from bot.channels.webchat.sockets import CHANNEL
+from bot.channels.webchat.sockets import CHANNEL, chat_key
 from bot.conversation.messages import chat_history, message_by_id
 from bot.db.models import Grid
 from bot.typedefs import (
@@ -68,7 +68,7 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=16 * 1024)
     await ws.prepare(request)
     sockets = request.app[webchat_sockets_key]
-    sockets.add(chat, ws)
+    sockets.add(chat_key(chat), ws)
     try:
         async with request.app[sessions_key]() as session:
             history = await chat_history(session, chat)
@@ -77,7 +77,7 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
             if frame.type == WSMsgType.TEXT:
                 await _on_frame(request.app, ws, chat, name, frame.data)
     finally:
-        sockets.remove(chat, ws)
+        sockets.remove(chat_key(chat), ws)
     return ws
 
 

@@ -18,6 +18,7 @@
     shownTickets: [],          // the tickets of the current tab
     knownIds: null,            // ids seen so far; null until the first load
     newIds: new Set(),         // ids to highlight until opened
+    unreadIds: new Set(),      // tickets where the resident wrote since the member last looked
     currentId: null, current: null, enteredFromList: false,
     ws: null, wsGen: 0, retryDelay: 1000, retryTimer: null, refreshTimer: null,
   };
@@ -87,8 +88,10 @@
     e.preventDefault();
     const name = $('login-name').value.trim();
     const password = $('login-password').value;
-    if (!name || !password) return;
+    if (!name) { showError('请填写您的姓名。'); $('login-name').focus(); return; }
+    if (!password) { showError('请填写密码。'); $('login-password').focus(); return; }
     $('login-submit').disabled = true;
+    $('login-submit').textContent = '正在登录…';
     try {
       const data = await api('POST', '/api/login', { name, password });
       state.token = data.token;
@@ -101,18 +104,24 @@
       showError(err.status === 401 ? '姓名或密码不对，请再试一次。' : err.message);
     } finally {
       $('login-submit').disabled = false;
+      $('login-submit').textContent = '登录';
     }
   });
 
   function logout() {
     state.token = state.me = state.knownIds = null;
     state.newIds.clear();
+    state.unreadIds.clear();
     localStorage.removeItem(KEY_TOKEN);
     closeSocket();
     document.title = BASE_TITLE;
     showView('login');
   }
-  $('logout').addEventListener('click', () => { showError(''); logout(); });
+  $('logout').addEventListener('click', () => {
+    if (!window.confirm('确定要退出登录吗？退出后就收不到新工单提醒了。')) return;
+    showError('');
+    logout();
+  });
 
   // ---------- ticket list ----------
   function scheduleRefresh() {  // coalesce bursts of live events into one reload
@@ -147,20 +156,36 @@
 
   const tag = (text, className) => el('span', 'tag ' + className, text);
 
+  const isSecretary = () => !!(state.me && state.me.role === 'secretary');
+  const isMine = (t) => !!(t.assignee && state.me && t.assignee.id === state.me.id);
+
+  // Who has the ticket, in words a volunteer reads at a glance.
+  function assigneeText(t) {
+    if (!t.assignee) return t.status === 'resolved' ? '' : '还没有分派给人';
+    const who = isMine(t) ? '我' : t.assignee.name;
+    if (t.status === 'claimed') return '处理人：' + who;
+    if (t.status === 'resolved') return '办理人：' + who;
+    return '分派给：' + who + '（还没认领）';
+  }
+
   function renderList() {
     updateTitle();
     const list = $('ticket-list');
     list.replaceChildren();
     for (const t of state.shownTickets) {
-      const card = el('a', 'ticket-card' + (state.newIds.has(t.id) ? ' is-new' : ''));
+      const card = el('a', 'ticket-card' + (state.newIds.has(t.id) ? ' is-new' : '') +
+        (state.unreadIds.has(t.id) ? ' is-unread' : ''));
       card.href = '#t=' + t.id;
       const top = el('div', 'card-top');
       top.append(tag(t.category_label, 'cat-' + t.category), tag(t.status_label, 'st-' + t.status));
       if (state.newIds.has(t.id)) top.append(tag('新', 'tag-new'));
+      if (state.unreadIds.has(t.id)) top.append(tag('居民有新消息', 'tag-unread'));
       top.append(el('span', 'card-ago', timeAgo(t.created_at)));
       const resident = t.resident || {};
       const who = [resident.name, t.grid, resident.phone].filter(Boolean).join(' · ');
       card.append(top, el('div', 'card-who', who), el('div', 'card-text', excerpt(t.text, 40)));
+      const holder = assigneeText(t);
+      if (holder) card.append(el('div', 'card-assignee' + (isMine(t) ? ' is-mine' : ''), holder));
       const item = el('li');
       item.append(card);
       list.append(item);
@@ -181,8 +206,18 @@
     });
   }
 
-  // Keep "3分钟前" fresh.
-  setInterval(() => { if (!views.list.hidden) renderList(); }, 60000);
+  // Keep "3分钟前" fresh, and catch changes nobody tells us about (a colleague claiming a
+  // ticket of our grid sends us no event, as we may no longer see it).
+  setInterval(() => {
+    if (!state.token) return;
+    if (!views.list.hidden) { renderList(); refreshList(); }
+    if (!views.ticket.hidden && state.currentId) loadTicket(state.currentId);
+  }, 60000);
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden || !state.token) return;
+    refreshList();
+    if (!views.ticket.hidden && state.currentId) loadTicket(state.currentId);
+  });
 
   // ---------- one ticket ----------
   async function loadTicket(id) {
@@ -192,9 +227,24 @@
       state.current = ticket;
       renderTicket(ticket);
     } catch (err) {
-      showError(err.message);
+      if (state.currentId !== id) return;
+      if (err.status === 403 || err.status === 404) showGone(err.status);
+      else showError(err.message);
     }
   }
+
+  // The ticket cannot be shown (any more): say so plainly instead of "正在打开…" forever.
+  function showGone(status) {
+    showError('');
+    state.current = null;
+    $('ticket-info').hidden = true;
+    $('ticket-body').hidden = true;
+    $('ticket-gone-text').textContent = status === 404
+      ? '没有找到这张工单，可能是链接不对。'
+      : '这张工单已经由其他人接手处理了（或者不归您管），您不用再管它了。';
+    $('ticket-gone').hidden = false;
+  }
+  $('gone-back').addEventListener('click', () => { location.hash = ''; });
 
   function infoRow(label, value) {
     const row = el('div', 'info-row');
@@ -217,13 +267,43 @@
     for (const [key, label] of [['address', '地址'], ['phone', '电话'], ['time', '时间']]) {
       if (entities[key]) info.append(infoRow(label, String(entities[key])));
     }
-    info.append(infoRow('处理人', t.assignee ? t.assignee.name : '还没有人认领'));
+    const holder = t.assignee ? (isMine(t) ? t.assignee.name + '（我）' : t.assignee.name) : '还没有分派';
+    const holderLabel = t.status === 'claimed' || t.status === 'resolved' ? '处理人' : '分派给';
+    info.append(infoRow(holderLabel, holder + (UNCLAIMED.includes(t.status) && t.assignee ? '，还没认领' : '')));
+    const resolvedEvent = (t.events || []).filter((e) => e.kind === 'resolve').pop();
+    if (resolvedEvent && resolvedEvent.reason) info.append(infoRow('处理说明', resolvedEvent.reason));
+    $('ticket-gone').hidden = true;
+    info.hidden = false;
+    $('ticket-body').hidden = false;
     renderMessages(t.messages || []);
+    renderEvents(t.events || []);
     const resolved = t.status === 'resolved';
+    // Only the ticket's holder (or the secretary) may reply or resolve: the server says 403 otherwise.
+    const mayAct = !state.me || isSecretary() || isMine(t);
     $('claim').hidden = !UNCLAIMED.includes(t.status);
-    $('reply-form').hidden = resolved;
-    $('resolve-open').hidden = resolved || !$('resolve-form').hidden;
-    if (resolved) $('resolve-form').hidden = true;
+    $('reply-form').hidden = resolved || !mayAct;
+    const mayResolve = mayAct && (t.status === 'assigned' || t.status === 'claimed');
+    $('resolve-open').hidden = !mayResolve || !$('resolve-form').hidden;
+    if (!mayResolve) $('resolve-form').hidden = true;
+    const note = $('not-mine');
+    note.hidden = resolved || mayAct;
+    note.textContent = '先点上面的“认领”，认领后就能回复居民了。';
+    if (resident.name) $('reply-text').placeholder = '例如：' + resident.name + '，我下午三点上门看看。';
+  }
+
+  const EVENT_LABELS = { created: '居民求助', assign: '分派', claim: '认领', resolve: '办好了' };
+
+  function renderEvents(events) {
+    const list = $('ticket-events');
+    list.replaceChildren();
+    for (const e of events) {
+      const item = el('li', 'event');
+      const actor = e.actor === 'system' ? '系统' : (e.actor || '');
+      item.append(el('span', 'event-time', formatTime(e.created_at)),
+        el('span', 'event-what', [actor, EVENT_LABELS[e.kind] || e.kind].filter(Boolean).join(' ')));
+      if (e.reason && e.reason !== EVENT_LABELS[e.kind]) item.append(el('span', 'event-reason', e.reason));
+      list.append(item);
+    }
   }
 
   function renderMessages(messages) {
@@ -256,7 +336,10 @@
     }
   }
 
-  $('claim').addEventListener('click', () => act($('claim'), '/claim'));
+  $('claim').addEventListener('click', () => act($('claim'), '/claim', undefined, () => {
+    // Next step is usually a reply: bring the box into view once the page has re-rendered.
+    setTimeout(() => $('reply-form').scrollIntoView({ block: 'center', behavior: 'smooth' }), 400);
+  }));
 
   $('reply-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -318,6 +401,10 @@
       try { frame = JSON.parse(event.data); } catch (err) { return; }
       if (!frame.ticket || !/^ticket\./.test(frame.type || '')) return;
       if (frame.type === 'ticket.created') state.newIds.add(frame.ticket.id);
+      const fromResident = frame.type === 'ticket.message' && frame.message && frame.message.sender_kind === 'resident';
+      if (fromResident && (frame.ticket.id !== state.currentId || views.ticket.hidden)) {
+        state.unreadIds.add(frame.ticket.id);
+      }
       scheduleRefresh();
       if (frame.ticket.id === state.currentId) loadTicket(state.currentId);
     });
@@ -342,9 +429,14 @@
         state.currentId = id;
         state.current = null;
         state.newIds.delete(id);
+        state.unreadIds.delete(id);
         $('ticket-title').textContent = '工单 #' + id;
         $('ticket-info').replaceChildren(el('p', 'list-note', '正在打开…'));
+        $('ticket-info').hidden = false;
+        $('ticket-gone').hidden = true;
+        $('ticket-body').hidden = true;
         $('ticket-messages').replaceChildren();
+        $('ticket-events').replaceChildren();
         $('reply-text').value = '';
         closeResolveBox();
         $('claim').hidden = true;

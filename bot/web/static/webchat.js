@@ -81,8 +81,16 @@
     state.name = localStorage.getItem(KEY_NAME);
   }
 
+  function showNameError(text) {
+    const box = $('name-error');
+    box.textContent = text || '';
+    box.hidden = !text;
+    $('name-input').setAttribute('aria-invalid', text ? 'true' : 'false');
+  }
+
   function askName() {
     closeSocket();
+    showNameError('');
     $('name-input').value = state.name || '';
     $('name-cancel').hidden = !state.name;
     showView('name');
@@ -91,12 +99,19 @@
 
   $('name-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    const name = $('name-input').value.trim().slice(0, 20);
-    if (!name) { $('name-input').focus(); return; }
+    // Count characters, not UTF-16 units, so an emoji is never cut in half.
+    const name = Array.from($('name-input').value.trim()).slice(0, 20).join('');
+    if (!name) {
+      showNameError('请先写上您的称呼，比如：张阿姨');
+      $('name-input').focus();
+      return;
+    }
+    showNameError('');
     state.name = name;
     localStorage.setItem(KEY_NAME, name);
     route();
   });
+  $('name-input').addEventListener('input', () => showNameError(''));
   $('name-cancel').addEventListener('click', route);
   $('change-name').addEventListener('click', (e) => { e.preventDefault(); askName(); });
 
@@ -157,7 +172,10 @@
     state.sentLocal = [];
     $('chat-title').textContent = entry.title;
     $('messages').replaceChildren();
+    $('jump-new').hidden = true;
+    $('text-input').value = '';
     showView('chat');
+    fitInput();
     connect();
   }
 
@@ -181,7 +199,16 @@
   function scrollToBottom() {
     const box = $('messages');
     box.scrollTop = box.scrollHeight;
+    $('jump-new').hidden = true;
   }
+
+  function nearBottom() {
+    const box = $('messages');
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
+  }
+
+  $('jump-new').addEventListener('click', scrollToBottom);
+  $('messages').addEventListener('scroll', () => { if (nearBottom()) $('jump-new').hidden = true; });
 
   // Insert server messages above the local (not yet echoed) bubbles.
   function appendServerRow(row) {
@@ -204,6 +231,7 @@
     if (hint) hint.remove();
     const showName = !own && (state.chat.isRoom || msg.sender_kind === 'member');
     appendServerRow(buildBubble(msg.text, own, showName ? senderLabel(msg) : '', formatTime(msg.created_at)));
+    return own;
   }
 
   function renderHistory(messages) {
@@ -216,6 +244,15 @@
       appendServerRow(el('div', 'msg-hint', hint));
     }
     for (const msg of messages) renderMessage(msg, true);
+    // A message stored just before the connection dropped is in the history already, even
+    // though its ack never came: hide its "sending" bubble (the resend is a duplicate the
+    // server only acks), so it is not shown twice.
+    const matched = new Set();
+    for (const item of state.outbox) {
+      const hit = messages.find((m) => !matched.has(m.id) && isOwn(m) && m.text === item.text &&
+        new Date(m.created_at).getTime() > item.sentAt - 10 * 60000);
+      if (hit) { matched.add(hit.id); item.el.remove(); }
+    }
     scrollToBottom();
   }
 
@@ -223,7 +260,7 @@
     const row = buildBubble(text, true, '', '', 'msg-local msg-pending');
     row.append(el('div', 'msg-time', '发送中…'));
     $('messages').append(row);
-    const item = { id: crypto.randomUUID ? crypto.randomUUID() : randomId(32), text, el: row };
+    const item = { id: crypto.randomUUID ? crypto.randomUUID() : randomId(32), text, el: row, sentAt: Date.now() };
     state.outbox.push(item);
     scrollToBottom();
     return item;
@@ -245,7 +282,17 @@
     const item = state.outbox.shift();
     if (!item) return;
     item.el.classList.replace('msg-pending', 'msg-failed');
-    item.el.querySelector('.msg-time').textContent = '没发出去';
+    const retry = el('button', 'msg-retry', '没发出去，点这里重发');
+    retry.type = 'button';
+    retry.addEventListener('click', () => {
+      // Same id: if the server did store it after all, the resend is only acked.
+      item.el.classList.replace('msg-failed', 'msg-pending');
+      retry.replaceWith(el('div', 'msg-time', '发送中…'));
+      item.sentAt = Date.now();
+      state.outbox.push(item);
+      trySend(item);
+    });
+    item.el.querySelector('.msg-time').replaceWith(retry);
   }
 
   function trySend(item) {
@@ -258,16 +305,45 @@
     e.preventDefault();
     const input = $('text-input');
     const text = input.value.trim();
-    if (!text) return;
+    if (!text) { input.focus(); return; }
     input.value = '';
+    fitInput();
     trySend(addPending(text));
     input.focus();
   });
 
-  // Do not send while a Chinese input method is still composing.
+  // The box grows with the text (up to a few lines) so the whole message can be read back.
+  function fitInput() {
+    const input = $('text-input');
+    const atBottom = nearBottom();
+    input.style.height = 'auto';
+    const border = input.offsetHeight - input.clientHeight;
+    input.style.height = Math.min(input.scrollHeight + border, 180) + 'px';
+    if (atBottom) $('messages').scrollTop = $('messages').scrollHeight;
+  }
+  $('text-input').addEventListener('input', fitInput);
+
+  // Enter sends (Shift+Enter starts a new line); never while a Chinese input method is composing.
   $('text-input').addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && (e.isComposing || e.keyCode === 229)) e.preventDefault();
+    if (e.key !== 'Enter' || e.shiftKey) return;
+    e.preventDefault();
+    if (e.isComposing || e.keyCode === 229) return;
+    $('send-form').requestSubmit();
   });
+
+  // Keep the input box above the on-screen keyboard, also where the browser only shrinks the
+  // visual viewport (iOS Safari), and keep the newest message in view when the keyboard opens.
+  const vv = window.visualViewport;
+  if (vv) {
+    const fit = () => {
+      const atBottom = !views.chat.hidden && nearBottom();
+      if (vv.scale > 1.01) document.body.style.removeProperty('height');  // pinch-zoomed: leave it
+      else document.body.style.height = Math.round(vv.height) + 'px';
+      if (atBottom) scrollToBottom();
+    };
+    vv.addEventListener('resize', fit);
+    fit();
+  }
 
   $('back').addEventListener('click', () => {
     if (state.enteredFromList) history.back();
@@ -305,8 +381,10 @@
       } else if (frame.type === 'ack') {
         handleAck(frame.id);
       } else if (frame.type === 'message' && frame.message) {
-        renderMessage(frame.message);
-        scrollToBottom();
+        const wasAtBottom = nearBottom();
+        const own = renderMessage(frame.message);
+        if (own || wasAtBottom) scrollToBottom();
+        else $('jump-new').hidden = false;
       } else if (frame.type === 'error') {
         markFailed();
         showBanner(frame.message || '出了点问题，请稍后再试。', 'error');
@@ -339,6 +417,7 @@
     state.chat = null;
     renderList();
     showView('list');
+    if (!$('rooms-status').hidden) loadRooms();
   }
 
   window.addEventListener('hashchange', route);
