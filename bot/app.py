@@ -19,12 +19,14 @@ from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
 from bot.handoff.push import MemberHub
 from bot.handoff.service import TicketService
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.typedefs import (
     action_token_key,
     db_engine_key,
     delivery_key,
     hub_key,
+    metrics_key,
     rasa_key,
     router_key,
     sessions_key,
@@ -60,7 +62,7 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
     async def resume(conversation_id: str) -> None:
         await app[rasa_key].resume(conversation_id)
 
-    app[tickets_key] = tickets = TicketService(sessions, delivery, hub, resume)
+    app[tickets_key] = tickets = TicketService(sessions, delivery, hub, resume, app[metrics_key])
     internal.setup(app, tickets)
     yield
     await webchat.close_all()
@@ -83,7 +85,7 @@ async def dialogue(app: web.Application) -> AsyncIterator[None]:
     )
     app[rasa_key] = engine
     app[router_key] = router = Router(
-        app[sessions_key], engine, app[tickets_key], app[delivery_key]
+        app[sessions_key], engine, app[tickets_key], app[delivery_key], app[metrics_key]
     )
     yield
     await router.drain()
@@ -93,6 +95,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     app[settings_key] = settings
     app[action_token_key] = secrets.token_urlsafe(24)
+    app[metrics_key] = Metrics.create()
     pages.setup_routes(app)
     webchat_views.setup_routes(app)
     api.setup_routes(app)

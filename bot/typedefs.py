@@ -13,6 +13,7 @@ from bot.conversation.engine import RasaEngine
 from bot.conversation.router import Router
 from bot.handoff.push import MemberHub
 from bot.handoff.service import TicketService
+from bot.metrics import Metrics
 from bot.settings import Settings
 
 settings_key = web.AppKey("settings", Settings)
@@ -23,6 +24,7 @@ delivery_key = web.AppKey("delivery", Delivery)
 hub_key = web.AppKey("member_hub", MemberHub)
 tickets_key = web.AppKey("tickets", TicketService)
 router_key = web.AppKey("router", Router)
+metrics_key = web.AppKey("metrics", Metrics)
 webchat_sockets_key = web.AppKey("webchat_sockets", WebchatSockets)
 # Secret the in-process Rasa agent presents to the internal action webhook.
 action_token_key = web.AppKey("action_token", str)

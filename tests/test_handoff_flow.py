@@ -56,7 +56,7 @@ async def test_repair_request_reaches_the_grid_member_and_the_reply_reaches_the_
     # Resolved: the conversation is resumed and the next request is the bot's again.
     await resident.say("还有 楼道的灯也不亮了")
     second = (await console.event("ticket.created"))["ticket"]
-    assert second["id"] != ticket["id"]
+    assert second["id"] != ticket["id"] and second["category"] == "repair"
     # 王建国 was assigned last, so his grid colleague gets this one.
     assert second["assignee"]["name"] == "李秀英"
     assert "李秀英" in (await resident.hear("bot"))["text"]
@@ -70,6 +70,12 @@ async def test_repair_request_reaches_the_grid_member_and_the_reply_reaches_the_
     kinds = [e["kind"] for e in detail["events"]]
     assert kinds == ["created", "assign", "claim", "resolve"]
     assert detail["events"][2]["actor"] == "王建国"
+
+    metrics = await (await service.client.get("/metrics")).text()
+    assert 'bot_tickets_opened_total{category="repair"} 2.0' in metrics
+    assert 'bot_tickets_resolved_total{category="repair"} 1.0' in metrics
+    assert 'bot_first_response_seconds_count{category="repair"} 1.0' in metrics
+    assert 'bot_inbound_messages_total{channel="webchat"} 3.0' in metrics
 
 
 async def test_group_chatter_creates_no_ticket_and_gets_no_reply(service: Service) -> None:

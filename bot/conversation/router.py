@@ -16,6 +16,7 @@ from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine
 from bot.conversation.messages import StoredInbound, mark_handled, store_inbound, unhandled_inbound
 from bot.handoff.service import TicketService
+from bot.metrics import Metrics
 from bot.privacy import mask_text
 
 logger = logging.getLogger(__name__)
@@ -28,8 +29,10 @@ class Router:
         engine: RasaEngine,
         tickets: TicketService,
         delivery: Delivery,
+        metrics: Metrics,
     ) -> None:
         self._sessions = sessions
+        self._metrics = metrics
         self._engine = engine
         self._tickets = tickets
         self._delivery = delivery
@@ -45,6 +48,8 @@ class Router:
             logger.info(
                 "duplicate %s message %s dropped", inbound.chat.channel, inbound.platform_msg_id
             )
+        else:
+            self._metrics.messages.labels(inbound.chat.channel).inc()
         return stored
 
     def process_later(self, stored: StoredInbound) -> None:

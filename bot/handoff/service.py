@@ -25,6 +25,7 @@ from bot.handoff.categories import category_for_intent
 from bot.handoff.dispatcher import Assignment, choose_assignee, find_grid
 from bot.handoff.push import MemberHub
 from bot.handoff.states import OPEN_STATUSES, IllegalTransition, Status, next_status
+from bot.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +104,10 @@ class TicketService:
         delivery: Delivery,
         hub: MemberHub,
         resume_conversation: Callable[[str], Awaitable[None]],
+        metrics: Metrics,
     ) -> None:
         self._sessions = sessions
+        self._metrics = metrics
         self._delivery = delivery
         self._hub = hub
         self._resume = resume_conversation
@@ -153,6 +156,7 @@ class TicketService:
             ticket.confidence,
             assignment.reason,
         )
+        self._metrics.tickets_opened.labels(ticket.category).inc()
         await self._hub.publish("ticket.created", ticket)
         return HandoffResult(
             ticket_id=ticket.id,
@@ -229,6 +233,8 @@ class TicketService:
                 await self._claim(session, ticket, viewer)
             if ticket.first_response_at is None:
                 ticket.first_response_at = utcnow()
+                waited = (ticket.first_response_at - ticket.created_at).total_seconds()
+                self._metrics.first_response.labels(ticket.category).observe(waited)
             ticket.updated_at = utcnow()
             chat = chat_of(ticket)
         if claimed_now:
@@ -248,6 +254,7 @@ class TicketService:
             self._transition(session, ticket, "resolve", viewer, note)
             ticket.resolved_at = utcnow()
             ticket.resolution_note = note
+        self._metrics.tickets_resolved.labels(ticket.category).inc()
         # Only now may the bot read this resident's messages again.
         await self._resume(ticket.conversation_id)
         await self._hub.publish("ticket.updated", ticket, before=before)

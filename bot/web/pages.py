@@ -6,7 +6,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.channels.webchat.views import STATIC_DIR
-from bot.typedefs import rasa_key, sessions_key
+from bot.typedefs import metrics_key, rasa_key, sessions_key
 
 
 async def console(request: web.Request) -> web.FileResponse:
@@ -33,9 +33,14 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "model": engine.model_path.name})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    return request.app[metrics_key].render()
+
+
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", index, name="index")
     app.router.add_get("/console/", console, name="console")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
+    app.router.add_get("/metrics", metrics, name="metrics")
     app.router.add_static("/static/", STATIC_DIR, name="static")
