@@ -23,7 +23,6 @@ from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.typedefs import (
     action_token_key,
-    db_engine_key,
     delivery_key,
     hub_key,
     metrics_key,
@@ -46,7 +45,6 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     url = app[settings_key].database_url
     await upgrade_async(url)
     engine = create_engine(url)
-    app[db_engine_key] = engine
     app[sessions_key] = create_session_factory(engine)
     yield
     await engine.dispose()

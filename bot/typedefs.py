@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 from rasa_sdk.executor import ActionExecutor
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import sessionmaker
 
 from bot.channels.webchat.sockets import WebchatSockets
@@ -17,7 +16,6 @@ from bot.metrics import Metrics
 from bot.settings import Settings
 
 settings_key = web.AppKey("settings", Settings)
-db_engine_key = web.AppKey("db_engine", AsyncEngine)
 sessions_key = web.AppKey("sessions", sessionmaker)
 rasa_key = web.AppKey("rasa", RasaEngine)
 delivery_key = web.AppKey("delivery", Delivery)

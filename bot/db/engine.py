@@ -10,8 +10,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
 
-SessionFactory = sessionmaker  # sessionmaker(class_=AsyncSession); 1.4 has no async_sessionmaker
-
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     # WAL lets Rasa's tracker store (a separate, synchronous engine) read while we write;
