@@ -84,17 +84,24 @@ async def resident_of(session: AsyncSession, chat: ChatRef, meta: dict[str, Any]
     return resident
 
 
-def who_is_coming(assignment: Assignment, resident_name: str, chat_type: str) -> str:
+def addressed(chat_type: str, resident_name: str, text: str) -> str:
+    """In a group, a line meant for one resident names them."""
+    return f"@{resident_name} {text}" if chat_type == "group" and resident_name else text
+
+
+def coming(who: str, name: str) -> str:
+    return f"{who}{name}来帮您，{name}会在这里直接回复您。"
+
+
+def who_is_coming(assignment: Assignment) -> str:
     """The one thing the bot says about a request: who will help, by name."""
     member = assignment.member
     if member is None:
-        text = NOBODY_ON_DUTY_TEXT
-    elif member.role == "secretary":
-        text = f"已请社区书记{member.name}来帮您，{member.name}会在这里直接回复您。"
-    else:
-        grid = assignment.grid.name if assignment.grid else "社区"
-        text = f"已请{grid}网格员{member.name}来帮您，{member.name}会在这里直接回复您。"
-    return f"@{resident_name} {text}" if chat_type == "group" and resident_name else text
+        return NOBODY_ON_DUTY_TEXT
+    if member.role == "secretary":
+        return coming("已请社区书记", member.name)
+    grid = assignment.grid.name if assignment.grid else "社区"
+    return coming(f"已请{grid}网格员", member.name)
 
 
 class TicketService:
@@ -160,7 +167,7 @@ class TicketService:
         await self._hub.publish("ticket.created", ticket)
         return HandoffResult(
             ticket_id=ticket.id,
-            reply=who_is_coming(assignment, resident.name, chat.chat_type),
+            reply=addressed(chat.chat_type, resident.name, who_is_coming(assignment)),
         )
 
     async def open_ticket_for(self, conversation_id: str) -> Ticket | None:
@@ -209,9 +216,7 @@ class TicketService:
     async def claim(self, viewer: Viewer, ticket_id: int) -> Ticket:
         async with self._sessions() as session, session.begin():
             ticket = await session.get(Ticket, ticket_id)
-            if ticket is None:
-                raise TicketNotFound(str(ticket_id))
-            if not may_see(viewer, ticket) and was_offered(viewer, ticket):
+            if ticket is not None and was_offered(viewer, ticket) and not may_see(viewer, ticket):
                 # A colleague of the grid was quicker: a conflict, not a secret.
                 raise IllegalTransition("claim", ticket.status)
             ticket = await self._visible(session, viewer, ticket_id)
@@ -231,12 +236,14 @@ class TicketService:
             claimed_now = ticket.status != Status.CLAIMED
             if claimed_now:
                 await self._claim(session, ticket, viewer)
-            if ticket.first_response_at is None:
+            first_response = ticket.first_response_at is None
+            if first_response:
                 ticket.first_response_at = utcnow()
-                waited = (ticket.first_response_at - ticket.created_at).total_seconds()
-                self._metrics.first_response.labels(ticket.category).observe(waited)
             ticket.updated_at = utcnow()
             chat = chat_of(ticket)
+        if first_response:
+            waited = (ticket.first_response_at - ticket.created_at).total_seconds()
+            self._metrics.first_response.labels(ticket.category).observe(waited)
         if claimed_now:
             await self._after_claim(ticket, before)
         message = await self._delivery.send(
@@ -263,18 +270,13 @@ class TicketService:
     async def _after_claim(self, ticket: Ticket, before: Scope) -> None:
         """Tell the resident when someone other than the person we named has taken over."""
         if before.assignee_id is not None and before.assignee_id != ticket.assignee_id:
-            name = ticket.assignee.name
-            text = f"现在由{name}来帮您，{name}会在这里直接回复您。"
-            await self._delivery.send(
-                chat_of(ticket), self._addressed(ticket, text), ticket_id=ticket.id
-            )
+            text = self._addressed(ticket, coming("现在由", ticket.assignee.name))
+            await self._delivery.send(chat_of(ticket), text, ticket_id=ticket.id)
         await self._hub.publish("ticket.updated", ticket, before=before)
 
     @staticmethod
     def _addressed(ticket: Ticket, text: str) -> str:
-        if ticket.chat_type == "group" and ticket.resident.name:
-            return f"@{ticket.resident.name} {text}"
-        return text
+        return addressed(ticket.chat_type, ticket.resident.name, text)
 
     async def _visible(self, session: AsyncSession, viewer: Viewer, ticket_id: int) -> Ticket:
         ticket = await session.get(Ticket, ticket_id)
