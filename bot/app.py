@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from functools import partial
 
+import aiohttp
 from aiohttp import web
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.channels import wechat as wechat_channel
+from bot.channels import wecom as wecom_channel
 from bot.channels.webchat import views as webchat_views
 from bot.channels.webchat.sockets import CHANNEL as WEBCHAT
 from bot.channels.webchat.sockets import WebchatSockets
+from bot.channels.wechat import ApiSender
+from bot.channels.wechat_api import GroupRobot, OfficialAccountApi, WecomApi, post_robot_response
+from bot.channels.wecom import RobotSender
+from bot.channels.wecom_names import ResidentNames
 from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine, latest_model, tracker_store_for
 from bot.conversation.router import Router
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
+from bot.handoff.notify import RobotNotifier
 from bot.handoff.push import MemberHub
 from bot.handoff.service import TicketService
 from bot.metrics import Metrics
@@ -24,9 +34,12 @@ from bot.settings import Settings
 from bot.typedefs import (
     action_token_key,
     delivery_key,
+    http_key,
     hub_key,
     metrics_key,
+    notifier_key,
     rasa_key,
+    resident_names_key,
     router_key,
     sessions_key,
     settings_key,
@@ -39,6 +52,11 @@ from bot.web.middleware import error_middleware
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+
+
+def dumps_utf8(data: object) -> str:
+    """Chinese stays readable on the wire; WeChat's APIs expect UTF-8 JSON."""
+    return json.dumps(data, ensure_ascii=False)
 
 
 async def database(app: web.Application) -> AsyncIterator[None]:
@@ -61,10 +79,42 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
         await app[rasa_key].resume(conversation_id)
 
     app[tickets_key] = tickets = TicketService(sessions, delivery, hub, resume, app[metrics_key])
+    delivery.on_failure(tickets.report_undelivered)
     internal.setup(app, tickets)
     yield
     await webchat.close_all()
     await hub.close_all()
+
+
+async def platforms(app: web.Application) -> AsyncIterator[None]:
+    """Senders for the WeChat-family channels that are configured, and the group robot."""
+    settings = app[settings_key]
+    async with aiohttp.ClientSession(json_serialize=dumps_utf8) as http:
+        app[http_key] = http
+        wechat, wecom = settings.wechat, settings.wecom
+        delivery = app[delivery_key]
+        if wechat.appid and wechat.secret:
+            oa = OfficialAccountApi(http, wechat.api_base, wechat.appid, wechat.secret)
+            delivery.register(wechat_channel.CHANNEL, ApiSender(oa))
+        wecom_api = None
+        if wecom.corpid and wecom.secret:
+            wecom_api = WecomApi(http, wecom.api_base, wecom.corpid, wecom.secret, wecom.agentid)
+            delivery.register(wecom_channel.CHANNEL, ApiSender(wecom_api))
+        app[resident_names_key] = ResidentNames(wecom_api)
+        delivery.register(
+            wecom_channel.ROBOT_CHANNEL,
+            RobotSender(app[sessions_key], partial(post_robot_response, http)),
+        )
+        notifier = None
+        if wecom.webhook_key:
+            robot = GroupRobot(http, wecom.api_base, wecom.webhook_key)
+            notifier = RobotNotifier(app[sessions_key], robot, f"{settings.public_url}/console/")
+            app[tickets_key].on_opened(notifier.enqueue)
+            app[notifier_key] = notifier
+            await notifier.start()
+        yield
+        if notifier is not None:
+            await notifier.close()
 
 
 def action_endpoint(app: web.Application) -> EndpointConfig:
@@ -96,9 +146,11 @@ def create_app(settings: Settings) -> web.Application:
     app[metrics_key] = Metrics.create()
     pages.setup_routes(app)
     webchat_views.setup_routes(app)
+    wechat_channel.setup_routes(app)
+    wecom_channel.setup_routes(app)
     api.setup_routes(app)
     internal.setup_routes(app)
-    app.cleanup_ctx.extend([database, handoff, dialogue])
+    app.cleanup_ctx.extend([database, handoff, platforms, dialogue])
     return app
 
 
@@ -108,3 +160,6 @@ async def resume_after_restart(app: web.Application) -> None:
     count = await app[router_key].resume_unhandled()
     if count:
         logger.info("resuming %d message(s) left unrouted by the last stop", count)
+    sent = await app[delivery_key].resume_pending()
+    if sent:
+        logger.info("handed on %d message(s) left unsent by the last stop", sent)

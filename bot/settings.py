@@ -8,6 +8,46 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/bot.db"
+WECHAT_API = "https://api.weixin.qq.com"
+WECOM_API = "https://qyapi.weixin.qq.com"
+
+
+@dataclass(frozen=True)
+class CallbackSecrets:
+    """What a platform signs and encrypts its callbacks with. `aes_keys` holds the current
+    EncodingAESKey first, then a previous one still accepted while a key rotation settles;
+    empty means plain mode."""
+
+    token: str = ""
+    aes_keys: tuple[str, ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.token)
+
+
+@dataclass(frozen=True)
+class WechatSettings:
+    """The Official Account (公众号)."""
+
+    callback: CallbackSecrets = field(default_factory=CallbackSecrets)
+    appid: str = ""
+    secret: str = ""
+    api_base: str = WECHAT_API
+
+
+@dataclass(frozen=True)
+class WecomSettings:
+    """WeCom (企业微信): the app residents or volunteers message, the intelligent robot that
+    sits in residents' group chats, and the group robot webhook that notifies members."""
+
+    callback: CallbackSecrets = field(default_factory=CallbackSecrets)
+    corpid: str = ""
+    secret: str = ""
+    agentid: int = 0
+    robot: CallbackSecrets = field(default_factory=CallbackSecrets)
+    webhook_key: str = ""
+    api_base: str = WECOM_API
 
 
 @dataclass(frozen=True)
@@ -26,6 +66,8 @@ class Settings:
     # Origins allowed to open websockets; empty means "same host as the request".
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
+    wechat: WechatSettings = field(default_factory=WechatSettings)
+    wecom: WecomSettings = field(default_factory=WecomSettings)
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -48,4 +90,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_url=env.get("BOT_PUBLIC_URL", f"http://{host}:{port}"),
         allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
         log_level=env.get("BOT_LOG_LEVEL", "INFO"),
+        wechat=WechatSettings(
+            callback=_callback_secrets(env, "BOT_WECHAT"),
+            appid=env.get("BOT_WECHAT_APPID", ""),
+            secret=env.get("BOT_WECHAT_SECRET", ""),
+            api_base=env.get("BOT_WECHAT_API_BASE", WECHAT_API).rstrip("/"),
+        ),
+        wecom=WecomSettings(
+            callback=_callback_secrets(env, "BOT_WECOM"),
+            corpid=env.get("BOT_WECOM_CORPID", ""),
+            secret=env.get("BOT_WECOM_SECRET", ""),
+            agentid=int(env.get("BOT_WECOM_AGENTID", "0")),
+            robot=_callback_secrets(env, "BOT_WECOM_ROBOT"),
+            webhook_key=env.get("BOT_WECOM_WEBHOOK_KEY", ""),
+            api_base=env.get("BOT_WECOM_API_BASE", WECOM_API).rstrip("/"),
+        ),
+    )
+
+
+def _callback_secrets(env: Mapping[str, str], prefix: str) -> CallbackSecrets:
+    keys = (env.get(f"{prefix}_AES_KEY", ""), env.get(f"{prefix}_AES_KEY_PREVIOUS", ""))
+    return CallbackSecrets(
+        token=env.get(f"{prefix}_TOKEN", ""),
+        aes_keys=tuple(k for k in keys if k) if keys[0] else (),
     )

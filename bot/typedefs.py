@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import ClientSession, web
 from rasa_sdk.executor import ActionExecutor
 from sqlalchemy.orm import sessionmaker
 
 from bot.channels.webchat.sockets import WebchatSockets
+from bot.channels.wecom_names import ResidentNames
 from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine
 from bot.conversation.router import Router
+from bot.handoff.notify import RobotNotifier
 from bot.handoff.push import MemberHub
 from bot.handoff.service import TicketService
 from bot.metrics import Metrics
@@ -27,3 +29,8 @@ webchat_sockets_key = web.AppKey("webchat_sockets", WebchatSockets)
 # Secret the in-process Rasa agent presents to the internal action webhook.
 action_token_key = web.AppKey("action_token", str)
 executor_key = web.AppKey("action_executor", ActionExecutor)
+# One HTTP client for every platform API the service calls.
+http_key = web.AppKey("http", ClientSession)
+resident_names_key = web.AppKey("resident_names", ResidentNames)
+# Only present when a WeCom group robot webhook is configured.
+notifier_key = web.AppKey("notifier", RobotNotifier)

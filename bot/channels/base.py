@@ -5,7 +5,7 @@ Channels turn a platform message into one `Inbound`; nothing past them knows a p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -30,6 +30,31 @@ class ChatRef:
         return f"{self.channel}:{self.chat_id}:{self.user_id}"
 
 
+# What a resident sent. Voice carries the platform's own transcript as text when it made one;
+# "subscribe" and "unsubscribe" are a resident following or leaving the account.
+MessageKind = Literal["text", "voice", "image", "location", "subscribe", "unsubscribe"]
+EVENT_KINDS = frozenset({"subscribe", "unsubscribe"})
+
+
+@dataclass(frozen=True)
+class Media:
+    """A photo, voice clip or place; the platform keeps the bytes, we keep how to find them."""
+
+    media_id: str = ""
+    url: str = ""
+    format: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+    label: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in ("", None)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Media | None:
+        return cls(**data) if data else None
+
+
 @dataclass(frozen=True)
 class Inbound:
     chat: ChatRef
@@ -37,6 +62,15 @@ class Inbound:
     platform_msg_id: str
     user_name: str
     text: str
+    kind: MessageKind = "text"
+    media: Media | None = None
+    # A one-off way to answer this very message (a WeCom robot's response_url).
+    reply_handle: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        """Whether the model has words to read; a photo or an untranscribed voice has none."""
+        return self.kind in ("text", "voice") and bool(self.text.strip())
 
 
 @dataclass(frozen=True)
@@ -49,6 +83,11 @@ class ChatMessage:
     user_id: str | None
     text: str
     created_at: datetime
+    kind: str = "text"
+    media: Media | None = None
+    # Outbound only: pending, sent, failed (retries used up) or undeliverable (the platform
+    # refuses this route, e.g. WeChat's 48-hour window is closed).
+    delivery: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,11 +96,25 @@ class ChatMessage:
             "sender_name": self.sender_name,
             "user_id": self.user_id,
             "text": self.text,
+            "kind": self.kind,
+            "media": self.media.to_json() if self.media else None,
+            "delivery": self.delivery,
             "created_at": self.created_at.isoformat(),
         }
 
 
+class Undeliverable(Exception):
+    """The platform will not carry this message by this route; retrying cannot help."""
+
+
+class DeliveryFailed(Exception):
+    """The platform could not be reached or kept failing; the message may be retried later."""
+
+
 class ChannelSender(Protocol):
-    """Delivers a stored message to the chat it belongs to."""
+    """Delivers a stored message to the chat it belongs to.
+
+    Raises `Undeliverable` or `DeliveryFailed`; returning means the platform accepted it.
+    """
 
     async def deliver(self, chat: ChatRef, message: ChatMessage) -> None: ...

@@ -1,24 +1,38 @@
-"""Outbound messages: stored first, then handed to the channel that owns the chat."""
+"""Outbound messages: stored first, then handed to the channel that owns the chat.
+
+A message's `delivery` says how far it got: pending until its platform accepts it, then sent;
+failed when the platform kept failing, undeliverable when it refuses this route for good.
+Either failure is reported to whoever can reach the resident another way.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from sqlalchemy.orm import sessionmaker
 
-from bot.channels.base import ChannelSender, ChatMessage, ChatRef
-from bot.conversation.messages import chat_message, store_outbound
+from bot.channels.base import ChannelSender, ChatMessage, ChatRef, DeliveryFailed, Undeliverable
+from bot.conversation.messages import chat_message, pending_outbound, set_delivery, store_outbound
 
 logger = logging.getLogger(__name__)
+
+# Called with the chat, the message as it now stands, and the platform's reason.
+FailureHandler = Callable[[ChatRef, ChatMessage, str], Awaitable[None]]
 
 
 class Delivery:
     def __init__(self, sessions: sessionmaker) -> None:
         self._sessions = sessions
         self._senders: dict[str, ChannelSender] = {}
+        self._on_failure: list[FailureHandler] = []
 
     def register(self, channel: str, sender: ChannelSender) -> None:
         self._senders[channel] = sender
+
+    def on_failure(self, handler: FailureHandler) -> None:
+        self._on_failure.append(handler)
 
     async def send(
         self,
@@ -32,9 +46,44 @@ class Delivery:
             message = chat_message(
                 await store_outbound(session, chat, text, member_id=member_id, ticket_id=ticket_id)
             )
+        return await self._deliver(chat, message)
+
+    async def record(self, chat: ChatRef, text: str) -> ChatMessage:
+        """Keep a line the channel already said itself (a passive reply to a callback)."""
+        async with self._sessions() as session, session.begin():
+            return chat_message(await store_outbound(session, chat, text, delivery="sent"))
+
+    async def resume_pending(self) -> int:
+        """Hand on what was stored but not yet accepted when the process last stopped."""
+        async with self._sessions() as session:
+            pending = await pending_outbound(session)
+        for chat, message in pending:
+            await self._deliver(chat, message)
+        return len(pending)
+
+    async def _deliver(self, chat: ChatRef, message: ChatMessage) -> ChatMessage:
         sender = self._senders.get(chat.channel)
         if sender is None:
             logger.error("no sender for channel %s; message %s kept", chat.channel, message.id)
-        else:
+            return message
+        try:
             await sender.deliver(chat, message)
+        except Undeliverable as refused:
+            return await self._failed(chat, message, "undeliverable", str(refused))
+        except DeliveryFailed as failed:
+            return await self._failed(chat, message, "failed", str(failed))
+        return await self._mark(message, "sent")
+
+    async def _failed(
+        self, chat: ChatRef, message: ChatMessage, status: str, reason: str
+    ) -> ChatMessage:
+        logger.warning("message %s to %s %s: %s", message.id, chat.channel, status, reason)
+        message = await self._mark(message, status)
+        for handler in self._on_failure:
+            await handler(chat, message, reason)
         return message
+
+    async def _mark(self, message: ChatMessage, status: str) -> ChatMessage:
+        async with self._sessions() as session, session.begin():
+            await set_delivery(session, message.id, status)
+        return replace(message, delivery=status)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
-from bot.channels.base import ChatMessage, ChatRef, Inbound
+from bot.channels.base import ChatMessage, ChatRef, Inbound, Media
 from bot.db.models import Message, Resident, utcnow
 
 BOT_NAME = "社区小助手"
@@ -43,6 +43,9 @@ def chat_message(message: Message) -> ChatMessage:
         user_id=user_id,
         text=message.text,
         created_at=message.created_at,
+        kind=message.kind,
+        media=Media.from_json(message.media),
+        delivery=message.delivery,
     )
 
 
@@ -66,7 +69,7 @@ async def store_inbound(sessions: sessionmaker, inbound: Inbound) -> StoredInbou
 async def _insert_inbound(sessions: sessionmaker, inbound: Inbound) -> StoredInbound:
     chat = inbound.chat
     async with sessions() as session, session.begin():
-        resident = await _resident(session, chat, inbound.user_name)
+        resident = await _resident(session, chat, inbound.user_name, inbound.kind)
         message = Message(
             channel=chat.channel,
             platform_msg_id=inbound.platform_msg_id,
@@ -77,13 +80,16 @@ async def _insert_inbound(sessions: sessionmaker, inbound: Inbound) -> StoredInb
             sender_kind="resident",
             resident_id=resident.id,
             text=inbound.text,
+            kind=inbound.kind,
+            media=inbound.media.to_json() if inbound.media else None,
+            reply_handle=inbound.reply_handle,
         )
         session.add(message)
         await session.flush()
         return StoredInbound(message.id, resident.id, resident.name, inbound)
 
 
-async def _resident(session: AsyncSession, chat: ChatRef, name: str) -> Resident:
+async def _resident(session: AsyncSession, chat: ChatRef, name: str, inbound_kind: str) -> Resident:
     resident = await session.scalar(
         select(Resident).where(
             Resident.channel == chat.channel, Resident.external_id == chat.user_id
@@ -93,8 +99,11 @@ async def _resident(session: AsyncSession, chat: ChatRef, name: str) -> Resident
         resident = Resident(channel=chat.channel, external_id=chat.user_id, name=name)
         session.add(resident)
         await session.flush()
-    elif name and resident.name != name:
-        resident.name = name
+    else:
+        if name and resident.name != name:
+            resident.name = name
+        if inbound_kind != "unsubscribe":
+            resident.active = True
     return resident
 
 
@@ -123,7 +132,13 @@ async def store_outbound(
     *,
     member_id: int | None = None,
     ticket_id: int | None = None,
+    delivery: str = "pending",
 ) -> Message:
+    resident_id = await session.scalar(
+        select(Resident.id).where(
+            Resident.channel == chat.channel, Resident.external_id == chat.user_id
+        )
+    )
     message = Message(
         channel=chat.channel,
         conversation_id=chat.conversation_id,
@@ -131,10 +146,12 @@ async def store_outbound(
         chat_id=chat.chat_id,
         direction="out",
         sender_kind="member" if member_id else "bot",
+        resident_id=resident_id,
         member_id=member_id,
         ticket_id=ticket_id,
         text=text,
         handled_at=utcnow(),
+        delivery=delivery,
     )
     session.add(message)
     await session.flush()
@@ -167,19 +184,26 @@ async def unhandled_inbound(session: AsyncSession) -> list[StoredInbound]:
     return [_stored_from_row(m) for m in rows.all()]
 
 
-def _stored_from_row(message: Message) -> StoredInbound:
-    resident = message.resident
-    chat = ChatRef(
+def _chat_of_row(message: Message) -> ChatRef:
+    return ChatRef(
         channel=message.channel,
         chat_type=message.chat_type,
         chat_id=message.chat_id,
-        user_id=resident.external_id,
+        user_id=message.resident.external_id,
     )
+
+
+def _stored_from_row(message: Message) -> StoredInbound:
+    resident = message.resident
+    chat = _chat_of_row(message)
     inbound = Inbound(
         chat=chat,
         platform_msg_id=message.platform_msg_id,
         user_name=resident.name,
         text=message.text,
+        kind=message.kind,
+        media=Media.from_json(message.media),
+        reply_handle=message.reply_handle,
     )
     return StoredInbound(message.id, resident.id, resident.name, inbound)
 
@@ -189,3 +213,42 @@ async def message_by_id(session: AsyncSession, message_id: int) -> ChatMessage:
     if message is None:
         raise LookupError(f"no message {message_id}")
     return chat_message(message)
+
+
+async def set_delivery(session: AsyncSession, message_id: int, status: str) -> None:
+    await session.execute(update(Message).where(Message.id == message_id).values(delivery=status))
+
+
+async def pending_outbound(session: AsyncSession) -> list[tuple[ChatRef, ChatMessage]]:
+    """Outbound messages stored but not yet accepted by their platform (the process stopped)."""
+    rows = await session.scalars(
+        select(Message)
+        .where(Message.direction == "out", Message.delivery == "pending")
+        .order_by(Message.id)
+    )
+    return [(_chat_of_row(m), chat_message(m)) for m in rows.all()]
+
+
+async def latest_reply_handle(session: AsyncSession, chat: ChatRef) -> tuple[int, str] | None:
+    """The newest unused one-off reply handle of a resident in a chat, with its message id."""
+    row = (
+        await session.execute(
+            select(Message.id, Message.reply_handle)
+            .where(
+                Message.conversation_id == chat.conversation_id,
+                Message.direction == "in",
+                Message.reply_handle.is_not(None),
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def spend_reply_handle(session: AsyncSession, message_id: int) -> None:
+    await session.execute(update(Message).where(Message.id == message_id).values(reply_handle=None))
+
+
+async def mark_inactive(session: AsyncSession, resident_id: int) -> None:
+    await session.execute(update(Resident).where(Resident.id == resident_id).values(active=False))

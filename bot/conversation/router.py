@@ -11,15 +11,23 @@ import weakref
 
 from sqlalchemy.orm import sessionmaker
 
-from bot.channels.base import Inbound
+from bot.channels.base import EVENT_KINDS, Inbound
 from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine
-from bot.conversation.messages import StoredInbound, mark_handled, store_inbound, unhandled_inbound
+from bot.conversation.messages import (
+    StoredInbound,
+    mark_handled,
+    mark_inactive,
+    store_inbound,
+    unhandled_inbound,
+)
 from bot.handoff.service import TicketService
 from bot.metrics import Metrics
 from bot.privacy import mask_text
 
 logger = logging.getLogger(__name__)
+
+LOCATION_NOTED_TEXT = "收到您发的位置了。需要帮什么忙，直接说或者发语音就行。"
 
 
 class Router:
@@ -80,25 +88,47 @@ class Router:
         conversation_id = stored.chat.conversation_id
         lock = self._locks.setdefault(conversation_id, asyncio.Lock())
         async with lock:
+            inbound = stored.inbound
+            if inbound.kind in EVENT_KINDS:
+                await self._on_follow(stored)
+                return
             ticket = await self._tickets.open_ticket_for(conversation_id)
             if ticket is not None:
                 await self._tickets.relay_from_resident(ticket, stored.message_id)
-                return
-            replies = await self._engine.handle(
-                stored.inbound.text, conversation_id, self._metadata(stored)
-            )
-            logger.info(
-                "%s: %r -> %d bot line(s)",
-                conversation_id,
-                mask_text(stored.inbound.text),
-                len(replies),
-            )
-            ticket = await self._tickets.open_ticket_for(conversation_id)
-            ticket_id = ticket.id if ticket is not None else None
-            async with self._sessions() as session, session.begin():
-                await mark_handled(session, stored.message_id, ticket_id)
-            for text in replies:
-                await self._delivery.send(stored.chat, text, ticket_id=ticket_id)
+            elif inbound.kind == "location":
+                await self._tickets.remember_location(stored)
+                await self._delivery.send(stored.chat, LOCATION_NOTED_TEXT)
+            elif not inbound.readable:
+                opened = await self._tickets.open_unread(stored, self._metadata(stored))
+                await self._delivery.send(stored.chat, opened.reply, ticket_id=opened.ticket_id)
+            else:
+                await self._ask_model(stored)
+
+    async def _ask_model(self, stored: StoredInbound) -> None:
+        conversation_id = stored.chat.conversation_id
+        replies = await self._engine.handle(
+            stored.inbound.text, conversation_id, self._metadata(stored)
+        )
+        logger.info(
+            "%s: %r -> %d bot line(s)",
+            conversation_id,
+            mask_text(stored.inbound.text),
+            len(replies),
+        )
+        ticket = await self._tickets.open_ticket_for(conversation_id)
+        ticket_id = ticket.id if ticket is not None else None
+        async with self._sessions() as session, session.begin():
+            await mark_handled(session, stored.message_id, ticket_id)
+        for text in replies:
+            await self._delivery.send(stored.chat, text, ticket_id=ticket_id)
+
+    async def _on_follow(self, stored: StoredInbound) -> None:
+        """Leaving the account marks the resident inactive. (The channel greets a new
+        follower itself, in its answer to the callback.)"""
+        async with self._sessions() as session, session.begin():
+            if stored.inbound.kind == "unsubscribe":
+                await mark_inactive(session, stored.resident_id)
+            await mark_handled(session, stored.message_id, None)
 
     @staticmethod
     def _metadata(stored: StoredInbound) -> dict[str, object]:

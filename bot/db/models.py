@@ -120,6 +120,9 @@ class Resident(Base):
     name = Column(String(64), nullable=False, default="")
     phone = Column(String(32))
     grid_id = Column(ForeignKey("grids.id"))
+    # The place from the resident's last shared location, used when a request names none.
+    location = Column(String(255))
+    # False once they unfollow the account; the next message makes them active again.
     active = Column(Boolean, nullable=False, default=True)
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
@@ -170,6 +173,7 @@ class Message(Base):
         UniqueConstraint("channel", "platform_msg_id"),
         Index("ix_messages_conversation", "conversation_id", "id"),
         Index("ix_messages_chat", "channel", "chat_id", "id"),
+        Index("ix_messages_delivery", "delivery"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -184,6 +188,13 @@ class Message(Base):
     member_id = Column(ForeignKey("members.id"))
     ticket_id = Column(ForeignKey("tickets.id"), index=True)
     text = Column(Text, nullable=False, default="")
+    # text, voice, image, location, subscribe or unsubscribe (`bot.channels.base.MessageKind`).
+    kind = Column(String(16), nullable=False, default="text")
+    media = Column(JSON)
+    # A one-off handle for answering this inbound message (a WeCom robot's response_url).
+    reply_handle = Column(String(1024))
+    # Outbound only: pending, sent, failed or undeliverable; a restart retries pending ones.
+    delivery = Column(String(16))
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
     # Set once an inbound message has been routed; a restart re-routes those still unset.
     handled_at = Column(UTCDateTime())
@@ -206,3 +217,20 @@ class TicketEvent(Base):
     actor = Column(String(64), nullable=False)
     reason = Column(Text, nullable=False, default="")
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class Notification(Base):
+    """A note to party members on a second route (the WeCom group robot), queued in the
+    database so that rate limits and restarts delay it but never drop it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_pending", "route", "sent_at", "id"),)
+
+    id = Column(Integer, primary_key=True)
+    route = Column(String(32), nullable=False)
+    ticket_id = Column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    content = Column(Text, nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    last_error = Column(String(255))
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    sent_at = Column(UTCDateTime())

@@ -30,3 +30,15 @@ class MemberHub(SocketRegistry[Viewer]):
             if may_see(v, ticket) or (before is not None and may_see(v, before))
         ]
         await self.send(audience, event)
+
+    async def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
+        """Something only the person answering for the ticket needs (e.g. a phone to call);
+        with nobody holding it yet, everyone who may see it."""
+        event: dict[str, Any] = {"type": kind, "ticket": ticket_payload(ticket), **fields}
+        audience = [
+            v
+            for v in self.keys()
+            if v.member_id == ticket.assignee_id
+            or (ticket.assignee_id is None and may_see(v, ticket))
+        ]
+        await self.send(audience, event)

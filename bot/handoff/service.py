@@ -18,10 +18,10 @@ from sqlalchemy.orm import sessionmaker
 from actions.handoff_client import HandoffRequest, HandoffResult
 from bot.channels.base import ChatMessage, ChatRef
 from bot.conversation.delivery import Delivery
-from bot.conversation.messages import chat_message, mark_handled, message_by_id
+from bot.conversation.messages import StoredInbound, chat_message, mark_handled, message_by_id
 from bot.db.models import Message, Resident, Ticket, TicketEvent, utcnow
 from bot.handoff.access import Scope, Viewer, may_act, may_see, visible_to, was_offered
-from bot.handoff.categories import category_for_intent
+from bot.handoff.categories import UNCLASSIFIED, category_for_intent
 from bot.handoff.dispatcher import Assignment, choose_assignee, find_grid
 from bot.handoff.push import MemberHub
 from bot.handoff.states import OPEN_STATUSES, IllegalTransition, Status, next_status
@@ -30,6 +30,10 @@ from bot.metrics import Metrics
 logger = logging.getLogger(__name__)
 
 NOBODY_ON_DUTY_TEXT = "已记下您的事，社区工作人员会尽快在这里回复您。"
+CALL_INSTEAD_TEXT = "消息没能送到居民那里，请电话联系{name}：{phone}"
+VISIT_INSTEAD_TEXT = "消息没能送到居民那里，居民没有留电话，请上门或在群里找{name}。"
+PHOTO_TEXT = "[照片]"
+VOICE_TEXT = "[语音]"
 
 
 class TicketNotFound(Exception):
@@ -118,18 +122,24 @@ class TicketService:
         self._delivery = delivery
         self._hub = hub
         self._resume = resume_conversation
+        self._on_opened: list[Callable[[Ticket], Awaitable[None]]] = []
+
+    def on_opened(self, listener: Callable[[Ticket], Awaitable[None]]) -> None:
+        """Also tell `listener` of every new ticket (a second route to party members)."""
+        self._on_opened.append(listener)
 
     async def open_ticket(self, request: HandoffRequest) -> HandoffResult:
         chat = chat_from(request)
         async with self._sessions() as session, session.begin():
             resident = await resident_of(session, chat, request.metadata)
-            grid = await find_grid(
-                session, resident, chat, request.entities.get("address"), request.text
-            )
-            if resident.grid is None and grid is not None and request.entities.get("address"):
+            entities = dict(request.entities)
+            if "address" not in entities and resident.location:
+                entities["address"] = resident.location
+            grid = await find_grid(session, resident, chat, entities.get("address"), request.text)
+            if resident.grid is None and grid is not None and entities.get("address"):
                 resident.grid = grid
-            if resident.phone is None and request.entities.get("phone"):
-                resident.phone = request.entities["phone"]
+            if resident.phone is None and entities.get("phone"):
+                resident.phone = entities["phone"]
             ticket = Ticket(
                 conversation_id=request.conversation_id,
                 resident=resident,
@@ -140,7 +150,7 @@ class TicketService:
                 intent=request.intent,
                 confidence=request.confidence,
                 text=request.text,
-                entities=request.entities,
+                entities=entities,
                 status=Status.NEW,
                 grid=grid,
             )
@@ -165,6 +175,8 @@ class TicketService:
         )
         self._metrics.tickets_opened.labels(ticket.category).inc()
         await self._hub.publish("ticket.created", ticket)
+        for listener in self._on_opened:
+            await listener(ticket)
         return HandoffResult(
             ticket_id=ticket.id,
             reply=addressed(chat.chat_type, resident.name, who_is_coming(assignment)),
@@ -182,14 +194,65 @@ class TicketService:
                 .limit(1)
             )
 
+    async def open_unread(self, stored: StoredInbound, metadata: dict[str, Any]) -> HandoffResult:
+        """A photo or a voice clip nobody transcribed: a person looks at it, as 未分类."""
+        inbound = stored.inbound
+        label = PHOTO_TEXT if inbound.kind == "image" else VOICE_TEXT
+        request = HandoffRequest(
+            conversation_id=stored.chat.conversation_id,
+            intent=UNCLASSIFIED,
+            confidence=0.0,
+            text=f"{label} {inbound.text}".strip(),
+            metadata=metadata,
+        )
+        return await self.open_ticket(request)
+
     async def relay_from_resident(self, ticket: Ticket, message_id: int) -> None:
-        """A message from a resident whose ticket is open goes to its member, not the bot."""
+        """A message from a resident whose ticket is open goes to its member, not the bot.
+        A shared location becomes the ticket's address."""
         async with self._sessions() as session, session.begin():
             await mark_handled(session, message_id, ticket.id)
             ticket = await session.get(Ticket, ticket.id)
             ticket.updated_at = utcnow()
             message = await message_by_id(session, message_id)
+            if message.kind == "location" and message.media and message.media.label:
+                ticket.entities = {**(ticket.entities or {}), "address": message.media.label}
         await self._hub.publish("ticket.message", ticket, message)
+
+    async def remember_location(self, stored: StoredInbound) -> None:
+        """A location shared with no request open: the next request from them is there."""
+        media = stored.inbound.media
+        async with self._sessions() as session, session.begin():
+            resident = await session.get(Resident, stored.resident_id)
+            if media is not None and resident is not None:
+                resident.location = media.label or f"{media.latitude},{media.longitude}"
+            await mark_handled(session, stored.message_id, None)
+
+    async def report_undelivered(self, chat: ChatRef, message: ChatMessage, reason: str) -> None:
+        """A message the platform would not carry: the holder must call or visit instead."""
+        ticket = await self.latest_ticket_for(chat.conversation_id)
+        if ticket is None:
+            logger.warning("undelivered message %s belongs to no ticket", message.id)
+            return
+        resident = ticket.resident
+        phone = resident.phone or (ticket.entities or {}).get("phone")
+        name = resident.name or "居民"
+        notice = (
+            CALL_INSTEAD_TEXT.format(name=name, phone=phone)
+            if phone
+            else VISIT_INSTEAD_TEXT.format(name=name)
+        )
+        fields = {"message": message.to_json(), "notice": notice, "phone": phone}
+        await self._hub.tell_holder("message.undelivered", ticket, fields)
+
+    async def latest_ticket_for(self, conversation_id: str) -> Ticket | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Ticket)
+                .where(Ticket.conversation_id == conversation_id)
+                .order_by(Ticket.id.desc())
+                .limit(1)
+            )
 
     async def visible_tickets(self, viewer: Viewer, status: str | None) -> list[Ticket]:
         query = select(Ticket).where(visible_to(viewer)).order_by(Ticket.id.desc()).limit(200)

@@ -306,6 +306,33 @@
     }
   }
 
+  // What a resident sent besides words: a photo, a voice clip, a place.
+  function bubble(m) {
+    const box = el('div', 'bubble');
+    const media = m.media || {};
+    if (m.kind === 'image') {
+      if (/^https?:\/\//.test(media.url || '')) {
+        const link = el('a');
+        link.href = media.url; link.target = '_blank'; link.rel = 'noopener noreferrer';
+        const img = el('img', 'msg-media');
+        img.src = media.url; img.alt = '居民发来的照片';
+        link.append(img);
+        box.append(link);
+      } else {
+        box.append(el('div', '', '[照片]'));
+      }
+    } else if (m.kind === 'voice') {
+      box.append(el('div', '', m.text ? '[语音] ' + m.text : '[语音，没有转成文字，请到微信里听]'));
+    } else if (m.kind === 'location') {
+      box.append(el('div', '', '[位置] ' + (media.label || (media.latitude + ', ' + media.longitude))));
+    } else {
+      box.textContent = m.text;
+    }
+    return box;
+  }
+
+  const UNDELIVERED = { undeliverable: '没送到居民那里，请电话联系', failed: '暂时没发出去，请电话联系' };
+
   function renderMessages(messages) {
     const box = $('ticket-messages');
     box.replaceChildren();
@@ -314,11 +341,23 @@
       const fromResident = m.sender_kind === 'resident';
       const row = el('div', 'msg ' + (fromResident ? 'msg-other' : 'msg-own msg-' + m.sender_kind));
       const name = m.sender_kind === 'bot' ? BOT_NAME : (m.sender_name || '');
-      row.append(el('div', 'msg-name', name), el('div', 'bubble', m.text),
-        el('div', 'msg-time', formatTime(m.created_at)));
+      row.append(el('div', 'msg-name', name), bubble(m));
+      if (m.kind === 'voice' && m.media && m.media.media_id) row.append(el('div', 'msg-note', '语音编号 ' + m.media.media_id));
+      if (UNDELIVERED[m.delivery]) row.append(el('div', 'msg-undelivered', UNDELIVERED[m.delivery]));
+      row.append(el('div', 'msg-time', formatTime(m.created_at)));
       box.append(row);
     }
   }
+
+  // A reply the resident's WeChat would not take: the member has to call instead.
+  function showCallNotice(frame) {
+    $('call-text').textContent = '工单 #' + frame.ticket.id + '：' + frame.notice;
+    const link = $('call-link');
+    link.hidden = !frame.phone;
+    if (frame.phone) link.href = 'tel:' + String(frame.phone).replace(/[^0-9+]/g, '');
+    $('call-banner').hidden = false;
+  }
+  $('call-close').addEventListener('click', () => { $('call-banner').hidden = true; });
 
   async function act(button, path, body, after) {
     const id = state.currentId;
@@ -399,6 +438,11 @@
       if (gen !== state.wsGen) return;
       let frame;
       try { frame = JSON.parse(event.data); } catch (err) { return; }
+      if (frame.type === 'message.undelivered' && frame.ticket) {
+        showCallNotice(frame);
+        if (frame.ticket.id === state.currentId) loadTicket(state.currentId);
+        return;
+      }
       if (!frame.ticket || !/^ticket\./.test(frame.type || '')) return;
       if (frame.type === 'ticket.created') state.newIds.add(frame.ticket.id);
       const fromResident = frame.type === 'ticket.message' && frame.message && frame.message.sender_kind === 'resident';

@@ -1,0 +1,363 @@
+"""New tickets announced in the party members' WeCom work group through its group robot.
+
+This is the second route next to the console websocket. The robot's webhook takes at most 20
+messages a minute (errcode 45009 beyond that), so cards are queued in the `notifications`
+table and sent oldest first by one background task: a rate limit, an outage or a restart
+delays a card but never drops it, nor skips it: the oldest waits for its turn, however long.
+A row's `attempts` counts every try, the successful one included. A card whose send was
+interrupted by shutdown may be sent twice (at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import sessionmaker
+
+from bot.channels.wechat_api import RateLimited, WechatApiError
+from bot.db.models import Notification, Ticket, utcnow
+from bot.handoff.categories import CATEGORY_LABELS
+from bot.privacy import mask_phone, mask_text
+
+log = logging.getLogger(__name__)
+
+ROUTE = "wecom-webhook"
+WINDOW_S = 60.0
+EXCERPT_CHARS = 30
+# Failures back off 1 s, 2 s, 4 s ... up to a minute; a platform rate limit means someone
+# else filled the robot's minute too, so it starts later.
+BACKOFF_FIRST_S = 1.0
+RATE_LIMITED_FIRST_S = 5.0
+BACKOFF_CAP_S = 60.0
+LAST_ERROR_CHARS = 255
+
+# Characters that WeCom markdown would read as formatting (or as a <font> tag) when they come
+# from a resident; their full-width twins look the same to a reader and format nothing.
+_MARKDOWN_SAFE = str.maketrans({"<": "＜", ">": "＞", "[": "［", "]": "］", "*": "＊", "`": "｀"})
+_WHITESPACE = re.compile(r"\s+")
+
+
+class MarkdownRobot(Protocol):
+    """What the notifier needs of `bot.channels.wechat_api.GroupRobot`."""
+
+    async def send_markdown(self, content: str) -> None: ...
+
+
+# ---------- the card ----------
+
+
+def ticket_card(ticket: Ticket, console_url: str) -> str:
+    """A short markdown card for the work group; phone and ID numbers are masked."""
+    resident = ticket.resident
+    name = _inline(resident.name or "") if resident is not None else ""
+    phone = (resident.phone if resident is not None else None) or (ticket.entities or {}).get(
+        "phone"
+    )
+    lines = [
+        _title(ticket),
+        f"> 居民：{name or '居民'}",
+        f"> 电话：{_masked_phone(str(phone)) if phone else '未留'}",
+        f"> 诉求：{_excerpt(ticket.text or '')}",
+        f"[打开工单]({ticket_link(console_url, ticket.id)})",
+    ]
+    return "\n".join(lines)
+
+
+def ticket_link(console_url: str, ticket_id: int | None) -> str:
+    """The console addresses a ticket by its hash (`#t=ID`, see console.js)."""
+    root = console_url.split("#", 1)[0]
+    return root if ticket_id is None else f"{root}#t={ticket_id}"
+
+
+def _title(ticket: Ticket) -> str:
+    label = CATEGORY_LABELS.get(ticket.category, ticket.category)
+    grid = _inline(ticket.grid.name) if ticket.grid is not None else ""
+    grid = grid or "未定网格"
+    if ticket.category == "urgent":
+        return f'**新求助** · <font color="warning">{label}</font> · **{grid}**'
+    return f"**新求助 · {label} · {grid}**"
+
+
+def _excerpt(text: str) -> str:
+    # Mask before cutting: a number cut in half would no longer look like one to mask_text.
+    text = _inline(text)
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + "…"
+
+
+def _inline(text: str) -> str:
+    """Resident-written text made safe for one markdown line."""
+    return _WHITESPACE.sub(" ", mask_text(text)).strip().translate(_MARKDOWN_SAFE)
+
+
+def _masked_phone(phone: str) -> str:
+    masked = mask_phone(phone) or ""
+    if masked != phone:
+        return masked.translate(_MARKDOWN_SAFE)
+    # Not a mobile number mask_phone knows (a landline, a typo): show only its last 4 digits.
+    digits = sum(c.isdigit() for c in phone)
+    shown = 0
+    out = []
+    for char in reversed(phone):
+        if char.isdigit():
+            shown += 1
+            out.append(char if shown <= 4 and digits > 4 else "*")
+        else:
+            out.append(char)
+    return "".join(reversed(out)).translate(_MARKDOWN_SAFE)
+
+
+# ---------- the rate window ----------
+
+
+class RateWindow:
+    """At most `limit` events in any `period` seconds (a sliding window of event times)."""
+
+    def __init__(
+        self, limit: int, period: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if limit < 1 or period <= 0:
+            raise ValueError("a rate window needs limit >= 1 and period > 0")
+        self.limit = limit
+        self.period = period
+        self._clock = clock
+        self._times: deque[float] = deque()
+
+    def wait_time(self) -> float:
+        """Seconds until one more event fits; 0.0 when it fits now."""
+        now = self._clock()
+        self._forget_before(now)
+        if len(self._times) < self.limit:
+            return 0.0
+        return self._times[0] + self.period - now
+
+    def record(self) -> None:
+        now = self._clock()
+        self._forget_before(now)
+        self._times.append(now)
+
+    def _forget_before(self, now: float) -> None:
+        # The same sum as in wait_time, so that "wait 0 s" and "forgotten" never disagree.
+        while self._times and self._times[0] + self.period <= now:
+            self._times.popleft()
+
+
+def backoff_delay(failures: int, first: float = BACKOFF_FIRST_S) -> float:
+    """Bounded exponential back-off after `failures` consecutive failures (>= 1)."""
+    return min(BACKOFF_CAP_S, first * 2 ** max(0, failures - 1))
+
+
+# ---------- the queue and its sender ----------
+
+
+class _Stopping(BaseException):
+    """Ends the sender at a safe point after `close()`; a BaseException so that the sender's
+    own `except Exception` (which keeps it alive through failures) lets it through."""
+
+
+class RobotNotifier:
+    """Persistent, rate-limited, in-order queue of ticket cards for one WeCom group robot."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        robot: MarkdownRobot,
+        console_url: str,
+        *,
+        per_minute: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        route: str = ROUTE,
+    ) -> None:
+        self._sessions = sessions
+        self._robot = robot
+        self._console_url = console_url
+        self._route = route
+        self._window = RateWindow(per_minute, WINDOW_S, clock=clock)
+        self._sleep = sleep
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._failures = 0
+        self._stopping = False
+        self._in_database = False
+
+    async def enqueue(self, ticket: Ticket) -> None:
+        """Store the ticket's card (the ticket must be committed) and wake the sender."""
+        async with self._sessions() as session:
+            # Reloaded here so that the card sees the committed ticket with its resident and
+            # grid, whatever session (if any) the caller's object still belongs to.
+            stored = await session.get(Ticket, ticket.id) if ticket.id is not None else None
+            source = stored if stored is not None else ticket
+            session.add(
+                Notification(
+                    route=self._route,
+                    ticket_id=source.id,
+                    content=ticket_card(source, self._console_url),
+                )
+            )
+            await session.commit()
+        self._idle.clear()
+        self._wake.set()
+
+    async def start(self) -> None:
+        """Start the sender; it first sends whatever an earlier run left unsent."""
+        if self._task is not None and not self._task.done():
+            return
+        self._idle.clear()
+        self._wake.set()
+        self._task = asyncio.create_task(self._run(), name=f"notifier:{self._route}")
+
+    async def close(self) -> None:
+        """Stop the sender. Database work in progress finishes first; a send in progress is
+        abandoned (it may have arrived: its card is then sent again after a restart)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping = True
+        try:
+            if not self._in_database:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            self._stopping = False
+
+    async def drain(self) -> None:
+        """Wait until every queued card has been sent (for tests and orderly shutdowns)."""
+        task = self._task
+        if task is None:
+            raise RuntimeError("the notifier is not running")
+        idle = asyncio.create_task(self._idle.wait())
+        try:
+            await asyncio.wait({idle, task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            idle.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await idle
+        if task.done():
+            raise RuntimeError("the notifier stopped before its queue was empty")
+
+    async def pending(self) -> int:
+        """How many cards wait to be sent."""
+        async with self._sessions() as session:
+            query = select(func.count(Notification.id)).where(*self._pending_filter())
+            return int((await session.execute(query)).scalar_one())
+
+    # ---------- the background task ----------
+
+    async def _run(self) -> None:
+        with contextlib.suppress(_Stopping):
+            await self._send_forever()
+
+    async def _send_forever(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                row = await self._oldest_pending()
+                if row is not None:
+                    await self._deliver(row)
+                    continue
+            except Exception:
+                # The database may be briefly locked or away; the rows are still there. (Our
+                # statements carry ids and times only, so the traceback holds no card.)
+                log.exception("notification queue unavailable; retrying")
+                await self._after_failure(BACKOFF_FIRST_S)
+                continue
+            # An enqueue during the query has set _wake: look again instead of idling.
+            if not self._wake.is_set():
+                self._idle.set()
+            await self._wake.wait()
+
+    @contextlib.asynccontextmanager
+    async def _database_work(self) -> AsyncIterator[None]:
+        # Cancelling an AsyncSession mid-statement leaks its connection, so close() does not
+        # cancel the sender in here; the sender stops on its own once the work is done.
+        self._in_database = True
+        try:
+            yield
+        finally:
+            self._in_database = False
+        if self._stopping:
+            raise _Stopping
+
+    async def _oldest_pending(self) -> Notification | None:
+        async with self._database_work(), self._sessions() as session:
+            query = (
+                select(Notification)
+                .where(*self._pending_filter())
+                .order_by(Notification.id)
+                .limit(1)
+            )
+            return (await session.execute(query)).scalar_one_or_none()
+
+    def _pending_filter(self) -> tuple:
+        return (Notification.route == self._route, Notification.sent_at.is_(None))
+
+    async def _deliver(self, row: Notification) -> None:
+        await self._wait_for_window()
+        # Counted before the call: a request that fails may still have reached the platform.
+        self._window.record()
+        try:
+            await self._robot.send_markdown(row.content)
+        except RateLimited as exc:
+            await self._record_failure(row, exc, RATE_LIMITED_FIRST_S)
+        except Exception as exc:
+            await self._record_failure(row, exc, BACKOFF_FIRST_S)
+        else:
+            self._failures = 0
+            await self._mark_sent(row.id)
+            log.info("notification %d for ticket %s sent", row.id, row.ticket_id)
+
+    async def _wait_for_window(self) -> None:
+        while (delay := self._window.wait_time()) > 0:
+            await self._sleep(delay)
+
+    async def _record_failure(self, row: Notification, exc: Exception, first: float) -> None:
+        error = describe_error(exc)
+        log.warning(
+            "notification %d for ticket %s not sent (attempt %d): %s",
+            row.id,
+            row.ticket_id,
+            row.attempts + 1,
+            error,
+        )
+        try:
+            await self._mark_failed(row.id, error)
+        except Exception:
+            log.exception("could not record the failure of notification %d", row.id)
+        await self._after_failure(first)
+
+    async def _after_failure(self, first: float) -> None:
+        self._failures += 1
+        await self._sleep(backoff_delay(self._failures, first))
+
+    async def _mark_sent(self, row_id: int) -> None:
+        # last_error stays: it tells what delayed the card, while sent_at says it arrived.
+        await self._update(row_id, attempts=Notification.attempts + 1, sent_at=utcnow())
+
+    async def _mark_failed(self, row_id: int, error: str) -> None:
+        await self._update(row_id, attempts=Notification.attempts + 1, last_error=error)
+
+    async def _update(self, row_id: int, **values: object) -> None:
+        async with self._database_work(), self._sessions() as session:
+            await session.execute(
+                update(Notification).where(Notification.id == row_id).values(**values)
+            )
+            await session.commit()
+
+
+def describe_error(exc: Exception) -> str:
+    """A short reason for logs and `last_error`; never the card itself."""
+    if isinstance(exc, WechatApiError):
+        text = f"{type(exc).__name__} errcode={exc.errcode}: {exc.errmsg}"
+    else:
+        text = type(exc).__name__
+    return mask_text(text)[:LAST_ERROR_CHARS]
