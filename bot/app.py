@@ -6,6 +6,7 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 
 import aiohttp
@@ -21,6 +22,7 @@ from bot.channels.wechat import ApiSender
 from bot.channels.wechat_api import GroupRobot, OfficialAccountApi, WecomApi, post_robot_response
 from bot.channels.wecom import RobotSender
 from bot.channels.wecom_names import ResidentNames
+from bot.clock import Clock, SystemClock
 from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine, latest_model, tracker_store_for
 from bot.conversation.router import Router
@@ -28,11 +30,13 @@ from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
 from bot.handoff.notify import RobotNotifier
 from bot.handoff.push import MemberHub
-from bot.handoff.service import TicketService
+from bot.handoff.service import TicketService, Timeouts
+from bot.handoff.timers import Timers
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.typedefs import (
     action_token_key,
+    clock_key,
     delivery_key,
     http_key,
     hub_key,
@@ -44,6 +48,7 @@ from bot.typedefs import (
     sessions_key,
     settings_key,
     tickets_key,
+    timers_key,
     webchat_sockets_key,
 )
 from bot.web import api, internal, pages
@@ -78,7 +83,14 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
     async def resume(conversation_id: str) -> None:
         await app[rasa_key].resume(conversation_id)
 
-    app[tickets_key] = tickets = TicketService(sessions, delivery, hub, resume, app[metrics_key])
+    settings = app[settings_key]
+    timeouts = Timeouts(
+        claim=timedelta(seconds=settings.claim_timeout_s),
+        urgent_claim=timedelta(seconds=settings.urgent_claim_timeout_s),
+    )
+    app[tickets_key] = tickets = TicketService(
+        sessions, delivery, hub, resume, app[metrics_key], app[clock_key], timeouts
+    )
     delivery.on_failure(tickets.report_undelivered)
     internal.setup(app, tickets)
     yield
@@ -117,6 +129,14 @@ async def platforms(app: web.Application) -> AsyncIterator[None]:
             await notifier.close()
 
 
+async def timers(app: web.Application) -> AsyncIterator[None]:
+    """Claim timeouts and survey deadlines; they live in the database, so this resumes them."""
+    app[timers_key] = ticket_timers = Timers(app[tickets_key])
+    ticket_timers.start()
+    yield
+    await ticket_timers.close()
+
+
 def action_endpoint(app: web.Application) -> EndpointConfig:
     settings = app[settings_key]
     if settings.action_endpoint:
@@ -139,9 +159,11 @@ async def dialogue(app: web.Application) -> AsyncIterator[None]:
     await router.drain()
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    """The service; `clock` is for tests and benchmarks that move time themselves."""
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     app[settings_key] = settings
+    app[clock_key] = clock or SystemClock()
     app[action_token_key] = secrets.token_urlsafe(24)
     app[metrics_key] = Metrics.create()
     pages.setup_routes(app)
@@ -150,7 +172,7 @@ def create_app(settings: Settings) -> web.Application:
     wecom_channel.setup_routes(app)
     api.setup_routes(app)
     internal.setup_routes(app)
-    app.cleanup_ctx.extend([database, handoff, platforms, dialogue])
+    app.cleanup_ctx.extend([database, handoff, platforms, timers, dialogue])
     return app
 
 

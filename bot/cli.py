@@ -8,7 +8,9 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import jieba
 import structlog
 from aiohttp import web
 from sqlalchemy import select
@@ -17,6 +19,7 @@ from bot.app import create_app, resume_after_restart
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade
 from bot.db.models import Grid, Member
+from bot.handoff.schedule import ScheduleError, describe, parse_schedule, slots_to_json
 from bot.privacy import MaskingFilter
 from bot.settings import Settings, load_settings
 from bot.web.auth import hash_password, issue_token
@@ -33,7 +36,8 @@ def configure_logging(level: str) -> None:
     handler.addFilter(MaskingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
-    logging.getLogger("jieba").setLevel(logging.WARNING)
+    # jieba sets its own logger to DEBUG when imported; quiet it after that.
+    jieba.setLogLevel(logging.WARNING)
     # Rasa's structured debug lines carry residents' raw words; only its warnings are ours to see.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
@@ -75,32 +79,65 @@ async def add_grid(settings: Settings, name: str, code: str, aliases: str) -> st
     return f"grid {name} ({code}) added"
 
 
-async def add_member(
-    settings: Settings,
-    name: str,
-    grids: Sequence[str],
-    skills: str,
-    role: str,
-    password: str | None,
-    phone: str | None,
-) -> str:
+@dataclass(frozen=True)
+class NewMember:
+    name: str
+    grids: Sequence[str]
+    skills: str
+    role: str
+    password: str | None
+    phone: str | None
+    hours: str
+    wecom_userid: str | None
+
+
+def _slots(hours: str) -> list[list[int]] | None:
+    try:
+        return slots_to_json(parse_schedule(hours)) or None
+    except ScheduleError as e:
+        raise CommandError(str(e)) from None
+
+
+async def add_member(settings: Settings, new: NewMember) -> str:
+    schedule = _slots(new.hours)
     engine = create_engine(settings.database_url)
     try:
         async with create_session_factory(engine)() as session, session.begin():
-            if await session.scalar(select(Member).where(Member.name == name)):
-                raise CommandError(f"member {name!r} exists")
+            if await session.scalar(select(Member).where(Member.name == new.name)):
+                raise CommandError(f"member {new.name!r} exists")
             member = Member(
-                name=name,
-                role=role,
-                skills=skills,
-                phone=phone,
-                password_hash=hash_password(password) if password else None,
-                grids=[await _grid(session, g) for g in grids],
+                name=new.name,
+                role=new.role,
+                skills=new.skills,
+                phone=new.phone,
+                wecom_userid=new.wecom_userid,
+                schedule=schedule,
+                password_hash=hash_password(new.password) if new.password else None,
+                grids=[await _grid(session, g) for g in new.grids],
             )
             session.add(member)
     finally:
         await engine.dispose()
-    return f"member {name} ({role}) added"
+    return f"member {new.name} ({new.role}) added, on duty {describe(schedule)}"
+
+
+async def change_member(settings: Settings, name: str, action: str, hours: str = "") -> str:
+    """暂停接单 / 恢复接单, or new weekly hours."""
+    schedule = _slots(hours) if action == "hours" else None
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            member = await session.scalar(select(Member).where(Member.name == name))
+            if member is None:
+                raise CommandError(f"no member named {name!r}")
+            if action == "hours":
+                member.schedule = schedule
+            else:
+                member.paused = action == "pause"
+            state = "暂停接单" if member.paused else f"on duty {describe(member.schedule)}"
+    finally:
+        await engine.dispose()
+    return f"member {name}: {state}"
 
 
 async def member_token(settings: Settings, name: str) -> str:
@@ -122,7 +159,7 @@ async def list_members(settings: Settings) -> str:
             members = (await session.scalars(select(Member).order_by(Member.id))).all()
             lines = [
                 f"{m.name}\t{m.role}\t{','.join(g.name for g in m.grids) or '-'}\t"
-                f"{m.skills or '-'}\t{'在岗' if m.on_duty else '暂停'}"
+                f"{m.skills or '-'}\t{'暂停接单' if m.paused else describe(m.schedule)}"
                 for m in members
             ]
     finally:
@@ -157,6 +194,13 @@ def parser() -> argparse.ArgumentParser:
     ma.add_argument("--role", choices=ROLES, default="member")
     ma.add_argument("--password", help="console login password")
     ma.add_argument("--phone")
+    ma.add_argument("--hours", default="", help="weekly hours, e.g. 'mon-fri 08:00-18:00'")
+    ma.add_argument("--wecom-userid", help="their WeCom user id")
+    for action, what in (("pause", "暂停接单"), ("resume", "恢复接单")):
+        msub.add_parser(action, help=what).add_argument("name")
+    mh = msub.add_parser("hours", help="set weekly hours ('' = always on duty)")
+    mh.add_argument("name")
+    mh.add_argument("hours")
     mt = msub.add_parser("token", help="print a new bearer token")
     mt.add_argument("name")
     msub.add_parser("list")
@@ -181,11 +225,20 @@ def run(args: argparse.Namespace, settings: Settings) -> str | None:
 
         return asyncio.run(seed(settings))
     if args.action == "add":
-        grids = [g.strip() for g in args.grid.split(",") if g.strip()]
+        new = NewMember(
+            name=args.name,
+            grids=[g.strip() for g in args.grid.split(",") if g.strip()],
+            skills=args.skills,
+            role=args.role,
+            password=args.password,
+            phone=args.phone,
+            hours=args.hours,
+            wecom_userid=args.wecom_userid,
+        )
+        return asyncio.run(add_member(settings, new))
+    if args.action in ("pause", "resume", "hours"):
         return asyncio.run(
-            add_member(
-                settings, args.name, grids, args.skills, args.role, args.password, args.phone
-            )
+            change_member(settings, args.name, args.action, getattr(args, "hours", ""))
         )
     if args.action == "token":
         return asyncio.run(member_token(settings, args.name))

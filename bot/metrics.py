@@ -20,6 +20,8 @@ class Metrics:
     tickets_opened: Counter
     tickets_resolved: Counter
     first_response: Histogram
+    escalations: Counter
+    ratings: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -43,6 +45,18 @@ class Metrics:
                 "Time from a request to a person's first reply",
                 ["category"],
                 buckets=RESPONSE_BUCKETS,
+                registry=registry,
+            ),
+            escalations=Counter(
+                "bot_escalations",
+                "Requests nobody claimed in time, by the step they went to",
+                ["level"],
+                registry=registry,
+            ),
+            ratings=Counter(
+                "bot_ratings",
+                "Residents' answers to 'how did it go'",
+                ["rating"],
                 registry=registry,
             ),
         )

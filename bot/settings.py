@@ -66,6 +66,9 @@ class Settings:
     # Origins allowed to open websockets; empty means "same host as the request".
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     log_level: str = "INFO"
+    # Unclaimed this long, a request goes to the next person in the chain.
+    claim_timeout_s: int = 600
+    urgent_claim_timeout_s: int = 60
     wechat: WechatSettings = field(default_factory=WechatSettings)
     wecom: WecomSettings = field(default_factory=WecomSettings)
 
@@ -90,6 +93,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         public_url=env.get("BOT_PUBLIC_URL", f"http://{host}:{port}"),
         allowed_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
         log_level=env.get("BOT_LOG_LEVEL", "INFO"),
+        claim_timeout_s=int(env.get("BOT_CLAIM_TIMEOUT", "600")),
+        urgent_claim_timeout_s=int(env.get("BOT_URGENT_CLAIM_TIMEOUT", "60")),
         wechat=WechatSettings(
             callback=_callback_secrets(env, "BOT_WECHAT"),
             appid=env.get("BOT_WECHAT_APPID", ""),

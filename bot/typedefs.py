@@ -8,12 +8,14 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.channels.webchat.sockets import WebchatSockets
 from bot.channels.wecom_names import ResidentNames
+from bot.clock import Clock
 from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine
 from bot.conversation.router import Router
 from bot.handoff.notify import RobotNotifier
 from bot.handoff.push import MemberHub
 from bot.handoff.service import TicketService
+from bot.handoff.timers import Timers
 from bot.metrics import Metrics
 from bot.settings import Settings
 
@@ -29,6 +31,8 @@ webchat_sockets_key = web.AppKey("webchat_sockets", WebchatSockets)
 # Secret the in-process Rasa agent presents to the internal action webhook.
 action_token_key = web.AppKey("action_token", str)
 executor_key = web.AppKey("action_executor", ActionExecutor)
+clock_key = web.AppKey("clock", Clock)
+timers_key = web.AppKey("timers", Timers)
 # One HTTP client for every platform API the service calls.
 http_key = web.AppKey("http", ClientSession)
 resident_names_key = web.AppKey("resident_names", ResidentNames)

@@ -23,12 +23,23 @@ def test_grids_and_members_are_added_listed_and_given_tokens(tmp_path: Path) -> 
     assert bot(db, "grids", "add", "--name", "5号楼", "--code", "b5").returncode == 0
     added = bot(db, "members", "add", "--name", "周敏", "--grid", "5号楼", "--skills", "维修,医疗")
     assert added.returncode == 0, added.stderr
-    secretary = bot(db, "members", "add", "--name", "吴书记", "--role", "secretary")
-    assert secretary.returncode == 0
+    secretary = bot(
+        db, "members", "add", "--name", "吴书记", "--role", "secretary",
+        "--hours", "mon-fri 08:00-18:00",
+    )  # fmt: skip
+    assert secretary.returncode == 0, secretary.stderr
 
     listed = bot(db, "members", "list").stdout
-    assert "周敏\tmember\t5号楼\t维修,医疗\t在岗" in listed
-    assert "吴书记\tsecretary" in listed
+    assert "周敏\tmember\t5号楼\t维修,医疗\t随时" in listed
+    assert "吴书记\tsecretary\t-\t-\t周一 08:00-18:00，周二 08:00-18:00" in listed
+
+    assert bot(db, "members", "pause", "周敏").returncode == 0
+    assert "周敏\tmember\t5号楼\t维修,医疗\t暂停接单" in bot(db, "members", "list").stdout
+    assert bot(db, "members", "resume", "周敏").returncode == 0
+    assert bot(db, "members", "hours", "周敏", "sat 09:00-12:00").returncode == 0
+    assert "周敏\tmember\t5号楼\t维修,医疗\t周六 09:00-12:00" in bot(db, "members", "list").stdout
+    bad_hours = bot(db, "members", "hours", "周敏", "weekends")
+    assert bad_hours.returncode == 2 and "mon-fri 08:00-18:00" in bad_hours.stderr
 
     token = bot(db, "members", "token", "周敏")
     assert token.returncode == 0 and len(token.stdout.strip()) >= 40

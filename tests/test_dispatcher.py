@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.channels.base import ChatRef
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
-from bot.db.models import Grid, Member, Resident, Ticket, utcnow
+from bot.db.models import Grid, Member, Resident, Ticket
 from bot.demo import seed
 from bot.handoff.dispatcher import choose_assignee, find_grid
+from bot.handoff.schedule import LOCAL, ScheduleError, on_duty, parse_schedule, slots_to_json
 from bot.settings import Settings
 
 PRIVATE = ChatRef("webchat", "private", "r1", "r1")
+NOON = datetime(2026, 11, 27, 12, tzinfo=LOCAL)
 
 
 @pytest.fixture
@@ -74,30 +76,73 @@ async def test_the_least_busy_on_duty_member_of_the_grid_is_chosen(session: Asyn
     )  # fmt: skip
     await session.flush()
 
-    chosen = await choose_assignee(session, grid)
+    chosen = await choose_assignee(session, grid, "unclassified", NOON)
     assert chosen.member is li
-    assert chosen.reason == "3号楼 · 在岗 · 当前0单"
+    assert chosen.reason == "3号楼 · 未分类 · 在岗 · 当前0单"
 
     # Equal load: the one who waited longest since their last assignment.
-    wang.last_assigned_at, li.last_assigned_at = utcnow() - timedelta(hours=2), utcnow()
+    wang.last_assigned_at, li.last_assigned_at = NOON - timedelta(hours=2), NOON
     (await session.get(Ticket, 1)).status = "resolved"
     await session.flush()
-    assert (await choose_assignee(session, grid)).member is wang
+    assert (await choose_assignee(session, grid, "unclassified", NOON)).member is wang
 
 
-async def test_off_duty_grid_goes_to_the_secretary_and_nobody_means_unassigned(
+async def test_only_members_with_the_skill_are_asked(session: AsyncSession) -> None:
+    grid = await _grid(session, "东村")
+    medical = await choose_assignee(session, grid, "medical", NOON)
+    assert medical.member.name == "刘桂兰"
+    assert medical.reason == "东村 · 医疗 · 在岗 · 当前0单"
+    assert (await choose_assignee(session, grid, "complaint", NOON)).member.name == "张志强"
+    # Nobody in the grid with the skill: the secretary.
+    (await _member(session, "刘桂兰")).skills = "助餐"
+    await session.flush()
+    assert (await choose_assignee(session, grid, "medical", NOON)).member.name == "陈红梅"
+
+
+async def test_off_duty_at_six_pm_means_the_next_member(session: AsyncSession) -> None:
+    grid = await _grid(session, "东村")
+    for name in ("张志强", "刘桂兰"):
+        (await _member(session, name)).skills = ""
+    (await _member(session, "张志强")).schedule = slots_to_json(
+        parse_schedule("mon-fri 08:00-18:00")
+    )
+    await session.flush()
+    friday = datetime(2026, 11, 27, tzinfo=LOCAL)  # a Friday
+    before_six = friday.replace(hour=17, minute=59)
+    at_six = friday.replace(hour=18)
+    (await _member(session, "刘桂兰")).last_assigned_at = before_six
+    await session.flush()
+    assert (await choose_assignee(session, grid, "repair", before_six)).member.name == "张志强"
+    assert (await choose_assignee(session, grid, "repair", at_six)).member.name == "刘桂兰"
+    saturday = datetime(2026, 11, 28, 10, tzinfo=LOCAL)
+    assert (await choose_assignee(session, grid, "repair", saturday)).member.name == "刘桂兰"
+
+
+async def test_paused_grid_goes_to_the_secretary_and_nobody_means_unassigned(
     session: AsyncSession,
 ) -> None:
     grid = await _grid(session, "东村")
     for name in ("张志强", "刘桂兰"):
-        (await _member(session, name)).on_duty = False
+        (await _member(session, name)).paused = True
     await session.flush()
 
-    chosen = await choose_assignee(session, grid)
+    chosen = await choose_assignee(session, grid, "repair", NOON)
     assert chosen.member.name == "陈红梅"
     assert "转书记" in chosen.reason
 
-    (await _member(session, "陈红梅")).on_duty = False
+    (await _member(session, "陈红梅")).paused = True
     await session.flush()
-    nobody = await choose_assignee(session, grid)
+    nobody = await choose_assignee(session, grid, "repair", NOON)
     assert nobody.member is None and nobody.grid is grid
+
+
+def test_weekly_hours_are_read_as_an_operator_writes_them() -> None:
+    night = slots_to_json(parse_schedule("sun 22:00-06:00, mon-fri 08:00-18:00"))
+    monday = datetime(2026, 11, 30, tzinfo=LOCAL)
+    assert on_duty(night, False, monday.replace(hour=5, minute=59))
+    assert not on_duty(night, False, monday.replace(hour=6))
+    assert on_duty(night, False, monday.replace(hour=8))
+    assert not on_duty(night, True, monday.replace(hour=8))
+    assert on_duty(None, False, monday.replace(hour=3))
+    with pytest.raises(ScheduleError):
+        parse_schedule("weekdays 9-5")

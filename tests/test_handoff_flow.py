@@ -52,14 +52,16 @@ async def test_repair_request_reaches_the_grid_member_and_the_reply_reaches_the_
         "POST", f"/api/tickets/{ticket['id']}/resolve", token, json={"note": "换了阀门"}
     )
     assert (status, resolved["status"]) == (200, "resolved")
+    # Asked once how it went.
+    assert "回复1满意" in (await resident.hear("bot"))["text"]
 
     # Resolved: the conversation is resumed and the next request is the bot's again.
     await resident.say("还有 楼道的灯也不亮了")
     second = (await console.event("ticket.created"))["ticket"]
     assert second["id"] != ticket["id"] and second["category"] == "repair"
-    # 王建国 was assigned last, so his grid colleague gets this one.
-    assert second["assignee"]["name"] == "李秀英"
-    assert "李秀英" in (await resident.hear("bot"))["text"]
+    # Of 3号楼's members only 王建国 repairs things.
+    assert second["assignee"]["name"] == "王建国"
+    assert "王建国" in (await resident.hear("bot"))["text"]
 
     status, detail = await service.api("GET", f"/api/tickets/{ticket['id']}", token)
     assert status == 200

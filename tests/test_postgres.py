@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,13 +12,18 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
 
 from bot.app import create_app
+from bot.db.engine import create_engine, create_session_factory
+from bot.db.migrate import upgrade_async
+from bot.db.models import Grid, Resident, Ticket, TicketEvent
 from bot.demo import DEMO_PASSWORD, seed
 from bot.settings import Settings
 from tests.helpers import Service
 
 pytestmark = pytest.mark.postgres
+ROOT = Path(__file__).resolve().parents[1]
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -65,3 +72,46 @@ async def test_the_handoff_round_trip_on_postgresql(
     assert status == 200
     await resident.say("谢谢你们")
     assert (await resident.hear("bot"))["text"]  # the bot is back: a private hint line
+
+
+async def test_two_worker_processes_claiming_at_once_one_wins(pg_database: str) -> None:
+    settings = Settings(database_url=pg_database)
+    await upgrade_async(pg_database)
+    await seed(settings)
+    engine = create_engine(pg_database)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            grid = await session.scalar(select(Grid).where(Grid.name == "3号楼"))
+            resident = Resident(channel="webchat", external_id="race", name="赵奶奶")
+            ticket = Ticket(
+                conversation_id="webchat:race", resident=resident, channel="webchat",
+                chat_type="private", category="repair", intent="repair", confidence=0.9,
+                text="水管漏了", entities={}, status="assigned", grid=grid, tried_member_ids=[],
+            )  # fmt: skip
+            session.add(ticket)
+        start_at = time.time() + 4.0
+        workers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "tests.claim_worker",
+                pg_database,
+                str(ticket.id),
+                name,
+                str(start_at),
+                cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            for name in ("王建国", "李秀英")
+        ]
+        outcomes = [(await w.communicate())[0].decode().strip() for w in workers]
+        assert sorted(outcomes) == ["lost", "won"]
+        async with create_session_factory(engine)() as session:
+            claims = await session.scalar(
+                select(func.count())
+                .select_from(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "claim")
+            )
+        assert claims == 1
+    finally:
+        await engine.dispose()

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from jsonschema.validators import validator_for
+from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, ConversationResumed
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy.engine import make_url
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class NoModel(Exception):
@@ -30,18 +37,76 @@ def latest_model(models_dir: Path) -> Path:
 
 
 def tracker_store_for(database_url: str) -> TrackerStore:
-    """Rasa's own SQL tracker store, on the service's database."""
+    """Rasa's own SQL tracker store, on the service's database, kept off the event loop."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        return SQLTrackerStore(dialect="sqlite", db=url.database)
-    return SQLTrackerStore(
-        dialect="postgresql",
-        host=url.host,
-        port=url.port,
-        db=url.database,
-        username=url.username,
-        password=url.password,
+        return ThreadedTrackerStore(SQLTrackerStore(dialect="sqlite", db=url.database))
+    return ThreadedTrackerStore(
+        SQLTrackerStore(
+            dialect="postgresql",
+            host=url.host,
+            port=url.port,
+            db=url.database,
+            username=url.username,
+            password=url.password,
+        )
     )
+
+
+class ThreadedTrackerStore(TrackerStore):
+    """Runs a tracker store in a worker thread.
+
+    Rasa 3.6's SQLTrackerStore is synchronous behind `async def`. On the event loop, a save
+    waiting for SQLite's write lock blocks the loop, so the service's own transaction that holds
+    the lock can never commit: both stall for seconds and callbacks time out. In a thread the
+    save waits while the loop goes on.
+    """
+
+    def __init__(self, store: TrackerStore) -> None:
+        self._store = store
+        super().__init__(store.domain, store.event_broker)
+
+    @property
+    def domain(self) -> Domain:
+        return self._store.domain
+
+    @domain.setter
+    def domain(self, domain: Domain) -> None:
+        self._store.domain = domain
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        return await _in_thread(self._store.retrieve(sender_id))
+
+    async def retrieve_full_tracker(self, sender_id: str) -> DialogueStateTracker | None:
+        return await _in_thread(self._store.retrieve_full_tracker(sender_id))
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await _in_thread(self._store.save(tracker))
+
+    async def keys(self) -> Iterable[str]:
+        return await _in_thread(self._store.keys())
+
+
+async def _in_thread(call: Coroutine[Any, Any, T]) -> T:
+    return await asyncio.to_thread(asyncio.run, call)
+
+
+def speed_up_action_validation() -> None:
+    """Rasa checks every action server answer with `jsonschema.validate`, which first checks
+    the schema itself: about 11 ms per turn, most of a turn's CPU. Valid answers are checked
+    here with a validator built once; anything else still goes through Rasa's own check, so its
+    errors are unchanged."""
+    if getattr(RemoteAction, "_fast_validation", False):
+        return
+    schema = RemoteAction.action_response_format_spec()
+    validator = validator_for(schema)(schema)
+    rasa_check = RemoteAction._validate_action_result
+
+    def validate(self: RemoteAction, result: dict[str, Any]) -> bool:
+        return validator.is_valid(result) or rasa_check(self, result)
+
+    RemoteAction._validate_action_result = validate  # type: ignore[method-assign]
+    RemoteAction._fast_validation = True  # type: ignore[attr-defined]
 
 
 class RasaEngine:
@@ -53,6 +118,7 @@ class RasaEngine:
     async def load(
         cls, model_path: Path, tracker_store: TrackerStore, action_endpoint: EndpointConfig
     ) -> RasaEngine:
+        speed_up_action_validation()
         # Loading restores TensorFlow graphs for seconds; keep the event loop free meanwhile.
         agent = await asyncio.to_thread(
             Agent.load,

@@ -38,6 +38,7 @@ class Router:
         tickets: TicketService,
         delivery: Delivery,
         metrics: Metrics,
+        concurrency: int = 4,
     ) -> None:
         self._sessions = sessions
         self._metrics = metrics
@@ -48,6 +49,9 @@ class Router:
         # first one opened, not race it into Rasa.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Routing a message costs several milliseconds of CPU on the event loop; left unbounded,
+        # a burst of routing starves the callbacks that must answer WeChat within 5 seconds.
+        self._routing_slots = asyncio.Semaphore(concurrency)
 
     async def accept(self, inbound: Inbound) -> StoredInbound | None:
         """Persist the message; None for a platform retry of one already stored."""
@@ -79,10 +83,11 @@ class Router:
         return len(pending)
 
     async def _process_logged(self, stored: StoredInbound) -> None:
-        try:
-            await self.process(stored)
-        except Exception:
-            logger.exception("routing message %s failed", stored.message_id)
+        async with self._routing_slots:
+            try:
+                await self.process(stored)
+            except Exception:
+                logger.exception("routing message %s failed", stored.message_id)
 
     async def process(self, stored: StoredInbound) -> None:
         conversation_id = stored.chat.conversation_id
@@ -101,7 +106,7 @@ class Router:
             elif not inbound.readable:
                 opened = await self._tickets.open_unread(stored, self._metadata(stored))
                 await self._delivery.send(stored.chat, opened.reply, ticket_id=opened.ticket_id)
-            else:
+            elif not await self._tickets.follow_up(stored):
                 await self._ask_model(stored)
 
     async def _ask_model(self, stored: StoredInbound) -> None:

@@ -82,9 +82,15 @@ class Member(Base):
     id = Column(Integer, primary_key=True)
     name = Column(String(64), nullable=False, unique=True)
     role = Column(String(16), nullable=False, default="member")
+    # Comma separated (维修,医疗,助餐,调解); a member with none takes every kind of request.
     skills = Column(String(255), nullable=False, default="")
     phone = Column(String(32))
-    on_duty = Column(Boolean, nullable=False, default=True)
+    wecom_userid = Column(String(64))
+    # Weekly hours as [[weekday, start_minute, end_minute], ...] in Beijing time
+    # (`bot.handoff.schedule`); none means on duty at all times.
+    schedule = Column(JSON)
+    # 暂停接单: off duty whatever the schedule says.
+    paused = Column(Boolean, nullable=False, default=False)
     password_hash = Column(String(255))
     last_assigned_at = Column(UTCDateTime())
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
@@ -158,6 +164,21 @@ class Ticket(Base):
     first_response_at = Column(UTCDateTime())
     resolved_at = Column(UTCDateTime())
     resolution_note = Column(Text)
+    # Unclaimed past this moment → the next step of the escalation chain (`timers`).
+    claim_deadline = Column(UTCDateTime(), index=True)
+    escalation_level = Column(Integer, nullable=False, default=0)
+    # Members already asked, in order, so an escalation asks someone new.
+    tried_member_ids = Column(JSON, nullable=False, default=list)
+    # Offered to every on-duty member of the branch, not only the grid.
+    broadcast = Column(Boolean, nullable=False, default=False)
+    # A report merged into another resident's ticket about the same thing.
+    incident_id = Column(ForeignKey("tickets.id"), index=True)
+    visit_at = Column(UTCDateTime())
+    visit_outcome = Column(Text)
+    # 满意 / 一般 / 不满意, asked once after resolving; unanswered by survey_deadline → closed.
+    rating = Column(String(8))
+    survey_deadline = Column(UTCDateTime(), index=True)
+    closed_at = Column(UTCDateTime())
 
     resident = relationship("Resident", lazy="joined")
     grid = relationship("Grid", lazy="joined")

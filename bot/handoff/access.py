@@ -1,6 +1,6 @@
 """Who may see which ticket. The SQL filter and the Python check state the same rule:
-a secretary sees every ticket; a member sees tickets assigned to them and the unclaimed
-tickets of the grids they cover."""
+a secretary sees every ticket; a member sees tickets assigned to them, the unclaimed tickets
+of the grids they cover, and unclaimed tickets broadcast to the whole branch."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from sqlalchemy import and_, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.models import Member, Ticket
-from bot.handoff.states import Status
-
-UNCLAIMED = (Status.NEW, Status.ASSIGNED)
+from bot.handoff.states import UNCLAIMED
 
 
 @dataclass(frozen=True)
@@ -38,6 +36,7 @@ class Scoped(Protocol):
     status: str
     assignee_id: int | None
     grid_id: int | None
+    broadcast: bool
 
 
 @dataclass(frozen=True)
@@ -45,15 +44,17 @@ class Scope:
     status: str
     assignee_id: int | None
     grid_id: int | None
+    broadcast: bool
 
     @classmethod
     def of(cls, ticket: Scoped) -> Scope:
-        return cls(ticket.status, ticket.assignee_id, ticket.grid_id)
+        return cls(ticket.status, ticket.assignee_id, ticket.grid_id, bool(ticket.broadcast))
 
 
 def was_offered(viewer: Viewer, ticket: Scoped) -> bool:
-    """Every member of the ticket's grid was offered it while it was unclaimed."""
-    return ticket.grid_id in viewer.grid_ids
+    """Every member of the ticket's grid was offered it while it was unclaimed (and everyone,
+    once it was broadcast to the branch)."""
+    return bool(ticket.broadcast) or ticket.grid_id in viewer.grid_ids
 
 
 def may_see(viewer: Viewer, ticket: Scoped) -> bool:
@@ -67,7 +68,10 @@ def visible_to(viewer: Viewer) -> ColumnElement[bool]:
         return true()
     return or_(
         Ticket.assignee_id == viewer.member_id,
-        and_(Ticket.status.in_(UNCLAIMED), Ticket.grid_id.in_(viewer.grid_ids)),
+        and_(
+            Ticket.status.in_(UNCLAIMED),
+            or_(Ticket.grid_id.in_(viewer.grid_ids), Ticket.broadcast.is_(True)),
+        ),
     )
 
 

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from bot.channels.base import ChatMessage
 from bot.db.models import Member, Ticket, TicketEvent
 from bot.handoff.categories import CATEGORY_LABELS
+from bot.handoff.schedule import describe, on_duty
 from bot.handoff.states import STATUS_LABELS, Status
-from bot.privacy import mask_phone
+from bot.privacy import mask_phone, mask_text
 
 
-def member_payload(member: Member) -> dict[str, Any]:
-    return {
+def console_message(message: ChatMessage) -> dict[str, Any]:
+    """A chat message as a member's console shows it: phone and ID numbers masked (the full
+    phone is one audited tap away, `POST /api/tickets/{id}/phone`)."""
+    return {**message.to_json(), "text": mask_text(message.text)}
+
+
+def member_payload(member: Member, now: datetime | None = None) -> dict[str, Any]:
+    payload: dict[str, Any] = {
         "id": member.id,
         "name": member.name,
         "role": member.role,
         "grids": [g.name for g in member.grids],
         "skills": member.skill_list(),
+        "hours": describe(member.schedule),
+        "paused": member.paused,
     }
+    if now is not None:
+        payload["on_duty"] = on_duty(member.schedule, member.paused, now)
+    return payload
 
 
 def ticket_payload(ticket: Ticket) -> dict[str, Any]:
@@ -31,7 +45,7 @@ def ticket_payload(ticket: Ticket) -> dict[str, Any]:
         "category_label": CATEGORY_LABELS[ticket.category],
         "status": ticket.status,
         "status_label": STATUS_LABELS[Status(ticket.status)],
-        "text": ticket.text,
+        "text": mask_text(ticket.text),
         "confidence": round(ticket.confidence, 3),
         "entities": {name: entities.get(name) for name in ("address", "phone", "time")},
         "resident": {
@@ -45,9 +59,48 @@ def ticket_payload(ticket: Ticket) -> dict[str, Any]:
             {"id": ticket.assignee.id, "name": ticket.assignee.name} if ticket.assignee else None
         ),
         "resolution_note": ticket.resolution_note,
+        "visit": (
+            {"at": ticket.visit_at.isoformat(), "outcome": ticket.visit_outcome}
+            if ticket.visit_at
+            else None
+        ),
+        "rating": ticket.rating,
+        "escalation_level": ticket.escalation_level,
+        "broadcast": ticket.broadcast,
+        "claim_deadline": _iso(ticket.claim_deadline),
+        "incident_id": ticket.incident_id,
         "created_at": ticket.created_at.isoformat(),
         "updated_at": ticket.updated_at.isoformat(),
     }
+
+
+def earlier_payload(ticket: Ticket) -> dict[str, Any]:
+    """One of the resident's earlier requests, as a line of context for the member."""
+    return {
+        "id": ticket.id,
+        "category_label": CATEGORY_LABELS[ticket.category],
+        "status_label": STATUS_LABELS[Status(ticket.status)],
+        "text": mask_text(ticket.text),
+        "rating": ticket.rating,
+        "created_at": ticket.created_at.isoformat(),
+    }
+
+
+def reporter_payload(ticket: Ticket) -> dict[str, Any]:
+    """A neighbour's report merged into an incident: who, what they said, where."""
+    return {
+        "id": ticket.id,
+        "resident": ticket.resident.name,
+        "phone": mask_phone(ticket.resident.phone or (ticket.entities or {}).get("phone")),
+        "text": mask_text(ticket.text),
+        "chat_type": ticket.chat_type,
+        "status": ticket.status,
+        "created_at": ticket.created_at.isoformat(),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def event_payload(event: TicketEvent) -> dict[str, Any]:

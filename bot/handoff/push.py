@@ -7,7 +7,7 @@ from typing import Any
 from bot.channels.base import ChatMessage
 from bot.db.models import Ticket
 from bot.handoff.access import Scope, Viewer, may_see
-from bot.handoff.payloads import ticket_payload
+from bot.handoff.payloads import console_message, ticket_payload
 from bot.web.sockets import SocketRegistry
 
 
@@ -23,7 +23,7 @@ class MemberHub(SocketRegistry[Viewer]):
         change (so a colleague's screen learns the ticket was claimed and leaves it)."""
         event: dict[str, Any] = {"type": kind, "ticket": ticket_payload(ticket)}
         if message is not None:
-            event["message"] = message.to_json()
+            event["message"] = console_message(message)
         audience = [
             v
             for v in self.keys()

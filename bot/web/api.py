@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -10,15 +11,25 @@ from sqlalchemy import select
 
 from bot.db.models import Member
 from bot.handoff.access import Viewer
-from bot.handoff.payloads import event_payload, member_payload, ticket_payload
+from bot.handoff.payloads import (
+    console_message,
+    earlier_payload,
+    event_payload,
+    member_payload,
+    reporter_payload,
+    ticket_payload,
+)
+from bot.handoff.schedule import LOCAL
+from bot.handoff.service import Visit
 from bot.handoff.states import Status
-from bot.typedefs import hub_key, sessions_key, settings_key, tickets_key
+from bot.typedefs import clock_key, hub_key, sessions_key, settings_key, tickets_key
 from bot.web.auth import issue_token, member_for_token, password_matches
 from bot.web.origin import origin_allowed
 
 logger = logging.getLogger(__name__)
 
 MAX_REPLY = 2000
+MAX_REASON = 200
 STATUS_FILTERS = {"open", *(s.value for s in Status)}
 
 
@@ -84,9 +95,63 @@ async def list_tickets(request: web.Request) -> web.Response:
 async def get_ticket(request: web.Request) -> web.Response:
     detail = await request.app[tickets_key].detail(await viewer(request), _ticket_id(request))
     payload = ticket_payload(detail.ticket)
-    payload["messages"] = [m.to_json() for m in detail.messages]
+    payload["messages"] = [console_message(m) for m in detail.messages]
     payload["events"] = [event_payload(e) for e in detail.events]
+    payload["earlier"] = [earlier_payload(t) for t in detail.earlier]
+    payload["reporters"] = [reporter_payload(t) for t in detail.reporters]
     return web.json_response(payload)
+
+
+async def reveal_phone(request: web.Request) -> web.Response:
+    phone = await request.app[tickets_key].reveal_phone(await viewer(request), _ticket_id(request))
+    return web.json_response({"phone": phone})
+
+
+async def transfer(request: web.Request) -> web.Response:
+    who = await viewer(request)
+    body = await _json_body(request)
+    try:
+        to_member = int(body["to"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise web.HTTPBadRequest(reason="give 'to': a member id") from e
+    reason = _reason(body)
+    ticket = await request.app[tickets_key].transfer(who, _ticket_id(request), to_member, reason)
+    return web.json_response(ticket_payload(ticket))
+
+
+async def hand_back(request: web.Request) -> web.Response:
+    who = await viewer(request)
+    reason = _reason(await _json_body(request))
+    ticket = await request.app[tickets_key].hand_back(who, _ticket_id(request), reason)
+    return web.json_response(ticket_payload(ticket))
+
+
+def _reason(body: dict[str, Any]) -> str:
+    reason = str(body.get("reason", "")).strip()[:MAX_REASON]
+    if not reason:
+        raise web.HTTPBadRequest(reason="give a reason")
+    return reason
+
+
+def _visit(body: dict[str, Any]) -> Visit | None:
+    visit = body.get("visit")
+    if visit is None:
+        return None
+    try:
+        at = datetime.fromisoformat(str(visit["at"]))
+        outcome = str(visit.get("outcome", "")).strip()[:MAX_REPLY]
+    except (KeyError, TypeError, ValueError) as e:
+        raise web.HTTPBadRequest(reason="visit needs 'at' (ISO time) and 'outcome'") from e
+    # A time typed without a zone is Beijing time, as the console shows it.
+    return Visit((at if at.tzinfo else at.replace(tzinfo=LOCAL)).astimezone(UTC), outcome)
+
+
+async def list_members(request: web.Request) -> web.Response:
+    await viewer(request)
+    now = request.app[clock_key].now()
+    async with request.app[sessions_key]() as session:
+        members = (await session.scalars(select(Member).order_by(Member.id))).all()
+    return web.json_response({"members": [member_payload(m, now) for m in members]})
 
 
 async def claim(request: web.Request) -> web.Response:
@@ -96,17 +161,36 @@ async def claim(request: web.Request) -> web.Response:
 
 async def reply(request: web.Request) -> web.Response:
     who = await viewer(request)
-    text = str((await _json_body(request)).get("text", "")).strip()
+    body = await _json_body(request)
+    text = str(body.get("text", "")).strip()
     if not 0 < len(text) <= MAX_REPLY:
         raise web.HTTPBadRequest(reason=f"text must be 1 to {MAX_REPLY} characters")
-    message = await request.app[tickets_key].reply(who, _ticket_id(request), text)
-    return web.json_response(message.to_json())
+    to_all = body.get("all") is True
+    message = await request.app[tickets_key].reply(who, _ticket_id(request), text, to_all)
+    return web.json_response(console_message(message))
+
+
+async def merge(request: web.Request) -> web.Response:
+    who = await viewer(request)
+    try:
+        into = int((await _json_body(request))["into"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise web.HTTPBadRequest(reason="give 'into': the incident's ticket id") from e
+    ticket = await request.app[tickets_key].merge(who, _ticket_id(request), into)
+    return web.json_response(ticket_payload(ticket))
+
+
+async def split(request: web.Request) -> web.Response:
+    ticket = await request.app[tickets_key].split(await viewer(request), _ticket_id(request))
+    return web.json_response(ticket_payload(ticket))
 
 
 async def resolve(request: web.Request) -> web.Response:
     who = await viewer(request)
-    note = str((await _json_body(request)).get("note", "")).strip()[:MAX_REPLY]
-    ticket = await request.app[tickets_key].resolve(who, _ticket_id(request), note)
+    body = await _json_body(request)
+    note = str(body.get("note", "")).strip()[:MAX_REPLY]
+    visit = _visit(body)
+    ticket = await request.app[tickets_key].resolve(who, _ticket_id(request), note, visit)
     return web.json_response(ticket_payload(ticket))
 
 
@@ -135,4 +219,10 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/tickets/{ticket_id}/claim", claim, name="api-claim")
     app.router.add_post("/api/tickets/{ticket_id}/reply", reply, name="api-reply")
     app.router.add_post("/api/tickets/{ticket_id}/resolve", resolve, name="api-resolve")
+    app.router.add_post("/api/tickets/{ticket_id}/transfer", transfer, name="api-transfer")
+    app.router.add_post("/api/tickets/{ticket_id}/hand-back", hand_back, name="api-hand-back")
+    app.router.add_post("/api/tickets/{ticket_id}/phone", reveal_phone, name="api-phone")
+    app.router.add_post("/api/tickets/{ticket_id}/merge", merge, name="api-merge")
+    app.router.add_post("/api/tickets/{ticket_id}/split", split, name="api-split")
+    app.router.add_get("/api/members", list_members, name="api-members")
     app.router.add_get("/api/ws", events_socket, name="api-ws")

@@ -16,7 +16,7 @@ from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 
 from actions.actions import build_actions
-from actions.handoff_client import HandoffRequest, HandoffResult
+from actions.handoff_client import HandoffError, HandoffRequest, HandoffResult
 from bot.handoff.service import TicketService
 from bot.typedefs import action_token_key, executor_key, settings_key, tickets_key
 
@@ -30,7 +30,12 @@ class InProcessHandoffClient:
         self._tickets = tickets
 
     async def open_ticket(self, request: HandoffRequest) -> HandoffResult:
-        return await self._tickets.open_ticket(request)
+        try:
+            return await self._tickets.open_ticket(request)
+        except Exception as failed:
+            # The action then tells the resident to send again instead of naming nobody.
+            logger.exception("opening a ticket for %s failed", request.conversation_id)
+            raise HandoffError(str(failed)) from failed
 
 
 def _token_ok(presented: str, expected: str) -> bool:

@@ -4,7 +4,9 @@
 (function () {
   const KEY_TOKEN = 'console.token';
   const BOT_NAME = '社区小助手';
-  const UNCLAIMED = ['new', 'assigned'];
+  // Waiting for someone to claim them (bot/handoff/states.py); open = these + claimed.
+  const UNCLAIMED = ['new', 'assigned', 'escalated', 'transferred', 'reopened'];
+  const DONE = ['resolved', 'closed'];
   const BASE_TITLE = '社区工单';
 
   const $ = (id) => document.getElementById(id);
@@ -13,14 +15,18 @@
   const state = {
     token: localStorage.getItem(KEY_TOKEN),
     me: null,
-    tab: 'open',               // 'open' | 'resolved'
+    tab: 'open',               // 'open' | 'done' (resolved and closed)
     openTickets: [],           // always loaded: drives the title count
     shownTickets: [],          // the tickets of the current tab
     knownIds: null,            // ids seen so far; null until the first load
     newIds: new Set(),         // ids to highlight until opened
     unreadIds: new Set(),      // tickets where the resident wrote since the member last looked
-    currentId: null, current: null, enteredFromList: false,
-    ws: null, wsGen: 0, retryDelay: 1000, retryTimer: null, refreshTimer: null,
+    alertedIds: new Set(),     // urgent tickets already announced
+    urgent: null,              // the urgent ticket the red banner is about
+    titleText: BASE_TITLE, flashTimer: null, flashOn: false,
+    currentId: null, current: null, enteredInApp: false,
+    revealed: null,            // {id, phone}: the full number the member asked to see
+    ws: null, wsGen: 0, retryDelay: 1000, retryTimer: null, refreshTimer: null, okTimer: null,
   };
 
   // ---------- helpers ----------
@@ -39,6 +45,14 @@
   }
   $('error-close').addEventListener('click', () => showError(''));
 
+  // A short "done" line that goes away by itself.
+  function showOk(text) {
+    clearTimeout(state.okTimer);
+    $('ok-banner').textContent = text;
+    $('ok-banner').hidden = !text;
+    if (text) state.okTimer = setTimeout(() => { $('ok-banner').hidden = true; }, 5000);
+  }
+
   const timeFmt = new Intl.DateTimeFormat('zh-CN', {
     timeZone: 'Asia/Shanghai', month: 'numeric', day: 'numeric',
     hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
@@ -54,6 +68,16 @@
     if (minutes < 60 * 24) return Math.floor(minutes / 60) + '小时前';
     if (minutes < 60 * 24 * 7) return Math.floor(minutes / 1440) + '天前';
     return formatTime(iso);
+  }
+
+  // "2026-11-27T15:00" in Beijing time, as a datetime-local input wants it.
+  function beijingNowLocal() {
+    const parts = {};
+    for (const p of new Intl.DateTimeFormat('en-CA', {
+      timeZone: 'Asia/Shanghai', year: 'numeric', month: '2-digit', day: '2-digit',
+      hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+    }).formatToParts(new Date())) parts[p.type] = p.value;
+    return parts.year + '-' + parts.month + '-' + parts.day + 'T' + parts.hour + ':' + parts.minute;
   }
 
   function excerpt(text, max) {
@@ -109,12 +133,14 @@
   });
 
   function logout() {
-    state.token = state.me = state.knownIds = null;
+    state.token = state.me = state.knownIds = state.revealed = null;
     state.newIds.clear();
     state.unreadIds.clear();
+    state.alertedIds.clear();
+    clearUrgent();
     localStorage.removeItem(KEY_TOKEN);
     closeSocket();
-    document.title = BASE_TITLE;
+    setTitle(BASE_TITLE);
     showView('login');
   }
   $('logout').addEventListener('click', () => {
@@ -123,10 +149,51 @@
     logout();
   });
 
+  // ---------- urgent requests ----------
+  function setTitle(text) {
+    state.titleText = text;
+    if (!state.flashTimer) document.title = text;
+  }
+
+  // A new 紧急 request: a red banner with a button to open it, and a flashing tab title.
+  function announceUrgent(t) {
+    if (state.alertedIds.has(t.id) || !UNCLAIMED.includes(t.status)) return;
+    state.alertedIds.add(t.id);
+    if (state.currentId === t.id && !views.ticket.hidden) return;  // already looking at it
+    state.urgent = t;
+    const resident = t.resident || {};
+    $('urgent-text').textContent = '紧急求助！' +
+      [t.grid, resident.name].filter(Boolean).join(' · ') + '：' + excerpt(t.text, 30);
+    $('urgent-open').href = '#t=' + t.id;
+    $('urgent-banner').hidden = false;
+    clearInterval(state.flashTimer);
+    state.flashTimer = setInterval(() => {
+      state.flashOn = !state.flashOn;
+      document.title = state.flashOn ? '【紧急求助】' + state.titleText : state.titleText;
+    }, 1000);
+    try { if (navigator.vibrate) navigator.vibrate([400, 200, 400]); } catch (err) { /* not on this device */ }
+  }
+
+  function clearUrgent() {
+    state.urgent = null;
+    clearInterval(state.flashTimer);
+    state.flashTimer = null;
+    $('urgent-banner').hidden = true;
+    document.title = state.titleText;
+  }
+  $('urgent-close').addEventListener('click', clearUrgent);
+
   // ---------- ticket list ----------
   function scheduleRefresh() {  // coalesce bursts of live events into one reload
     clearTimeout(state.refreshTimer);
     state.refreshTimer = setTimeout(refreshList, 300);
+  }
+
+  const byNewest = (a, b) => b.id - a.id;
+
+  async function loadDone() {
+    const [resolved, closed] = await Promise.all(DONE.map((s) => api('GET', '/api/tickets?status=' + s)));
+    return [...(resolved.tickets || []), ...(closed.tickets || [])].sort(byNewest);
   }
 
   async function refreshList() {
@@ -137,20 +204,31 @@
       const firstLoad = !state.knownIds;
       state.knownIds = state.knownIds || new Set();
       for (const t of state.openTickets) {
-        if (!firstLoad && !state.knownIds.has(t.id)) state.newIds.add(t.id);
+        if (!firstLoad && !state.knownIds.has(t.id)) {
+          state.newIds.add(t.id);
+          if (t.category === 'urgent') announceUrgent(t);  // e.g. arrived while we were offline
+        }
         state.knownIds.add(t.id);
       }
-      state.shownTickets = state.tab === 'open' ? state.openTickets
-        : (await api('GET', '/api/tickets?status=resolved')).tickets || [];
+      // Someone took the urgent request: no need to keep shouting.
+      if (state.urgent && !state.openTickets.some((t) => t.id === state.urgent.id && UNCLAIMED.includes(t.status))) {
+        clearUrgent();
+      }
+      state.shownTickets = state.tab === 'open' ? sortOpen(state.openTickets) : await loadDone();
       renderList();
     } catch (err) {
       if (state.token) showError(err.message);
     }
   }
 
+  const isUrgentWaiting = (t) => t.category === 'urgent' && UNCLAIMED.includes(t.status);
+
+  // Urgent requests nobody has taken yet go first; otherwise newest first, as the server sends.
+  const sortOpen = (tickets) => [...tickets.filter(isUrgentWaiting), ...tickets.filter((t) => !isUrgentWaiting(t))];
+
   function updateTitle() {
     const unclaimed = state.openTickets.filter((t) => UNCLAIMED.includes(t.status)).length;
-    document.title = unclaimed ? '(' + unclaimed + ') 待认领 · ' + BASE_TITLE : BASE_TITLE;
+    setTitle(unclaimed ? '(' + unclaimed + ') 待认领 · ' + BASE_TITLE : BASE_TITLE);
     $('open-count').textContent = state.openTickets.length ? String(state.openTickets.length) : '';
   }
 
@@ -158,14 +236,74 @@
 
   const isSecretary = () => !!(state.me && state.me.role === 'secretary');
   const isMine = (t) => !!(t.assignee && state.me && t.assignee.id === state.me.id);
+  const isOpen = (t) => t.status === 'claimed' || UNCLAIMED.includes(t.status);
+  const isDone = (t) => DONE.includes(t.status);
 
   // Who has the ticket, in words a volunteer reads at a glance.
   function assigneeText(t) {
-    if (!t.assignee) return t.status === 'resolved' ? '' : '还没有分派给人';
+    if (!t.assignee) {
+      if (isDone(t)) return '';
+      return nobodyText(t);
+    }
     const who = isMine(t) ? '我' : t.assignee.name;
     if (t.status === 'claimed') return '处理人：' + who;
-    if (t.status === 'resolved') return '办理人：' + who;
+    if (isDone(t)) return '办理人：' + who;
     return '分派给：' + who + '（还没认领）';
+  }
+
+  // A ticket offered to many at once (紧急, or the whole branch) has no one named.
+  function nobodyText(t) {
+    if (t.broadcast) return '已通知全支部，谁有空谁认领';
+    if (t.category === 'urgent' && UNCLAIMED.includes(t.status)) return '已通知在岗同事和书记，谁先到谁认领';
+    return '还没有分派给人';
+  }
+
+  // "还剩5分钟": how long until an unclaimed ticket goes on to the next person.
+  // After the secretary (level 2) the next step is the whole branch.
+  function deadlineText(deadline, long, level) {
+    const ms = new Date(deadline).getTime() - Date.now();
+    if (isNaN(ms)) return '';
+    const next = level >= 2 ? '通知全支部' : '转给下一位同事';
+    if (ms <= 0) return long ? '认领时间到了，正在' + next + '。' : '正在' + next;
+    const minutes = Math.ceil(ms / 60000);
+    return long ? '还剩' + minutes + '分钟，没人认领就会' + next + '。' : '还剩' + minutes + '分钟认领';
+  }
+
+  function countdown(t, className, long) {
+    if (!UNCLAIMED.includes(t.status) || !t.claim_deadline) return null;
+    const level = t.escalation_level || 0;
+    const node = el('span', 'countdown ' + className, deadlineText(t.claim_deadline, long, level));
+    node.dataset.deadline = t.claim_deadline;
+    node.dataset.level = String(level);
+    if (long) node.dataset.long = '1';
+    return node;
+  }
+
+  // Refresh the countdown texts in place between reloads (urgent ones run in a minute).
+  setInterval(() => {
+    for (const node of document.querySelectorAll('.countdown[data-deadline]')) {
+      node.textContent = deadlineText(node.dataset.deadline, node.dataset.long === '1', Number(node.dataset.level));
+    }
+  }, 15000);
+
+  const RATING_CLASS = { 满意: 'rate-good', 一般: 'rate-ok', 不满意: 'rate-bad' };
+  const ratingTag = (rating, short) => tag((short ? '' : '居民评价：') + rating, RATING_CLASS[rating] || 'rate-ok');
+
+  function statusTags(t) {
+    const top = el('div', 'card-top');
+    top.append(tag(t.category_label, 'cat-' + t.category), tag(t.status_label, 'st-' + t.status));
+    if (t.broadcast && UNCLAIMED.includes(t.status)) top.append(tag('全支部可认领', 'tag-broadcast'));
+    return top;
+  }
+
+  function cardTags(t) {
+    const top = statusTags(t);
+    if (state.newIds.has(t.id)) top.append(tag('新', 'tag-new'));
+    if (state.unreadIds.has(t.id)) top.append(tag('居民有新消息', 'tag-unread'));
+    if (t.rating) top.append(ratingTag(t.rating));
+    if (t.visit) top.append(tag('已上门', 'tag-visit'));
+    top.append(el('span', 'card-ago', timeAgo(t.created_at)));
+    return top;
   }
 
   function renderList() {
@@ -174,24 +312,21 @@
     list.replaceChildren();
     for (const t of state.shownTickets) {
       const card = el('a', 'ticket-card' + (state.newIds.has(t.id) ? ' is-new' : '') +
-        (state.unreadIds.has(t.id) ? ' is-unread' : ''));
+        (state.unreadIds.has(t.id) ? ' is-unread' : '') + (t.category === 'urgent' && isOpen(t) ? ' is-urgent' : ''));
       card.href = '#t=' + t.id;
-      const top = el('div', 'card-top');
-      top.append(tag(t.category_label, 'cat-' + t.category), tag(t.status_label, 'st-' + t.status));
-      if (state.newIds.has(t.id)) top.append(tag('新', 'tag-new'));
-      if (state.unreadIds.has(t.id)) top.append(tag('居民有新消息', 'tag-unread'));
-      top.append(el('span', 'card-ago', timeAgo(t.created_at)));
       const resident = t.resident || {};
       const who = [resident.name, t.grid, resident.phone].filter(Boolean).join(' · ');
-      card.append(top, el('div', 'card-who', who), el('div', 'card-text', excerpt(t.text, 40)));
+      card.append(cardTags(t), el('div', 'card-who', who), el('div', 'card-text', excerpt(t.text, 40)));
       const holder = assigneeText(t);
       if (holder) card.append(el('div', 'card-assignee' + (isMine(t) ? ' is-mine' : ''), holder));
+      const left = countdown(t, 'card-deadline', false);
+      if (left) card.append(left);
       const item = el('li');
       item.append(card);
       list.append(item);
     }
     const empty = $('list-empty');
-    empty.textContent = state.tab === 'open' ? '暂时没有待处理的事，辛苦了！' : '还没有已解决的工单。';
+    empty.textContent = state.tab === 'open' ? '暂时没有待处理的事，辛苦了！' : '还没有办完的工单。';
     empty.hidden = state.shownTickets.length > 0;
   }
 
@@ -199,9 +334,9 @@
     tab.addEventListener('click', () => {
       state.tab = tab.dataset.status;
       for (const other of document.querySelectorAll('.tab')) other.classList.toggle('is-active', other === tab);
-      state.shownTickets = state.tab === 'open' ? state.openTickets : [];
+      state.shownTickets = state.tab === 'open' ? sortOpen(state.openTickets) : [];
       renderList();
-      if (state.tab !== 'open') $('list-empty').textContent = '正在加载…';
+      if (state.tab !== 'open') { $('list-empty').textContent = '正在加载…'; $('list-empty').hidden = false; }
       refreshList();
     });
   }
@@ -241,67 +376,179 @@
     $('ticket-body').hidden = true;
     $('ticket-gone-text').textContent = status === 404
       ? '没有找到这张工单，可能是链接不对。'
-      : '这张工单已经由其他人接手处理了（或者不归您管），您不用再管它了。';
+      : '这张工单现在不归您管（可能已经由其他人接手了），您不用再管它了。';
     $('ticket-gone').hidden = false;
   }
   $('gone-back').addEventListener('click', () => { location.hash = ''; });
 
   function infoRow(label, value) {
     const row = el('div', 'info-row');
-    row.append(el('span', 'info-label', label), el('span', 'info-value', value));
+    const content = el('span', 'info-value');
+    content.append(value);  // text, or a node
+    row.append(el('span', 'info-label', label), content);
     return row;
+  }
+
+  const digits = (phone) => String(phone).replace(/[^0-9+]/g, '');
+
+  // The masked number, a button to see the whole one (the server records who looked), and
+  // once seen, a big "拨打" link.
+  function phoneRow(t, masked) {
+    const box = el('span', 'phone-box');
+    const revealed = state.revealed && state.revealed.id === t.id ? state.revealed : null;
+    if (revealed && revealed.phone) {
+      const number = el('a', 'phone-full', revealed.phone);
+      const call = el('a', 'btn btn-call-big', '拨打');
+      number.href = call.href = 'tel:' + digits(revealed.phone);
+      call.setAttribute('aria-label', '拨打 ' + revealed.phone);
+      box.append(number, call);
+    } else if (revealed) {
+      box.append(el('span', '', (masked || '') + '（居民没有留完整电话）'));
+    } else {
+      box.append(el('span', 'phone-masked', masked));
+      const show = el('button', 'btn btn-small btn-reveal', '查看完整电话');
+      show.type = 'button';
+      show.addEventListener('click', () => revealPhone(t.id, show));
+      box.append(show, el('span', 'phone-note', '查看会留记录'));
+    }
+    return infoRow('电话', box);
+  }
+
+  async function revealPhone(id, button) {
+    button.disabled = true;
+    button.textContent = '正在查看…';
+    try {
+      const data = await api('POST', '/api/tickets/' + id + '/phone');
+      if (state.currentId !== id) return;
+      state.revealed = { id, phone: data.phone || null };
+      showError('');
+    } catch (err) {
+      showError(err.message);
+    } finally {
+      if (state.currentId === id) loadTicket(id);  // shows the number and the "查看电话" event
+    }
+  }
+
+  const LEVEL_TEXT = { 1: '已请第二位同事', 2: '已请书记', 3: '已通知全支部' };
+
+  function renderInfo(t) {
+    const info = $('ticket-info');
+    info.replaceChildren();
+    info.classList.toggle('is-urgent', t.category === 'urgent' && isOpen(t));
+    const tags = statusTags(t);
+    tags.append(el('span', 'card-ago', timeAgo(t.created_at)));
+    if (t.category === 'urgent' && isOpen(t)) info.append(el('p', 'urgent-strip', '紧急求助：请尽快联系居民！'));
+    info.append(tags, el('blockquote', 'ticket-text', t.text));
+    const resident = t.resident || {};
+    const entities = t.entities || {};
+    info.append(infoRow('居民', resident.name || '未知'));
+    const masked = resident.phone || entities.phone;
+    if (masked) info.append(phoneRow(t, masked));
+    info.append(infoRow('网格', (t.grid || '未知') + (t.chat_type === 'group' ? '（群里说的）' : '（私聊）')));
+    for (const [key, label] of [['address', '地址'], ['phone', '留的电话'], ['time', '时间']]) {
+      if (entities[key] && !(key === 'phone' && entities[key] === masked)) info.append(infoRow(label, String(entities[key])));
+    }
+    const holder = t.assignee ? (isMine(t) ? t.assignee.name + '（我）' : t.assignee.name) : nobodyText(t);
+    const holderLabel = t.status === 'claimed' || isDone(t) ? '处理人' : '分派给';
+    info.append(infoRow(holderLabel, holder + (UNCLAIMED.includes(t.status) && t.assignee ? '，还没认领' : '')));
+    const level = LEVEL_TEXT[t.escalation_level];
+    // An urgent request goes to everyone on duty and the secretary at once: no chain to show.
+    // A broadcast one already says 全支部 above.
+    if (level && !t.broadcast && !(t.category === 'urgent' && t.escalation_level === 2)) info.append(infoRow('升级', level));
+    if (t.incident_id) {
+      const same = el('a', 'info-link', '邻居先报的工单 #' + t.incident_id);
+      same.href = '#t=' + t.incident_id;
+      info.append(infoRow('同一件事', same));
+    }
+    const resolvedEvent = (t.events || []).filter((e) => e.kind === 'resolve').pop();
+    const note = t.resolution_note || (resolvedEvent && resolvedEvent.reason);
+    if (note) info.append(infoRow('处理说明', note));
+    if (t.visit) {
+      info.append(infoRow('上门走访', [formatTime(t.visit.at), t.visit.outcome].filter(Boolean).join('，')));
+    }
+    if (t.rating) info.append(infoRow('居民评价', ratingTag(t.rating, true)));
   }
 
   function renderTicket(t) {
     $('ticket-title').textContent = '工单 #' + t.id;
-    const info = $('ticket-info');
-    info.replaceChildren();
-    const tags = el('div', 'card-top');
-    tags.append(tag(t.category_label, 'cat-' + t.category), tag(t.status_label, 'st-' + t.status),
-      el('span', 'card-ago', timeAgo(t.created_at)));
-    info.append(tags, el('blockquote', 'ticket-text', t.text));
-    const resident = t.resident || {};
-    const entities = t.entities || {};
-    info.append(infoRow('居民', [resident.name, resident.phone].filter(Boolean).join(' ') || '未知'));
-    info.append(infoRow('网格', (t.grid || '未知') + (t.chat_type === 'group' ? '（群里说的）' : '（私聊）')));
-    for (const [key, label] of [['address', '地址'], ['phone', '电话'], ['time', '时间']]) {
-      if (entities[key]) info.append(infoRow(label, String(entities[key])));
-    }
-    const holder = t.assignee ? (isMine(t) ? t.assignee.name + '（我）' : t.assignee.name) : '还没有分派';
-    const holderLabel = t.status === 'claimed' || t.status === 'resolved' ? '处理人' : '分派给';
-    info.append(infoRow(holderLabel, holder + (UNCLAIMED.includes(t.status) && t.assignee ? '，还没认领' : '')));
-    const resolvedEvent = (t.events || []).filter((e) => e.kind === 'resolve').pop();
-    if (resolvedEvent && resolvedEvent.reason) info.append(infoRow('处理说明', resolvedEvent.reason));
+    renderInfo(t);
     $('ticket-gone').hidden = true;
-    info.hidden = false;
+    $('ticket-info').hidden = false;
     $('ticket-body').hidden = false;
     renderMessages(t.messages || []);
     renderEvents(t.events || []);
-    const resolved = t.status === 'resolved';
-    // Only the ticket's holder (or the secretary) may reply or resolve: the server says 403 otherwise.
+    renderEarlier(t.earlier || []);
+    const open = isOpen(t);
+    const unclaimed = UNCLAIMED.includes(t.status);
+    // Only the ticket's holder (or the secretary) may reply, resolve or pass it on: the server
+    // says 403 otherwise. A ticket nobody holds may be answered by anyone it is offered to.
     const mayAct = !state.me || isSecretary() || isMine(t);
-    $('claim').hidden = !UNCLAIMED.includes(t.status);
-    $('reply-form').hidden = resolved || !mayAct;
-    const mayResolve = mayAct && (t.status === 'assigned' || t.status === 'claimed');
-    $('resolve-open').hidden = !mayResolve || !$('resolve-form').hidden;
+    const mayReply = mayAct || (unclaimed && !t.assignee);
+    $('claim').hidden = !unclaimed;
+    $('claim').classList.toggle('btn-urgent', t.category === 'urgent');
+    $('claim').textContent = t.category === 'urgent' ? '我去！认领这个紧急求助' : '认领这个工单（由我来处理）';
+    const deadline = $('claim-deadline');
+    deadline.replaceChildren();
+    const left = countdown(t, '', true);
+    if (left) deadline.append(left);
+    deadline.hidden = !left;
+    $('reply-form').hidden = !open || !mayReply;
+    const mayResolve = mayAct && open && t.status !== 'new';
+    const mayPass = mayAct && open;
     if (!mayResolve) $('resolve-form').hidden = true;
+    if (!mayPass) $('transfer-form').hidden = $('handback-form').hidden = true;
+    const panelOpen = !$('resolve-form').hidden || !$('transfer-form').hidden || !$('handback-form').hidden;
+    $('resolve-open').hidden = !mayResolve || panelOpen;
+    $('holder-actions').hidden = !mayPass || panelOpen;
+    $('handback-open').hidden = !isMine(t);  // 退回 is the holder's own "我接不了"
     const note = $('not-mine');
-    note.hidden = resolved || mayAct;
+    note.hidden = !open || mayReply;
     note.textContent = '先点上面的“认领”，认领后就能回复居民了。';
-    if (resident.name) $('reply-text').placeholder = '例如：' + resident.name + '，我下午三点上门看看。';
+    const name = (t.resident || {}).name;
+    if (name) $('reply-text').placeholder = '例如：' + name + '，我下午三点上门看看。';
   }
 
-  const EVENT_LABELS = { created: '居民求助', assign: '分派', claim: '认领', resolve: '办好了' };
+  // The resident's earlier requests: context at a glance, each opens the ticket.
+  function renderEarlier(earlier) {
+    const list = $('earlier-list');
+    list.replaceChildren();
+    for (const e of earlier) {
+      const link = el('a', 'earlier-item');
+      link.href = '#t=' + e.id;
+      const top = el('div', 'card-top');
+      top.append(el('span', 'earlier-when', formatTime(e.created_at)), tag(e.category_label, 'tag-plain'),
+        tag(e.status_label, 'tag-plain'));
+      if (e.rating) top.append(ratingTag(e.rating));
+      link.append(top, el('div', 'card-text', excerpt(e.text, 40)));
+      const item = el('li');
+      item.append(link);
+      list.append(item);
+    }
+    $('earlier-box').hidden = !earlier.length;
+  }
+
+  const EVENT_LABELS = {
+    created: '居民求助', assign: '分派', escalate: '无人认领·升级', transfer: '转交',
+    hand_back: '退回', claim: '认领', resolve: '办好了', rate: '居民评价', expire: '未评价·关闭',
+    reopen: '重新打开', unassigned: '暂时没人可派', waiting: '还在等人认领', phone_revealed: '查看电话',
+  };
+  // Kinds the resident or the clock caused: "系统" in front would only confuse.
+  const NO_ACTOR = ['created', 'rate', 'expire', 'escalate', 'waiting', 'unassigned'];
 
   function renderEvents(events) {
     const list = $('ticket-events');
     list.replaceChildren();
     for (const e of events) {
-      const item = el('li', 'event');
-      const actor = e.actor === 'system' ? '系统' : (e.actor || '');
+      const item = el('li', 'event event-' + e.kind);
+      const actor = NO_ACTOR.includes(e.kind) ? '' : (e.actor === 'system' ? '系统' : (e.actor || ''));
+      let what = EVENT_LABELS[e.kind] || e.kind;
+      let reason = e.reason;
+      if (e.kind === 'rate' && reason) { what += '：' + reason; reason = ''; }
+      if (e.kind === 'phone_revealed') reason = '';
+      if (reason && reason.startsWith(what + '：')) reason = reason.slice(what.length + 1);  // "退回：…"
       item.append(el('span', 'event-time', formatTime(e.created_at)),
-        el('span', 'event-what', [actor, EVENT_LABELS[e.kind] || e.kind].filter(Boolean).join(' ')));
-      if (e.reason && e.reason !== EVENT_LABELS[e.kind]) item.append(el('span', 'event-reason', e.reason));
+        el('span', 'event-what', [actor, what].filter(Boolean).join(' ')));
+      if (reason && reason !== EVENT_LABELS[e.kind]) item.append(el('span', 'event-reason', reason));
       list.append(item);
     }
   }
@@ -354,7 +601,7 @@
     $('call-text').textContent = '工单 #' + frame.ticket.id + '：' + frame.notice;
     const link = $('call-link');
     link.hidden = !frame.phone;
-    if (frame.phone) link.href = 'tel:' + String(frame.phone).replace(/[^0-9+]/g, '');
+    if (frame.phone) link.href = 'tel:' + digits(frame.phone);
     $('call-banner').hidden = false;
   }
   $('call-close').addEventListener('click', () => { $('call-banner').hidden = true; });
@@ -362,20 +609,25 @@
   async function act(button, path, body, after) {
     const id = state.currentId;
     button.disabled = true;
+    let conflict = '';
     try {
-      await api('POST', '/api/tickets/' + id + path, body);
+      const result = await api('POST', '/api/tickets/' + id + path, body);
       showError('');
-      if (after) after();
+      if (after) after(result);
     } catch (err) {
       showError(err.message);
+      if (err.status === 409) conflict = err.message;  // someone else was quicker
     } finally {
       button.disabled = false;
-      if (state.currentId === id) loadTicket(id);
+      // Reload; a 409 stays on screen even when the ticket has gone out of our sight.
+      if (state.currentId === id) loadTicket(id).then(() => { if (conflict && state.currentId === id) showError(conflict); });
       scheduleRefresh();
     }
   }
 
   $('claim').addEventListener('click', () => act($('claim'), '/claim', undefined, () => {
+    showOk('认领好了，请尽快联系居民。');
+    if (state.urgent && state.urgent.id === state.currentId) clearUrgent();
     // Next step is usually a reply: bring the box into view once the page has re-rendered.
     setTimeout(() => $('reply-form').scrollIntoView({ block: 'center', behavior: 'smooth' }), 400);
   }));
@@ -387,27 +639,166 @@
     act($('reply-submit'), '/reply', { text }, () => { $('reply-text').value = ''; });
   });
 
-  $('resolve-open').addEventListener('click', () => {
-    $('resolve-form').hidden = false;
+  // ---------- resolve, transfer, hand back: one box open at a time ----------
+  const PANELS = ['resolve', 'transfer', 'handback'];
+
+  function formError(name, text, field) {
+    const box = $(name + '-error');
+    box.textContent = text;
+    box.hidden = !text;
+    for (const input of $(name + '-form').querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
+    if (field) { field.setAttribute('aria-invalid', 'true'); field.focus(); }
+  }
+
+  function openPanel(name) {
+    for (const other of PANELS) if (other !== name) closePanel(other);
+    formError(name, '');
+    $(name + '-form').hidden = false;
     $('resolve-open').hidden = true;
+    $('holder-actions').hidden = true;
+    $(name + '-form').scrollIntoView({ block: 'start', behavior: 'smooth' });
+  }
+
+  function closePanel(name) {
+    $(name + '-form').hidden = true;
+    formError(name, '');
+    for (const field of $(name + '-form').querySelectorAll('textarea, input[type="text"]')) field.value = '';
+    if (name === 'resolve') { $('visit-on').checked = false; $('visit-fields').hidden = true; }
+  }
+
+  // Close every box and show the buttons again (as far as this ticket allows).
+  function closePanels() {
+    for (const name of PANELS) closePanel(name);
+    if (state.current) renderTicket(state.current);
+    else { $('resolve-open').hidden = false; $('holder-actions').hidden = true; }
+  }
+
+  for (const name of PANELS) $(name + '-cancel').addEventListener('click', closePanels);
+
+  // Common reasons as big buttons: one tap instead of typing.
+  for (const chips of document.querySelectorAll('.chips')) {
+    for (const chip of chips.querySelectorAll('.chip')) {
+      chip.addEventListener('click', () => {
+        const field = $(chips.dataset.for);
+        field.value = chip.textContent;
+        field.removeAttribute('aria-invalid');
+        field.focus();
+      });
+    }
+  }
+
+  $('resolve-open').addEventListener('click', () => {
+    openPanel('resolve');
     $('resolve-note').focus();
   });
 
-  function closeResolveBox() {
-    $('resolve-form').hidden = true;
-    $('resolve-note').value = '';
-    $('resolve-open').hidden = !!(state.current && state.current.status === 'resolved');
-  }
-  $('resolve-cancel').addEventListener('click', closeResolveBox);
+  $('visit-on').addEventListener('change', () => {
+    const on = $('visit-on').checked;
+    $('visit-fields').hidden = !on;
+    if (on) {
+      if (!$('visit-at').value) $('visit-at').value = beijingNowLocal();
+      $('visit-outcome').focus();
+    }
+  });
 
   $('resolve-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    act($('resolve-submit'), '/resolve', { note: $('resolve-note').value.trim() }, closeResolveBox);
+    const body = { note: $('resolve-note').value.trim() };
+    if ($('visit-on').checked) {
+      const at = $('visit-at').value;
+      if (!at) { formError('resolve', '请填上走访时间。', $('visit-at')); return; }
+      body.visit = { at, outcome: $('visit-outcome').value.trim() };
+    }
+    act($('resolve-submit'), '/resolve', body, () => {
+      showOk('已标记为已解决，辛苦了！系统会请居民评价。');
+      closePanels();
+    });
   });
 
-  $('back').addEventListener('click', () => {
-    if (state.enteredFromList) history.back(); else location.hash = '';
+  // ---------- transfer to a colleague ----------
+  const dutyText = (m) => (m.paused ? '暂停接单' : (m.on_duty ? '在岗' : '不在岗'));
+
+  function memberOption(m, grid) {
+    const label = el('label', 'member-option' + (m.on_duty ? '' : ' is-off'));
+    const radio = el('input');
+    radio.type = 'radio';
+    radio.name = 'transfer-to';
+    radio.value = String(m.id);
+    const body = el('span', 'member-body');
+    const head = el('span', 'member-head');
+    head.append(el('span', 'member-name', m.name + (m.role === 'secretary' ? '（书记）' : '')),
+      tag(dutyText(m), m.on_duty ? 'duty-on' : 'duty-off'));
+    if (grid && (m.grids || []).includes(grid)) head.append(tag('本网格', 'tag-plain'));
+    const details = [(m.grids || []).join('、') || '没有网格', (m.skills || []).join('、') || ''];
+    body.append(head, el('span', 'member-meta', details.filter(Boolean).join(' · ')));
+    if (m.hours) body.append(el('span', 'member-meta', '值班：' + m.hours));
+    label.append(radio, body);
+    return label;
+  }
+
+  async function loadColleagues(t) {
+    const box = $('transfer-members');
+    box.replaceChildren(el('p', 'list-note', '正在加载同事名单…'));
+    try {
+      const data = await api('GET', '/api/members');
+      if (state.currentId !== t.id) return;
+      const rank = (m) => (m.on_duty ? 0 : 2) + ((m.grids || []).includes(t.grid) ? 0 : 1);
+      const others = (data.members || [])
+        .filter((m) => !(state.me && m.id === state.me.id) && !(t.assignee && m.id === t.assignee.id))
+        .sort((a, b) => rank(a) - rank(b) || a.id - b.id);
+      box.replaceChildren();
+      for (const m of others) box.append(memberOption(m, t.grid));
+      if (!others.length) box.append(el('p', 'list-note', '没有可以转交的同事。'));
+    } catch (err) {
+      box.replaceChildren(el('p', 'form-error', err.message));
+    }
+  }
+
+  $('transfer-open').addEventListener('click', () => {
+    if (!state.current) return;
+    openPanel('transfer');
+    loadColleagues(state.current);
   });
+
+  $('transfer-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const chosen = $('transfer-form').querySelector('input[name="transfer-to"]:checked');
+    const reason = $('transfer-reason').value.trim();
+    if (!chosen) { formError('transfer', '请先选一位同事。'); return; }
+    if (!reason) { formError('transfer', '请写一句原因，方便同事了解情况。', $('transfer-reason')); return; }
+    const name = chosen.closest('label').querySelector('.member-name').textContent;
+    act($('transfer-submit'), '/transfer', { to: Number(chosen.value), reason }, () => {
+      closePanels();
+      leaveTicket('已转交给' + name + '，谢谢您！');
+    });
+  });
+
+  // ---------- hand back ----------
+  $('handback-open').addEventListener('click', () => {
+    openPanel('handback');
+    $('handback-reason').focus();
+  });
+
+  $('handback-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const reason = $('handback-reason').value.trim();
+    if (!reason) { formError('handback', '请写一句原因，方便下一位同事了解情况。', $('handback-reason')); return; }
+    act($('handback-submit'), '/hand-back', { reason }, () => {
+      closePanels();
+      leaveTicket('已退回，系统正在请下一位同事。没关系，谢谢您！');
+    });
+  });
+
+  // Passed on: the ticket is someone else's now, so go back to the list.
+  function leaveTicket(message) {
+    showOk(message);
+    goBack();
+  }
+
+  function goBack() {
+    if (state.enteredInApp) history.back(); else location.hash = '';
+  }
+  $('back').addEventListener('click', goBack);
 
   // ---------- live updates ----------
   function closeSocket() {
@@ -444,7 +835,10 @@
         return;
       }
       if (!frame.ticket || !/^ticket\./.test(frame.type || '')) return;
-      if (frame.type === 'ticket.created') state.newIds.add(frame.ticket.id);
+      if (frame.type === 'ticket.created') {
+        state.newIds.add(frame.ticket.id);
+        if (frame.ticket.category === 'urgent') announceUrgent(frame.ticket);
+      }
       const fromResident = frame.type === 'ticket.message' && frame.message && frame.message.sender_kind === 'resident';
       if (fromResident && (frame.ticket.id !== state.currentId || views.ticket.hidden)) {
         state.unreadIds.add(frame.ticket.id);
@@ -469,27 +863,33 @@
     if (match) {
       const id = Number(match[1]);
       if (state.currentId !== id || views.ticket.hidden) {
-        state.enteredFromList = !views.list.hidden;
+        // From the list or another ticket (以前的求助), "‹" goes back there.
+        state.enteredInApp = !views.list.hidden || !views.ticket.hidden;
         state.currentId = id;
         state.current = null;
+        state.revealed = null;
         state.newIds.delete(id);
         state.unreadIds.delete(id);
+        if (state.urgent && state.urgent.id === id) clearUrgent();
         $('ticket-title').textContent = '工单 #' + id;
         $('ticket-info').replaceChildren(el('p', 'list-note', '正在打开…'));
+        $('ticket-info').classList.remove('is-urgent');
         $('ticket-info').hidden = false;
         $('ticket-gone').hidden = true;
         $('ticket-body').hidden = true;
         $('ticket-messages').replaceChildren();
         $('ticket-events').replaceChildren();
+        $('earlier-list').replaceChildren();
         $('reply-text').value = '';
-        closeResolveBox();
+        for (const name of PANELS) closePanel(name);
         $('claim').hidden = true;
         showView('ticket');
+        window.scrollTo(0, 0);
         loadTicket(id);
       }
       return;
     }
-    state.currentId = state.current = null;
+    state.currentId = state.current = state.revealed = null;
     showView('list');
     renderList();
     scheduleRefresh();

@@ -1,0 +1,112 @@
+"""Everything the bot itself says to a resident about a request, and how it reads their answer
+to "how did it go". The bot's words are few: who is coming, and nothing else it can avoid."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from bot.db.models import Member
+from bot.handoff.dispatcher import Assignment
+
+NOBODY_ON_DUTY = "已记下您的事，社区工作人员会尽快在这里回复您。"
+SAFETY = "如有生命危险请立即拨打120；燃气泄漏请开窗、不要开关电器并拨打119。"
+WHOLE_BRANCH = "已请社区所有在岗的志愿者帮忙，第一位有空的会马上联系您。"
+THANKS = "谢谢您告诉我们！"
+CALL_INSTEAD = "消息没能送到居民那里，请电话联系{name}：{phone}"
+VISIT_INSTEAD = "消息没能送到居民那里，居民没有留电话，请上门或在群里找{name}。"
+PHOTO = "[照片]"
+VOICE = "[语音]"
+
+RATINGS = {
+    "满意": ("1", "满意", "非常满意", "很满意", "挺满意", "好", "很好", "挺好", "不错"),
+    "一般": ("2", "一般", "还行", "还可以", "凑合", "一般般"),
+    "不满意": ("3", "不满意", "很不满意", "不好", "差", "太差", "不行"),
+}
+# "Still leaking", "broken again", "not fixed": a follow-up saying the request is not done.
+NOT_FIXED = re.compile(
+    r"还是(漏|坏|不行|不亮|不通|不响|没好|没修|没人来|老样子)|又(漏|坏|不行|停|不亮|堵)"
+    r"|没(修好|弄好|解决|好|人来)|不管用|还没(修|好|弄|来)|根本没"
+)
+_NOISE = re.compile(r"[\s\W_]+")
+
+
+def coming(who: str, name: str) -> str:
+    return f"{who}{name}来帮您，{name}会在这里直接回复您。"
+
+
+def who_is_coming(assignment: Assignment) -> str:
+    """The one thing the bot says about a request: who will help, by name."""
+    member = assignment.member
+    if member is None:
+        return NOBODY_ON_DUTY
+    if member.role == "secretary":
+        return coming("已请社区书记", member.name)
+    grid = assignment.grid.name if assignment.grid else "社区"
+    return coming(f"已请{grid}网格员", member.name)
+
+
+def urgent_coming(assignment: Assignment) -> str:
+    """An emergency: the safety line first, then everyone who has been told."""
+    names = "、".join(m.name for m in assignment.notified[:5])
+    if not names:
+        return SAFETY + NOBODY_ON_DUTY
+    return f"{SAFETY}已通知{names}，第一位赶到的人会马上联系您。"
+
+
+def now_coming(previous: Member | None, assignment: Assignment) -> str:
+    """Nobody claimed it in time (or it was handed back): who is coming now, warmly."""
+    if assignment.broadcast:
+        return WHOLE_BRANCH
+    member = assignment.member
+    if member is None:
+        return NOBODY_ON_DUTY
+    sorry = f"{previous.name}这会儿走不开，" if previous is not None else ""
+    who = "已请社区书记" if member.role == "secretary" else "已请"
+    return sorry + coming(who, member.name)
+
+
+def joined_incident(member: Member | None, claimed: bool) -> str:
+    """A neighbour already reported the same thing: say who is on it."""
+    if member is None:
+        return "邻居也报了这件事，" + NOBODY_ON_DUTY
+    if claimed:
+        return f"邻居也报了这件事，{member.name}正在处理，有进展会在这里告诉您。"
+    return "邻居也报了这件事，" + coming("已请", member.name)
+
+
+def incident_claimed(label: str, member_name: str) -> str:
+    return f"{label}已有{member_name}在处理。"
+
+
+def incident_resolved(label: str) -> str:
+    return f"{label}已经处理好了，谢谢大家。"
+
+
+def survey(member_name: str) -> str:
+    return f"{member_name}已经把这件事办好了。这次办得怎么样？回复1满意、2一般、3不满意就行。"
+
+
+def sorry_reopened(secretary: Member | None) -> str:
+    if secretary is None:
+        return "对不起，没让您满意。" + NOBODY_ON_DUTY
+    return "对不起，没让您满意。" + coming("已请社区书记", secretary.name)
+
+
+def looked_at_again(member: Member | None) -> str:
+    if member is None:
+        return "好的，" + NOBODY_ON_DUTY
+    return f"好的，已请{member.name}再来看看，{member.name}会在这里直接回复您。"
+
+
+def read_rating(text: str) -> str | None:
+    """1/2/3 or 满意/一般/不满意 (typed or spoken, punctuation and full-width digits allowed)."""
+    plain = _NOISE.sub("", unicodedata.normalize("NFKC", text))
+    for rating, answers in RATINGS.items():
+        if plain in answers:
+            return rating
+    return None
+
+
+def says_not_fixed(text: str) -> bool:
+    return NOT_FIXED.search(unicodedata.normalize("NFKC", text)) is not None
