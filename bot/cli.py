@@ -14,6 +14,7 @@ import jieba
 import structlog
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import create_app, resume_after_restart
 from bot.db.engine import create_engine, create_session_factory
@@ -121,15 +122,20 @@ async def add_member(settings: Settings, new: NewMember) -> str:
     return f"member {new.name} ({new.role}) added, on duty {describe(schedule)}"
 
 
+async def _named_member(session: AsyncSession, name: str) -> Member:
+    member = await session.scalar(select(Member).where(Member.name == name))
+    if member is None:
+        raise CommandError(f"no member named {name!r}")
+    return member
+
+
 async def change_member(settings: Settings, name: str, action: str, hours: str = "") -> str:
     """暂停接单 / 恢复接单, or new weekly hours."""
     schedule = _slots(hours) if action == "hours" else None
     engine = create_engine(settings.database_url)
     try:
         async with create_session_factory(engine)() as session, session.begin():
-            member = await session.scalar(select(Member).where(Member.name == name))
-            if member is None:
-                raise CommandError(f"no member named {name!r}")
+            member = await _named_member(session, name)
             if action == "hours":
                 member.schedule = schedule
             else:
@@ -144,10 +150,7 @@ async def member_token(settings: Settings, name: str) -> str:
     engine = create_engine(settings.database_url)
     try:
         async with create_session_factory(engine)() as session, session.begin():
-            member = await session.scalar(select(Member).where(Member.name == name))
-            if member is None:
-                raise CommandError(f"no member named {name!r}")
-            return await issue_token(session, member)
+            return await issue_token(session, await _named_member(session, name))
     finally:
         await engine.dispose()
 

@@ -70,6 +70,16 @@ async def report(service: Service, resident: Chat, text: str, token: str) -> dic
     return ticket
 
 
+async def resolved_leak(service: Service) -> tuple[str, Chat, dict]:
+    """张阿姨's leak, resolved by 王建国; she has just been asked how it went."""
+    wang = await service.login("王建国")
+    resident = await service.resident("张阿姨")
+    ticket = await report(service, resident, LEAK, wang)
+    await service.api("POST", f"/api/tickets/{ticket['id']}/resolve", wang, json={"note": "好了"})
+    await resident.hear("bot")
+    return wang, resident, ticket
+
+
 async def test_unclaimed_requests_climb_the_chain_and_the_resident_is_told_each_time(
     timed: Service, clock: FakeClock
 ) -> None:
@@ -231,11 +241,7 @@ async def test_resolve_asks_once_and_a_dissatisfied_answer_reopens_to_the_secret
 async def test_no_answer_in_a_day_closes_without_asking_again(
     timed: Service, clock: FakeClock
 ) -> None:
-    wang = await timed.login("王建国")
-    resident = await timed.resident("张阿姨")
-    ticket = await report(timed, resident, LEAK, wang)
-    await timed.api("POST", f"/api/tickets/{ticket['id']}/resolve", wang, json={"note": "好了"})
-    await resident.hear("bot")
+    wang, resident, ticket = await resolved_leak(timed)
     assert await time_passes(timed, clock, hours=23) == 0
     assert await time_passes(timed, clock, hours=1) == 1
     closed = await ticket_of(timed, wang, ticket["id"])
@@ -274,11 +280,7 @@ async def test_still_leaking_within_three_days_reopens_the_same_ticket_to_the_sa
 async def test_the_member_sees_history_and_revealing_the_phone_is_audited(
     timed: Service, clock: FakeClock
 ) -> None:
-    wang = await timed.login("王建国")
-    resident = await timed.resident("张阿姨")
-    first = await report(timed, resident, LEAK, wang)
-    await timed.api("POST", f"/api/tickets/{first['id']}/resolve", wang, json={"note": "好了"})
-    await resident.hear("bot")
+    wang, resident, first = await resolved_leak(timed)
     await resident.say("1")
     await resident.hear("bot")
     second = await report(timed, resident, "楼道的灯坏了好几天了，3号楼2单元", wang)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Coroutine, Iterable
 from pathlib import Path
@@ -128,6 +129,10 @@ class RasaEngine:
         )
         # The first parse loads jieba's dictionary; pay for it now, not on a resident's message.
         await agent.parse_message("你好")
+        # The model leaves over half a million long-lived objects; keeping them out of the
+        # collector's full passes saves pauses of a quarter second on the event loop.
+        gc.collect()
+        gc.freeze()
         logger.info("model %s loaded", model_path.name)
         return cls(agent, model_path)
 

@@ -51,6 +51,10 @@ def chat_message(message: Message) -> ChatMessage:
 
 async def store_inbound(sessions: sessionmaker, inbound: Inbound) -> StoredInbound | None:
     """Persist a resident's message; None when the platform already delivered this one."""
+    # Most callbacks under load are WeChat's retries: a read spots them without taking the
+    # database's write lock, which an insert that fails on the unique key would.
+    if await _already_stored(sessions, inbound):
+        return None
     try:
         return await _insert_inbound(sessions, inbound)
     except IntegrityError:

@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
@@ -29,7 +30,12 @@ def ensure_sqlite_directory(url: str) -> None:
 
 def create_engine(url: str) -> AsyncEngine:
     ensure_sqlite_directory(url)
-    engine = create_async_engine(url, future=True, pool_pre_ping=True)
+    if make_url(url).get_backend_name() == "sqlite":
+        # A pool instead of SQLite's default of one new connection (a thread and three
+        # pragmas) per session; a local file needs no liveness ping.
+        engine = create_async_engine(url, future=True, poolclass=AsyncAdaptedQueuePool)
+    else:
+        engine = create_async_engine(url, future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
     return engine
