@@ -92,7 +92,8 @@ async def test_app_message_becomes_a_ticket_and_the_reply_goes_out_as_an_app_mes
         for c in fake.calls(WECOM_SEND)
     ]
     assert ("zhangsan", fake.agentid, "我这就过来。") in sent
-    assert any("王建国" in text for _, _, text in sent)
+    # The bot's line naming him goes out when its turn ends, perhaps after his reply.
+    await fake.wait_for(lambda f: any("王建国" in text for text in f.sent_texts("zhangsan")))
 
 
 async def test_app_message_for_another_corp_is_refused(wecom: Service, fake: FakeWechat) -> None:
