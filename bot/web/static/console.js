@@ -456,9 +456,23 @@
     // A broadcast one already says 全支部 above.
     if (level && !t.broadcast && !(t.category === 'urgent' && t.escalation_level === 2)) info.append(infoRow('升级', level));
     if (t.incident_id) {
-      const same = el('a', 'info-link', '邻居先报的工单 #' + t.incident_id);
-      same.href = '#t=' + t.incident_id;
+      const same = el('span');
+      const link = el('a', 'info-link', '邻居先报的工单 #' + t.incident_id);
+      link.href = '#t=' + t.incident_id;
+      same.append(link);
+      if (isSecretary() || isMine(t)) {
+        const apart = el('button', 'btn btn-plain btn-small', '不是同一件事，分开');
+        apart.type = 'button';
+        apart.addEventListener('click', () => act(apart, '/split', {}, () => showOk('已分开，单独处理。')));
+        same.append(' ', apart);
+      }
       info.append(infoRow('同一件事', same));
+    }
+    const reporters = t.reporters || [];
+    if (reporters.length) {
+      const list = el('ul', 'reporter-list');
+      for (const r of reporters) list.append(el('li', '', (r.resident || '居民') + '：' + r.text));
+      info.append(infoRow('一起报的邻居', list));
     }
     const resolvedEvent = (t.events || []).filter((e) => e.kind === 'resolve').pop();
     const note = t.resolution_note || (resolvedEvent && resolvedEvent.reason);
@@ -501,6 +515,8 @@
     $('resolve-open').hidden = !mayResolve || panelOpen;
     $('holder-actions').hidden = !mayPass || panelOpen;
     $('handback-open').hidden = !isMine(t);  // 退回 is the holder's own "我接不了"
+    $('merge-open').hidden = !!t.incident_id || (t.reporters || []).length > 0;
+    $('reply-all-row').hidden = !(t.reporters || []).length;
     const note = $('not-mine');
     note.hidden = !open || mayReply;
     note.textContent = '先点上面的“认领”，认领后就能回复居民了。';
@@ -636,7 +652,16 @@
     e.preventDefault();
     const text = $('reply-text').value.trim();
     if (!text) { $('reply-text').focus(); return; }
-    act($('reply-submit'), '/reply', { text }, () => { $('reply-text').value = ''; });
+    const all = !$('reply-all-row').hidden && $('reply-all').checked;
+    act($('reply-submit'), '/reply', { text, all }, () => { $('reply-text').value = ''; });
+  });
+
+  // The same thing a neighbour already reported: join this report to their ticket.
+  $('merge-open').addEventListener('click', () => {
+    const answer = window.prompt('和哪张工单是同一件事？请输入工单号（#后面的数字）');
+    const into = Number((answer || '').replace(/[^0-9]/g, ''));
+    if (!into) return;
+    act($('merge-open'), '/merge', { into }, () => showOk('已并入工单 #' + into + '。'));
   });
 
   // ---------- resolve, transfer, hand back: one box open at a time ----------
