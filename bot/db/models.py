@@ -184,6 +184,11 @@ class Ticket(Base):
     grid = relationship("Grid", lazy="joined")
     assignee = relationship("Member", lazy="joined")
 
+    def contact_phone(self) -> str | None:
+        """The resident's registered phone, else the one they wrote in this request."""
+        registered = self.resident.phone if self.resident is not None else None
+        return registered or (self.entities or {}).get("phone")
+
 
 class Message(Base):
     """Every message in or out, stored before anything acts on it."""

@@ -58,9 +58,7 @@ def ticket_card(ticket: Ticket, console_url: str) -> str:
     """A short markdown card for the work group; phone and ID numbers are masked."""
     resident = ticket.resident
     name = _inline(resident.name or "") if resident is not None else ""
-    phone = (resident.phone if resident is not None else None) or (ticket.entities or {}).get(
-        "phone"
-    )
+    phone = ticket.contact_phone()
     lines = [
         _title(ticket),
         f"> 居民：{name or '居民'}",

@@ -50,7 +50,7 @@ def ticket_payload(ticket: Ticket) -> dict[str, Any]:
         "entities": {name: entities.get(name) for name in ("address", "phone", "time")},
         "resident": {
             "name": resident.name,
-            "phone": mask_phone(resident.phone or entities.get("phone")),
+            "phone": mask_phone(ticket.contact_phone()),
         },
         "grid": ticket.grid.name if ticket.grid else None,
         "channel": ticket.channel,
@@ -91,7 +91,7 @@ def reporter_payload(ticket: Ticket) -> dict[str, Any]:
     return {
         "id": ticket.id,
         "resident": ticket.resident.name,
-        "phone": mask_phone(ticket.resident.phone or (ticket.entities or {}).get("phone")),
+        "phone": mask_phone(ticket.contact_phone()),
         "text": mask_text(ticket.text),
         "chat_type": ticket.chat_type,
         "status": ticket.status,

@@ -338,7 +338,7 @@ class TicketService:
         """The resident's full number, for calling; every reveal is in the ticket's events."""
         async with self._sessions() as session, session.begin():
             ticket = await self._visible(session, viewer, ticket_id)
-            phone = ticket.resident.phone or (ticket.entities or {}).get("phone")
+            phone = ticket.contact_phone()
             self._event(session, ticket, "phone_revealed", None, None, viewer, "查看完整电话")
         logger.info("member %s revealed the phone of ticket %s", viewer.member_id, ticket_id)
         return phone
@@ -701,7 +701,7 @@ class TicketService:
             logger.warning("undelivered message %s belongs to no ticket", message.id)
             return
         resident = ticket.resident
-        phone = resident.phone or (ticket.entities or {}).get("phone")
+        phone = ticket.contact_phone()
         name = resident.name or "居民"
         notice = (
             texts.CALL_INSTEAD.format(name=name, phone=phone)
