@@ -664,10 +664,15 @@ async def run(args: argparse.Namespace, model: Path, database_url: str, tmp: Pat
         f"bot lines via the fake: {bot_lines} ({len(cs_calls)} custom-send calls, {refused} "
         f"refused); outbound {dict(sorted(outbound.items(), key=str))}"
     )
-    cpu = "?" if cpu_before is None or cpu_after is None else f"{cpu_after - cpu_before:.1f}"
+    if cpu_before is None or cpu_after is None:
+        cpu = "?"
+    else:
+        # Everything the service did for one message: its callbacks, routing, bot lines.
+        per_message = (cpu_after - cpu_before) * 1000 / args.messages
+        cpu = f"{cpu_after - cpu_before:.1f} CPU-s ({per_message:.1f} ms per message)"
     print(
         f"service while loaded (own process, pid {service.process.pid}): unrouted messages max "
-        f"{max(load.unrouted, default=0)} (sampled every 0.5 s), it used {cpu} CPU-s in "
+        f"{max(load.unrouted, default=0)} (sampled every 0.5 s), it used {cpu} in "
         f"{busy_s:.1f} s (busiest 0.5 s: {load.busiest:.0%} of a CPU); "
         f"this process (sender, fake) used {own_cpu_s:.1f} CPU-s"
     )

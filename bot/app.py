@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import secrets
+import os
+import signal
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
@@ -33,15 +35,17 @@ from bot.handoff.push import MemberHub
 from bot.handoff.service import TicketService, Timeouts
 from bot.handoff.timers import Timers
 from bot.metrics import Metrics
+from bot.ops.switch import ModelWatcher, model_to_run
 from bot.settings import Settings
 from bot.typedefs import (
-    action_token_key,
     clock_key,
     delivery_key,
+    executor_key,
     http_key,
     hub_key,
     metrics_key,
     notifier_key,
+    ops_jobs_key,
     rasa_key,
     resident_names_key,
     router_key,
@@ -51,7 +55,7 @@ from bot.typedefs import (
     timers_key,
     webchat_sockets_key,
 )
-from bot.web import api, internal, pages
+from bot.web import api, internal, ops, pages
 from bot.web.middleware import error_middleware
 
 logger = logging.getLogger(__name__)
@@ -138,25 +142,43 @@ async def timers(app: web.Application) -> AsyncIterator[None]:
 
 
 def action_endpoint(app: web.Application) -> EndpointConfig:
+    """An external action server when one is configured (`rasa run actions`), else our
+    actions in this process."""
     settings = app[settings_key]
     if settings.action_endpoint:
         return EndpointConfig(url=settings.action_endpoint)
-    url = app.router["internal-actions"].url_for()
-    return EndpointConfig(url=f"http://127.0.0.1:{settings.port}{url}", token=app[action_token_key])
+    return internal.InProcessActionEndpoint(app[executor_key])
 
 
 async def dialogue(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
-    model = settings.model_path or latest_model(settings.models_dir)
+    sessions = app[sessions_key]
+    model = await model_to_run(
+        sessions, lambda: settings.model_path or latest_model(settings.models_dir)
+    )
     engine = await RasaEngine.load(
         model, tracker_store_for(settings.database_url), action_endpoint(app)
     )
     app[rasa_key] = engine
     app[router_key] = router = Router(
-        app[sessions_key], engine, app[tickets_key], app[delivery_key], app[metrics_key]
+        sessions, engine, app[tickets_key], app[delivery_key], app[metrics_key]
     )
+    watcher = ModelWatcher(sessions, engine, settings.model_poll_s)
+    watcher.start()
     yield
+    await watcher.close()
     await router.drain()
+
+
+async def ops_jobs(app: web.Application) -> AsyncIterator[None]:
+    """A training started from /ops/models does not outlive the service that started it."""
+    app[ops_jobs_key] = jobs = []
+    yield
+    for job in jobs:
+        if job.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(job.pid, signal.SIGTERM)
+            await job.wait()
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
@@ -164,21 +186,21 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     app[settings_key] = settings
     app[clock_key] = clock or SystemClock()
-    app[action_token_key] = secrets.token_urlsafe(24)
     app[metrics_key] = Metrics.create()
     pages.setup_routes(app)
     webchat_views.setup_routes(app)
     wechat_channel.setup_routes(app)
     wecom_channel.setup_routes(app)
     api.setup_routes(app)
+    ops.setup_routes(app)
     internal.setup_routes(app)
-    app.cleanup_ctx.extend([database, handoff, platforms, timers, dialogue])
+    app.cleanup_ctx.extend([database, handoff, platforms, timers, dialogue, ops_jobs])
     return app
 
 
 async def resume_after_restart(app: web.Application) -> None:
     """Route messages acknowledged before the last stop; needs the server to be listening,
-    because in-process actions are reached through the internal webhook."""
+    because an external action server opens tickets through `/internal/handoff`."""
     count = await app[router_key].resume_unhandled()
     if count:
         logger.info("resuming %d message(s) left unrouted by the last stop", count)

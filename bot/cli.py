@@ -1,4 +1,4 @@
-"""Command line: `python -m bot serve | db upgrade | grids ... | members ... | demo seed`."""
+"""Command line: `python -m bot serve | db upgrade | grids | members | demo seed | ops`."""
 
 from __future__ import annotations
 
@@ -12,15 +12,17 @@ from dataclasses import dataclass
 
 import jieba
 import structlog
+import uvloop
 from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import create_app, resume_after_restart
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade
 from bot.db.models import Grid, Member
 from bot.handoff.schedule import ScheduleError, describe, parse_schedule, slots_to_json
+from bot.ops import commands as ops_commands
+from bot.ops.commands import OpsError
 from bot.privacy import MaskingFilter
 from bot.settings import Settings, load_settings
 from bot.web.auth import hash_password, issue_token
@@ -44,6 +46,9 @@ def configure_logging(level: str) -> None:
 
 
 async def serve(settings: Settings) -> None:
+    # Imported here: Rasa and TensorFlow take seconds to import, which only serving needs.
+    from bot.app import create_app, resume_after_restart
+
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -210,6 +215,7 @@ def parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="demo data")
     demo.add_argument("action", choices=["seed"])
+    ops_commands.add_parser(sub)
     return p
 
 
@@ -227,6 +233,8 @@ def run(args: argparse.Namespace, settings: Settings) -> str | None:
         from bot.demo import seed
 
         return asyncio.run(seed(settings))
+    if args.command == "ops":
+        return asyncio.run(ops_commands.run(args, settings))
     if args.action == "add":
         new = NewMember(
             name=args.name,
@@ -249,12 +257,16 @@ def run(args: argparse.Namespace, settings: Settings) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Importing Rasa switches asyncio to uvloop's policy (through aiogram) whenever it happens;
+    # choosing it first gives the whole process one kind of event loop, and child processes
+    # (training from /ops/models) work on it.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     args = parser().parse_args(argv)
     settings = load_settings()
     configure_logging(settings.log_level)
     try:
         output = run(args, settings)
-    except CommandError as e:
+    except (CommandError, OpsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if output:

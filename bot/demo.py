@@ -1,4 +1,5 @@
-"""Demo data: two grids, four party members and a branch secretary, all with console logins."""
+"""Demo data: two grids, four party members, a branch secretary and an operator, all with
+console logins."""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ MEMBERS = [
     ("张志强", "member", ["东村"], "维修,调解"),
     ("刘桂兰", "member", ["东村"], "医疗,助餐"),
     ("陈红梅", "secretary", ["3号楼", "东村"], ""),
+    # Reviews what the model got wrong and retrains it (/ops/review, /ops/models).
+    ("周晓燕", "operator", [], ""),
 ]
+ROLE_LABELS = {"member": "网格员", "secretary": "书记", "operator": "模型运营"}
 
 
 async def seed(settings: Settings) -> str:
@@ -53,10 +57,10 @@ async def seed(settings: Settings) -> str:
         await engine.dispose()
     base = settings.public_url
     logins = "\n".join(
-        f"  {name:<4} {'书记' if role == 'secretary' else '网格员'} {'、'.join(g)}"
-        for name, role, g, _ in MEMBERS
+        f"  {name:<4} {ROLE_LABELS[role]} {'、'.join(g)}" for name, role, g, _ in MEMBERS
     )
     return (
         f"居民聊天  {base}/webchat/\n"
-        f"党员控制台 {base}/console/  (密码都是 {DEMO_PASSWORD})\n{logins}"
+        f"党员控制台 {base}/console/  (密码都是 {DEMO_PASSWORD})\n{logins}\n"
+        f"模型运营   {base}/ops/review  {base}/ops/models"
     )

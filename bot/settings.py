@@ -69,6 +69,10 @@ class Settings:
     # Unclaimed this long, a request goes to the next person in the chain.
     claim_timeout_s: int = 600
     urgent_claim_timeout_s: int = 60
+    # How often each worker checks which model is active (`python -m bot ops activate`).
+    model_poll_s: float = 2.0
+    # Classifications less confident than this go to the operators' review queue.
+    review_below: float = 0.6
     wechat: WechatSettings = field(default_factory=WechatSettings)
     wecom: WecomSettings = field(default_factory=WecomSettings)
 
@@ -95,6 +99,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("BOT_LOG_LEVEL", "INFO"),
         claim_timeout_s=int(env.get("BOT_CLAIM_TIMEOUT", "600")),
         urgent_claim_timeout_s=int(env.get("BOT_URGENT_CLAIM_TIMEOUT", "60")),
+        model_poll_s=float(env.get("BOT_MODEL_POLL", "2")),
+        review_below=float(env.get("BOT_REVIEW_BELOW", "0.6")),
         wechat=WechatSettings(
             callback=_callback_secrets(env, "BOT_WECHAT"),
             appid=env.get("BOT_WECHAT_APPID", ""),

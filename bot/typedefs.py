@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from asyncio.subprocess import Process
+
 from aiohttp import ClientSession, web
 from rasa_sdk.executor import ActionExecutor
 from sqlalchemy.orm import sessionmaker
@@ -28,8 +30,7 @@ tickets_key = web.AppKey("tickets", TicketService)
 router_key = web.AppKey("router", Router)
 metrics_key = web.AppKey("metrics", Metrics)
 webchat_sockets_key = web.AppKey("webchat_sockets", WebchatSockets)
-# Secret the in-process Rasa agent presents to the internal action webhook.
-action_token_key = web.AppKey("action_token", str)
+# Runs our custom actions for the in-process Rasa agent.
 executor_key = web.AppKey("action_executor", ActionExecutor)
 clock_key = web.AppKey("clock", Clock)
 timers_key = web.AppKey("timers", Timers)
@@ -38,3 +39,5 @@ http_key = web.AppKey("http", ClientSession)
 resident_names_key = web.AppKey("resident_names", ResidentNames)
 # Only present when a WeCom group robot webhook is configured.
 notifier_key = web.AppKey("notifier", RobotNotifier)
+# Training or evaluation started from /ops/models, one at a time.
+ops_jobs_key = web.AppKey("ops_jobs", list[Process])

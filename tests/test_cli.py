@@ -10,8 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def bot(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def bot(db: Path, *args: str, models_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+    if models_dir is not None:
+        env["BOT_MODELS_DIR"] = str(models_dir)
     return subprocess.run(
         [sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True, text=True
     )
@@ -53,3 +55,18 @@ def test_mistakes_are_explained_not_tracebacks(tmp_path: Path) -> None:
     assert bot(db, "members", "token", "nobody").returncode == 2
     bad_role = bot(db, "members", "add", "--name", "x", "--role", "king")
     assert bad_role.returncode == 2
+
+
+def test_ops_activates_lists_and_explains_a_missing_rollback(
+    tmp_path: Path, trained_model: Path
+) -> None:
+    db = tmp_path / "cli.db"
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "first.tar.gz").symlink_to(trained_model)
+    activated = bot(db, "ops", "activate", "first", "--by", "周晓燕", models_dir=models)
+    assert activated.returncode == 0, activated.stderr
+    listed = bot(db, "ops", "models", models_dir=models).stdout
+    assert listed.startswith("* first.tar.gz") and "activated by 周晓燕" in listed
+    nothing = bot(db, "ops", "rollback", models_dir=models)
+    assert nothing.returncode == 2 and "no earlier model" in nothing.stderr

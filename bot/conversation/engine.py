@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,17 +15,46 @@ from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.lock_store import InMemoryLockStore, LockStore
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, ConversationResumed
+from rasa.shared.core.events import ActionExecuted, ConversationResumed, Event
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.utils.endpoints import EndpointConfig
+from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+async def _load_agent(
+    model_path: Path,
+    tracker_store: TrackerStore,
+    action_endpoint: EndpointConfig,
+    lock_store: LockStore,
+) -> Agent:
+    # Loading restores TensorFlow graphs for seconds; keep the event loop free meanwhile.
+    agent = await asyncio.to_thread(
+        Agent.load,
+        model_path,
+        tracker_store=tracker_store,
+        lock_store=lock_store,
+        action_endpoint=action_endpoint,
+    )
+    # The first parse loads jieba's dictionary; pay for it now, not on a resident's message.
+    await agent.parse_message("你好")
+    # The model leaves over half a million long-lived objects; keeping them out of the
+    # collector's full passes saves pauses of a quarter second on the event loop. A model
+    # switched out must be collectable again, hence the unfreeze first.
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    logger.info("model %s loaded", model_path.name)
+    return agent
 
 
 class NoModel(Exception):
@@ -41,9 +72,9 @@ def tracker_store_for(database_url: str) -> TrackerStore:
     """Rasa's own SQL tracker store, on the service's database, kept off the event loop."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        return ThreadedTrackerStore(SQLTrackerStore(dialect="sqlite", db=url.database))
+        return ThreadedTrackerStore(BatchedSQLTrackerStore(dialect="sqlite", db=url.database))
     return ThreadedTrackerStore(
-        SQLTrackerStore(
+        BatchedSQLTrackerStore(
             dialect="postgresql",
             host=url.host,
             port=url.port,
@@ -52,6 +83,41 @@ def tracker_store_for(database_url: str) -> TrackerStore:
             password=url.password,
         )
     )
+
+
+class BatchedSQLTrackerStore(SQLTrackerStore):
+    """Rasa's SQL tracker store, writing a turn's new events in one statement.
+
+    Rasa adds each event as an ORM object and inserts them one by one. On SQLite the write
+    lock is held from the first insert to the commit, and in a worker thread each statement
+    also waits for the interpreter while the event loop runs, so callbacks waited for the
+    lock through as many of those waits as the turn had events. The rows are the ones Rasa
+    writes (tests/test_tracker_store.py).
+    """
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)
+        with self.session_scope() as session:
+            rows = [
+                _event_row(tracker.sender_id, event)
+                for event in self._additional_events(session, tracker)
+            ]
+            if rows:
+                session.execute(insert(self.SQLEvent.__table__), rows)
+            session.commit()
+
+
+def _event_row(sender_id: str, event: Event) -> dict[str, Any]:
+    """An `events` row as `SQLTrackerStore.save` makes it."""
+    data = event.as_dict()
+    return {
+        "sender_id": sender_id,
+        "type_name": event.type_name,
+        "timestamp": data.get("timestamp"),
+        "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+        "action_name": data.get("name"),
+        "data": json.dumps(data),
+    }
 
 
 class ThreadedTrackerStore(TrackerStore):
@@ -89,7 +155,19 @@ class ThreadedTrackerStore(TrackerStore):
 
 
 async def _in_thread(call: Coroutine[Any, Any, T]) -> T:
-    return await asyncio.to_thread(asyncio.run, call)
+    return await asyncio.to_thread(_run_through, call)
+
+
+def _run_through(call: Coroutine[Any, Any, T]) -> T:
+    """Rasa's SQL tracker store is synchronous behind `async def`: with no event broker its
+    coroutines never wait, so one step runs them to the end. A new event loop for each call
+    (`asyncio.run`) cost about half a millisecond of CPU, two or three times a turn."""
+    try:
+        call.send(None)
+    except StopIteration as finished:
+        return finished.value  # type: ignore[no-any-return]
+    call.close()
+    raise RuntimeError("the tracker store waited for I/O, which a worker thread cannot do")
 
 
 def speed_up_action_validation() -> None:
@@ -110,45 +188,72 @@ def speed_up_action_validation() -> None:
     RemoteAction._fast_validation = True  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True)
+class Turn:
+    """What one resident message did: the bot's lines and how the model read it."""
+
+    replies: list[str]
+    intent: str
+    confidence: float
+    model: str
+
+
 class RasaEngine:
-    def __init__(self, agent: Agent, model_path: Path) -> None:
+    """The loaded model; `switch_to` replaces it while messages keep flowing."""
+
+    def __init__(
+        self, agent: Agent, model_path: Path, tracker_store: TrackerStore, endpoint: EndpointConfig
+    ) -> None:
         self._agent = agent
         self.model_path = model_path
+        self._tracker_store = tracker_store
+        self._endpoint = endpoint
+
+    @property
+    def model_name(self) -> str:
+        return self.model_path.name
 
     @classmethod
     async def load(
         cls, model_path: Path, tracker_store: TrackerStore, action_endpoint: EndpointConfig
     ) -> RasaEngine:
         speed_up_action_validation()
-        # Loading restores TensorFlow graphs for seconds; keep the event loop free meanwhile.
-        agent = await asyncio.to_thread(
-            Agent.load,
-            model_path,
-            tracker_store=tracker_store,
-            action_endpoint=action_endpoint,
-        )
-        # The first parse loads jieba's dictionary; pay for it now, not on a resident's message.
-        await agent.parse_message("你好")
-        # The model leaves over half a million long-lived objects; keeping them out of the
-        # collector's full passes saves pauses of a quarter second on the event loop.
-        gc.collect()
-        gc.freeze()
-        logger.info("model %s loaded", model_path.name)
-        return cls(agent, model_path)
+        agent = await _load_agent(model_path, tracker_store, action_endpoint, InMemoryLockStore())
+        return cls(agent, model_path, tracker_store, action_endpoint)
 
-    async def handle(self, text: str, sender_id: str, metadata: dict[str, Any]) -> list[str]:
-        """Run one turn; returns what the bot says (nothing while the conversation is paused)."""
+    async def switch_to(self, model_path: Path) -> None:
+        """Load another model beside the current one, then swap. A turn already running
+        finishes on the model it started with; the next turn uses the new one. Both share the
+        tracker and lock stores, so no conversation loses its state."""
+        agent = await _load_agent(
+            model_path, self._tracker_store, self._endpoint, self._agent.lock_store
+        )
+        self._agent, previous = agent, self.model_path
+        self.model_path = model_path
+        logger.info("model switched from %s to %s", previous.name, model_path.name)
+
+    async def handle(self, text: str, sender_id: str, metadata: dict[str, Any]) -> Turn:
+        """Run one turn; the replies are empty while the conversation is paused."""
+        agent, model = self._agent, self.model_name
+        # Parsed first so the turn can report what the model read; Rasa then reuses the parse.
+        parsed = await agent.parse_message(text)
         output = CollectingOutputChannel()
-        await self._agent.handle_message(
+        await agent.handle_message(
             UserMessage(
                 text,
                 output,
                 sender_id,
+                parse_data=parsed,
                 input_channel=metadata.get("channel"),
                 metadata=metadata,
             )
         )
-        return [m["text"] for m in output.messages if m.get("text")]
+        return Turn(
+            replies=[m["text"] for m in output.messages if m.get("text")],
+            intent=parsed["intent"]["name"],
+            confidence=float(parsed["intent"]["confidence"]),
+            model=model,
+        )
 
     async def resume(self, sender_id: str) -> None:
         async with self._agent.lock_store.lock(sender_id):

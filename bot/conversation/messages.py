@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -13,6 +14,25 @@ from bot.channels.base import ChatMessage, ChatRef, Inbound, Media
 from bot.db.models import Message, Resident, utcnow
 
 BOT_NAME = "社区小助手"
+
+
+class RecentlyStored:
+    """Platform message ids lately stored, or found stored: under load most callbacks are
+    WeChat's retries, and this spares the database a read for each. Only ids known to be in
+    the database go in, so one missing here (evicted, or stored by another process) is still
+    looked up there."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._ids: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def __contains__(self, inbound: Inbound) -> bool:
+        return (inbound.chat.channel, inbound.platform_msg_id) in self._ids
+
+    def add(self, inbound: Inbound) -> None:
+        self._ids[(inbound.chat.channel, inbound.platform_msg_id)] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -159,7 +179,9 @@ async def store_outbound(
     )
     session.add(message)
     await session.flush()
-    await session.refresh(message, ["member", "resident"])
+    if member_id:
+        # A member's line shows its sender's name; a bot line needs nothing loaded.
+        await session.refresh(message, ["member"])
     return message
 
 

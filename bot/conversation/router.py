@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from dataclasses import dataclass
 
 from sqlalchemy.orm import sessionmaker
 
@@ -15,19 +16,29 @@ from bot.channels.base import EVENT_KINDS, Inbound
 from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine
 from bot.conversation.messages import (
+    RecentlyStored,
     StoredInbound,
     mark_handled,
     mark_inactive,
     store_inbound,
     unhandled_inbound,
 )
-from bot.handoff.service import TicketService
+from bot.db.models import Classification
+from bot.handoff.service import TicketService, open_ticket_id
 from bot.metrics import Metrics
 from bot.privacy import mask_text
 
 logger = logging.getLogger(__name__)
 
 LOCATION_NOTED_TEXT = "收到您发的位置了。需要帮什么忙，直接说或者发语音就行。"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A line the bot answers a message with, and the ticket it belongs to."""
+
+    text: str
+    ticket_id: int | None = None
 
 
 class Router:
@@ -38,7 +49,6 @@ class Router:
         tickets: TicketService,
         delivery: Delivery,
         metrics: Metrics,
-        concurrency: int = 4,
     ) -> None:
         self._sessions = sessions
         self._metrics = metrics
@@ -49,19 +59,25 @@ class Router:
         # first one opened, not race it into Rasa.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
-        # Routing a message costs several milliseconds of CPU on the event loop; left unbounded,
-        # a burst of routing starves the callbacks that must answer WeChat within 5 seconds.
-        self._routing_slots = asyncio.Semaphore(concurrency)
+        self._stored = RecentlyStored()
+        # Routing a message costs 10-20 ms of CPU in many short steps on the event loop. Each
+        # message routed at the same time put its next step in the loop's queue ahead of a
+        # callback's and its transactions in line for SQLite's one write lock: under a burst,
+        # callbacks that must answer WeChat within 5 seconds took up to seconds. One at a
+        # time, a callback waits behind one step at most; routing loses little pace, as it
+        # is mostly CPU, which the one loop cannot do twice at once anyway.
+        self._routing_slot = asyncio.Lock()
 
     async def accept(self, inbound: Inbound) -> StoredInbound | None:
         """Persist the message; None for a platform retry of one already stored."""
-        stored = await store_inbound(self._sessions, inbound)
+        stored = None if inbound in self._stored else await store_inbound(self._sessions, inbound)
         if stored is None:
             logger.info(
                 "duplicate %s message %s dropped", inbound.chat.channel, inbound.platform_msg_id
             )
         else:
             self._metrics.messages.labels(inbound.chat.channel).inc()
+        self._stored.add(inbound)
         return stored
 
     def process_later(self, stored: StoredInbound) -> None:
@@ -83,49 +99,70 @@ class Router:
         return len(pending)
 
     async def _process_logged(self, stored: StoredInbound) -> None:
-        async with self._routing_slots:
-            try:
-                await self.process(stored)
-            except Exception:
-                logger.exception("routing message %s failed", stored.message_id)
+        try:
+            await self.process(stored)
+        except Exception:
+            logger.exception("routing message %s failed", stored.message_id)
 
     async def process(self, stored: StoredInbound) -> None:
-        conversation_id = stored.chat.conversation_id
-        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
+        lock = self._locks.setdefault(stored.chat.conversation_id, asyncio.Lock())
         async with lock:
-            inbound = stored.inbound
-            if inbound.kind in EVENT_KINDS:
-                await self._on_follow(stored)
-                return
-            ticket = await self._tickets.open_ticket_for(conversation_id)
-            if ticket is not None:
-                await self._tickets.relay_from_resident(ticket, stored.message_id)
-            elif inbound.kind == "location":
-                await self._tickets.remember_location(stored)
-                await self._delivery.send(stored.chat, LOCATION_NOTED_TEXT)
-            elif not inbound.readable:
-                opened = await self._tickets.open_unread(stored, self._metadata(stored))
-                await self._delivery.send(stored.chat, opened.reply, ticket_id=opened.ticket_id)
-            elif not await self._tickets.follow_up(stored):
-                await self._ask_model(stored)
+            async with self._routing_slot:
+                replies = await self._route(stored)
+            # Outside the slot: a platform's send API may take seconds to answer, and other
+            # conversations are routed meanwhile. The conversation's lock keeps its order.
+            for reply in replies:
+                await self._delivery.send(stored.chat, reply.text, ticket_id=reply.ticket_id)
 
-    async def _ask_model(self, stored: StoredInbound) -> None:
+    async def _route(self, stored: StoredInbound) -> list[Reply]:
+        """Decide what the message is for and act on it; returns what the bot answers."""
+        inbound = stored.inbound
+        if inbound.kind in EVENT_KINDS:
+            await self._on_follow(stored)
+            return []
+        async with self._sessions() as session:
+            ticket_id = await open_ticket_id(session, stored.chat.conversation_id)
+        if ticket_id is not None:
+            await self._tickets.relay_from_resident(ticket_id, stored.message_id)
+            return []
+        if inbound.kind == "location":
+            await self._tickets.remember_location(stored)
+            return [Reply(LOCATION_NOTED_TEXT)]
+        if not inbound.readable:
+            opened = await self._tickets.open_unread(stored, self._metadata(stored))
+            return [Reply(opened.reply, opened.ticket_id)]
+        if await self._tickets.follow_up(stored):
+            return []
+        return await self._ask_model(stored)
+
+    async def _ask_model(self, stored: StoredInbound) -> list[Reply]:
         conversation_id = stored.chat.conversation_id
-        replies = await self._engine.handle(
+        turn = await self._engine.handle(
             stored.inbound.text, conversation_id, self._metadata(stored)
         )
         logger.info(
-            "%s: %r -> %d bot line(s)",
+            "%s: %r -> %s %.2f, %d bot line(s)",
             conversation_id,
             mask_text(stored.inbound.text),
-            len(replies),
+            turn.intent,
+            turn.confidence,
+            len(turn.replies),
         )
-        ticket = await self._tickets.open_ticket_for(conversation_id)
-        ticket_id = ticket.id if ticket is not None else None
         async with self._sessions() as session, session.begin():
+            # A ticket open now was opened by this turn's handoff.
+            ticket_id = await open_ticket_id(session, conversation_id)
             await mark_handled(session, stored.message_id, ticket_id)
-        for text in replies:
-            await self._delivery.send(stored.chat, text, ticket_id=ticket_id)
+            session.add(
+                Classification(
+                    message_id=stored.message_id,
+                    ticket_id=ticket_id,
+                    text=mask_text(stored.inbound.text),
+                    intent=turn.intent,
+                    confidence=turn.confidence,
+                    model=turn.model,
+                )
+            )
+        return [Reply(text, ticket_id) for text in turn.replies]
 
     async def _on_follow(self, stored: StoredInbound) -> None:
         """Leaving the account marks the resident inactive. (The channel greets a new

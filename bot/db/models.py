@@ -260,3 +260,83 @@ class Notification(Base):
     last_error = Column(String(255))
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
     sent_at = Column(UTCDateTime())
+
+
+class Classification(Base):
+    """How the model read one resident message: the raw material of the review queue.
+
+    The text is stored masked, so a review never shows a phone or ID number and outlives the
+    message body's expiry."""
+
+    __tablename__ = "classifications"
+    __table_args__ = (Index("ix_classifications_review", "review", "confidence"),)
+
+    id = Column(Integer, primary_key=True)
+    message_id = Column(ForeignKey("messages.id", ondelete="SET NULL"), unique=True)
+    ticket_id = Column(ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
+    text = Column(Text, nullable=False)
+    intent = Column(String(64), nullable=False)
+    confidence = Column(Float, nullable=False)
+    # The archive name of the model that read it.
+    model = Column(String(255), nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    # A member's correction from the console ("其实是医疗").
+    corrected_intent = Column(String(64))
+    corrected_by = Column(ForeignKey("members.id"))
+    # pending → accepted (with `label`) or skipped, by an operator (`bot.ops.review`).
+    review = Column(String(16), nullable=False, default="pending")
+    label = Column(String(64))
+    reviewed_by = Column(ForeignKey("members.id"))
+    reviewed_at = Column(UTCDateTime())
+    # Written into data/nlu/ by `python -m bot ops export`.
+    exported_at = Column(UTCDateTime())
+
+
+class NluModel(Base):
+    """A trained model archive the service may run; exactly one is active at a time."""
+
+    __tablename__ = "nlu_models"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(255), nullable=False, unique=True)
+    path = Column(String(1024), nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    # SHA-256 of the training data and config the model was trained from.
+    data_hash = Column(String(64), nullable=False, default="")
+    example_counts = Column(JSON, nullable=False, default=dict)
+    # Summary of its evaluation report (macro-F1, urgent recall, misroute rate...).
+    metrics = Column(JSON)
+    active = Column(Boolean, nullable=False, default=False)
+    activated_at = Column(UTCDateTime())
+    activated_by = Column(String(64))
+
+
+class ModelEvent(Base):
+    """The models' audit trail: registered, activated, refused by the gate, forced, rolled back."""
+
+    __tablename__ = "model_events"
+
+    id = Column(Integer, primary_key=True)
+    model_name = Column(String(255), nullable=False, index=True)
+    kind = Column(String(32), nullable=False)
+    actor = Column(String(64), nullable=False)
+    reason = Column(Text, nullable=False, default="")
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class OpsRun(Base):
+    """A training or evaluation run (`python -m bot ops train|evaluate`); its output is kept
+    here so `/ops/models` can follow it, wherever it was started."""
+
+    __tablename__ = "ops_runs"
+
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False, default="running")
+    started_by = Column(String(64), nullable=False)
+    started_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    # Refreshed while the run works; a stale "running" run was stopped.
+    updated_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    finished_at = Column(UTCDateTime())
+    output = Column(Text, nullable=False, default="")
+    model_name = Column(String(255))

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import defaultload, sessionmaker
 
 from actions.handoff_client import HandoffRequest, HandoffResult
 from bot.channels.base import ChatMessage, ChatRef
@@ -121,6 +121,17 @@ async def resident_of(session: AsyncSession, chat: ChatRef, meta: dict[str, Any]
         session.add(resident)
         await session.flush()
     return resident
+
+
+async def open_ticket_id(session: AsyncSession, conversation_id: str) -> int | None:
+    """The conversation's open ticket, if any. Routing asks for every message and needs only
+    the id; a whole `Ticket` brings its resident, grid and assignee with it."""
+    return await session.scalar(
+        select(Ticket.id)
+        .where(Ticket.conversation_id == conversation_id, Ticket.status.in_(OPEN_STATUSES))
+        .order_by(Ticket.id.desc())
+        .limit(1)
+    )
 
 
 def addressed(chat_type: str, resident_name: str, text: str) -> str:
@@ -278,18 +289,6 @@ class TicketService:
         return await self.open_ticket(request)
 
     # ---------- reading ----------
-
-    async def open_ticket_for(self, conversation_id: str) -> Ticket | None:
-        async with self._sessions() as session:
-            return await session.scalar(
-                select(Ticket)
-                .where(
-                    Ticket.conversation_id == conversation_id,
-                    Ticket.status.in_(OPEN_STATUSES),
-                )
-                .order_by(Ticket.id.desc())
-                .limit(1)
-            )
 
     async def latest_ticket_for(self, conversation_id: str) -> Ticket | None:
         async with self._sessions() as session:
@@ -554,8 +553,8 @@ class TicketService:
         """A rating of the resolved ticket, or word that it is not fixed; True when the
         message was one of those (and has been dealt with)."""
         now = self._clock.now()
-        ticket = await self.latest_ticket_for(stored.chat.conversation_id)
-        if ticket is None or ticket.resolved_at is None:
+        ticket = await self._latest_if_resolved(stored.chat.conversation_id)
+        if ticket is None:
             return False
         text = stored.inbound.text
         rating = texts.read_rating(text)
@@ -566,6 +565,23 @@ class TicketService:
             await self._reopen(ticket, stored, to_secretary=False, reason="居民说还没好")
             return True
         return False
+
+    async def _latest_if_resolved(self, conversation_id: str) -> Ticket | None:
+        """The conversation's latest ticket if it has been resolved. Every message that no
+        open ticket takes comes here, and most find none or an unresolved one: two columns
+        tell, and only a resolved ticket is loaded with everything it brings along."""
+        async with self._sessions() as session:
+            latest = (
+                await session.execute(
+                    select(Ticket.id, Ticket.resolved_at)
+                    .where(Ticket.conversation_id == conversation_id)
+                    .order_by(Ticket.id.desc())
+                    .limit(1)
+                )
+            ).first()
+            if latest is None or latest.resolved_at is None:
+                return None
+            return await session.get(Ticket, latest.id)
 
     async def _rate(self, ticket: Ticket, rating: str, stored: StoredInbound) -> None:
         now = self._clock.now()
@@ -713,16 +729,21 @@ class TicketService:
 
     # ---------- resident messages while a ticket is open ----------
 
-    async def relay_from_resident(self, ticket: Ticket, message_id: int) -> None:
+    async def relay_from_resident(self, ticket_id: int, message_id: int) -> None:
         """A message from a resident whose ticket is open goes to its member, not the bot.
         A shared location becomes the ticket's address."""
         async with self._sessions() as session, session.begin():
-            await mark_handled(session, message_id, ticket.id)
-            ticket = await session.get(Ticket, ticket.id)
-            ticket.updated_at = self._clock.now()
+            # Reads first: on SQLite the first write takes the database's write lock, which
+            # everyone else then waits for until this commits. The console's event shows
+            # the holder's name, not the grids they cover.
+            ticket = await session.get(
+                Ticket, ticket_id, options=[defaultload(Ticket.assignee).lazyload(Member.grids)]
+            )
             message = await message_by_id(session, message_id)
+            ticket.updated_at = self._clock.now()
             if message.kind == "location" and message.media and message.media.label:
                 ticket.entities = {**(ticket.entities or {}), "address": message.media.label}
+            await mark_handled(session, message_id, ticket_id)
         await self._hub.publish("ticket.message", ticket, message)
 
     async def remember_location(self, stored: StoredInbound) -> None:

@@ -33,7 +33,7 @@ MAX_REASON = 200
 STATUS_FILTERS = {"open", *(s.value for s in Status)}
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError as e:
@@ -58,7 +58,7 @@ async def viewer(request: web.Request) -> Viewer:
     return Viewer.of(await _member(request, token.strip()))
 
 
-def _ticket_id(request: web.Request) -> int:
+def ticket_id_of(request: web.Request) -> int:
     try:
         return int(request.match_info["ticket_id"])
     except ValueError as e:
@@ -66,7 +66,7 @@ def _ticket_id(request: web.Request) -> int:
 
 
 async def login(request: web.Request) -> web.Response:
-    body = await _json_body(request)
+    body = await json_body(request)
     name, password = str(body.get("name", "")).strip(), str(body.get("password", ""))
     async with request.app[sessions_key]() as session, session.begin():
         member = await session.scalar(select(Member).where(Member.name == name))
@@ -93,7 +93,7 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 
 async def get_ticket(request: web.Request) -> web.Response:
-    detail = await request.app[tickets_key].detail(await viewer(request), _ticket_id(request))
+    detail = await request.app[tickets_key].detail(await viewer(request), ticket_id_of(request))
     payload = ticket_payload(detail.ticket)
     payload["messages"] = [console_message(m) for m in detail.messages]
     payload["events"] = [event_payload(e) for e in detail.events]
@@ -103,26 +103,28 @@ async def get_ticket(request: web.Request) -> web.Response:
 
 
 async def reveal_phone(request: web.Request) -> web.Response:
-    phone = await request.app[tickets_key].reveal_phone(await viewer(request), _ticket_id(request))
+    phone = await request.app[tickets_key].reveal_phone(
+        await viewer(request), ticket_id_of(request)
+    )
     return web.json_response({"phone": phone})
 
 
 async def transfer(request: web.Request) -> web.Response:
     who = await viewer(request)
-    body = await _json_body(request)
+    body = await json_body(request)
     try:
         to_member = int(body["to"])
     except (KeyError, TypeError, ValueError) as e:
         raise web.HTTPBadRequest(reason="give 'to': a member id") from e
     reason = _reason(body)
-    ticket = await request.app[tickets_key].transfer(who, _ticket_id(request), to_member, reason)
+    ticket = await request.app[tickets_key].transfer(who, ticket_id_of(request), to_member, reason)
     return web.json_response(ticket_payload(ticket))
 
 
 async def hand_back(request: web.Request) -> web.Response:
     who = await viewer(request)
-    reason = _reason(await _json_body(request))
-    ticket = await request.app[tickets_key].hand_back(who, _ticket_id(request), reason)
+    reason = _reason(await json_body(request))
+    ticket = await request.app[tickets_key].hand_back(who, ticket_id_of(request), reason)
     return web.json_response(ticket_payload(ticket))
 
 
@@ -155,42 +157,42 @@ async def list_members(request: web.Request) -> web.Response:
 
 
 async def claim(request: web.Request) -> web.Response:
-    ticket = await request.app[tickets_key].claim(await viewer(request), _ticket_id(request))
+    ticket = await request.app[tickets_key].claim(await viewer(request), ticket_id_of(request))
     return web.json_response(ticket_payload(ticket))
 
 
 async def reply(request: web.Request) -> web.Response:
     who = await viewer(request)
-    body = await _json_body(request)
+    body = await json_body(request)
     text = str(body.get("text", "")).strip()
     if not 0 < len(text) <= MAX_REPLY:
         raise web.HTTPBadRequest(reason=f"text must be 1 to {MAX_REPLY} characters")
     to_all = body.get("all") is True
-    message = await request.app[tickets_key].reply(who, _ticket_id(request), text, to_all)
+    message = await request.app[tickets_key].reply(who, ticket_id_of(request), text, to_all)
     return web.json_response(console_message(message))
 
 
 async def merge(request: web.Request) -> web.Response:
     who = await viewer(request)
     try:
-        into = int((await _json_body(request))["into"])
+        into = int((await json_body(request))["into"])
     except (KeyError, TypeError, ValueError) as e:
         raise web.HTTPBadRequest(reason="give 'into': the incident's ticket id") from e
-    ticket = await request.app[tickets_key].merge(who, _ticket_id(request), into)
+    ticket = await request.app[tickets_key].merge(who, ticket_id_of(request), into)
     return web.json_response(ticket_payload(ticket))
 
 
 async def split(request: web.Request) -> web.Response:
-    ticket = await request.app[tickets_key].split(await viewer(request), _ticket_id(request))
+    ticket = await request.app[tickets_key].split(await viewer(request), ticket_id_of(request))
     return web.json_response(ticket_payload(ticket))
 
 
 async def resolve(request: web.Request) -> web.Response:
     who = await viewer(request)
-    body = await _json_body(request)
+    body = await json_body(request)
     note = str(body.get("note", "")).strip()[:MAX_REPLY]
     visit = _visit(body)
-    ticket = await request.app[tickets_key].resolve(who, _ticket_id(request), note, visit)
+    ticket = await request.app[tickets_key].resolve(who, ticket_id_of(request), note, visit)
     return web.json_response(ticket_payload(ticket))
 
 

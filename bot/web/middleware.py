@@ -25,6 +25,15 @@ MESSAGES = {
 }
 
 
+# The same refusals on the operators' pages, where they are not about a ticket.
+OPS_MESSAGES = {
+    **MESSAGES,
+    403: "这里只有模型运营人员能用。",
+    404: "没有找到，可能已经处理过了。",
+    409: "现在不能这样做，请看下面的原因。",
+}
+OPS_PATHS = "/api/ops/"
+
 CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -36,11 +45,12 @@ CODES = {
 }
 
 
-def _error(status: int, detail: str) -> web.Response:
+def _error(request: web.Request, status: int, detail: str) -> web.Response:
+    messages = OPS_MESSAGES if request.path.startswith(OPS_PATHS) else MESSAGES
     return web.json_response(
         {
             "error": CODES.get(status, "error"),
-            "message": MESSAGES.get(status, "出错了，请稍后再试。"),
+            "message": messages.get(status, "出错了，请稍后再试。"),
             "detail": detail,
         },
         status=status,
@@ -52,14 +62,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except TicketNotFound as e:
-        return _error(404, str(e))
+        return _error(request, 404, str(e))
     except NotAllowed as e:
         logger.info("refused %s %s: %s", request.method, request.path, e)
-        return _error(403, str(e))
+        return _error(request, 403, str(e))
     except IllegalTransition as e:
-        return _error(409, str(e))
+        return _error(request, 409, str(e))
     except web.HTTPException as e:
         if e.status < 400 or not request.path.startswith(("/api/", "/internal/")):
             raise
         logger.info("%s %s -> %s %s", request.method, request.path, e.status, e.reason)
-        return _error(e.status, e.reason)
+        return _error(request, e.status, e.reason)

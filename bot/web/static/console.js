@@ -9,7 +9,7 @@
   const DONE = ['resolved', 'closed'];
   const BASE_TITLE = '社区工单';
 
-  const $ = (id) => document.getElementById(id);
+  const { $, el, showError, showOk, formatTime } = window.Page;
   const views = { login: $('view-login'), list: $('view-list'), ticket: $('view-ticket') };
 
   const state = {
@@ -26,39 +26,14 @@
     titleText: BASE_TITLE, flashTimer: null, flashOn: false,
     currentId: null, current: null, enteredInApp: false,
     revealed: null,            // {id, phone}: the full number the member asked to see
-    ws: null, wsGen: 0, retryDelay: 1000, retryTimer: null, refreshTimer: null, okTimer: null,
+    fixingCategory: null,      // id of the ticket whose "分错了？" choices are open
+    ws: null, wsGen: 0, retryDelay: 1000, retryTimer: null, refreshTimer: null,
   };
 
   // ---------- helpers ----------
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
-  }
 
   const showView = (name) => { for (const key in views) views[key].hidden = key !== name; };
 
-  function showError(text) {
-    $('error-text').textContent = text;
-    $('error-banner').hidden = !text;
-  }
-  $('error-close').addEventListener('click', () => showError(''));
-
-  // A short "done" line that goes away by itself.
-  function showOk(text) {
-    clearTimeout(state.okTimer);
-    $('ok-banner').textContent = text;
-    $('ok-banner').hidden = !text;
-    if (text) state.okTimer = setTimeout(() => { $('ok-banner').hidden = true; }, 5000);
-  }
-
-  const timeFmt = new Intl.DateTimeFormat('zh-CN', {
-    timeZone: 'Asia/Shanghai', month: 'numeric', day: 'numeric',
-    hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
-  });
-
-  const formatTime = (iso) => (isNaN(new Date(iso)) ? '' : timeFmt.format(new Date(iso)));
 
   function timeAgo(iso) {
     const minutes = Math.floor((Date.now() - new Date(iso).getTime()) / 60000);
@@ -108,29 +83,11 @@
   }
 
   // ---------- login ----------
-  $('login-form').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    const name = $('login-name').value.trim();
-    const password = $('login-password').value;
-    if (!name) { showError('请填写您的姓名。'); $('login-name').focus(); return; }
-    if (!password) { showError('请填写密码。'); $('login-password').focus(); return; }
-    $('login-submit').disabled = true;
-    $('login-submit').textContent = '正在登录…';
-    try {
-      const data = await api('POST', '/api/login', { name, password });
-      state.token = data.token;
-      localStorage.setItem(KEY_TOKEN, data.token);
-      state.me = data.member;
-      $('login-password').value = '';
-      showError('');
-      startApp();
-    } catch (err) {
-      showError(err.status === 401 ? '姓名或密码不对，请再试一次。' : err.message);
-    } finally {
-      $('login-submit').disabled = false;
-      $('login-submit').textContent = '登录';
-    }
-  });
+  window.Page.bindLogin(api, KEY_TOKEN, (data) => {
+    state.token = data.token;
+    state.me = data.member;
+    startApp();
+  }, (err) => showError(err.message));
 
   function logout() {
     state.token = state.me = state.knownIds = state.revealed = null;
@@ -431,6 +388,51 @@
 
   const LEVEL_TEXT = { 1: '已请第二位同事', 2: '已请书记', 3: '已通知全支部' };
 
+  // What a request can really be (bot/handoff/categories.py); 未分类 is never a choice.
+  const CATEGORIES = { repair: '维修', canteen: '助餐', medical: '医疗', complaint: '投诉', urgent: '紧急' };
+
+  // The category with "分错了？": one tap says what the request really is. The server records
+  // it on the ticket and hands it to the model operators as a training example.
+  function categoryRow(t) {
+    const box = el('span', 'category-box');
+    box.append(el('span', 'category-name', t.category_label));
+    const row = infoRow('分类', box);
+    row.classList.add('category-row');
+    const unclassified = !CATEGORIES[t.category];
+    if (state.fixingCategory !== t.id) {
+      const open = el('button', 'btn btn-plain btn-small', unclassified ? '帮它分个类' : '分错了？');
+      open.type = 'button';
+      open.addEventListener('click', () => showCategoryChoices(t.id, true));
+      box.append(open);
+      return row;
+    }
+    const picks = el('div', 'category-picks');
+    for (const [category, label] of Object.entries(CATEGORIES)) {
+      if (category === t.category) continue;
+      const pick = el('button', 'btn btn-plain category-pick', (unclassified ? '是' : '其实是') + label);
+      pick.type = 'button';
+      pick.addEventListener('click', () => act(pick, '/category', { category }, () => {
+        state.fixingCategory = null;
+        showOk('已改成“' + label + '”，谢谢您！');
+      }));
+      picks.append(pick);
+    }
+    const cancel = el('button', 'btn btn-plain category-cancel', '没分错');
+    cancel.type = 'button';
+    cancel.addEventListener('click', () => showCategoryChoices(t.id, false));
+    picks.append(cancel);
+    row.append(picks);
+    return row;
+  }
+
+  function showCategoryChoices(id, show) {
+    state.fixingCategory = show ? id : null;
+    if (!state.current || state.current.id !== id) return;
+    renderInfo(state.current);
+    const target = $('ticket-info').querySelector(show ? '.category-pick' : '.category-row .btn');
+    if (target) target.focus();
+  }
+
   function renderInfo(t) {
     const info = $('ticket-info');
     info.replaceChildren();
@@ -438,7 +440,7 @@
     const tags = statusTags(t);
     tags.append(el('span', 'card-ago', timeAgo(t.created_at)));
     if (t.category === 'urgent' && isOpen(t)) info.append(el('p', 'urgent-strip', '紧急求助：请尽快联系居民！'));
-    info.append(tags, el('blockquote', 'ticket-text', t.text));
+    info.append(tags, el('blockquote', 'ticket-text', t.text), categoryRow(t));
     const resident = t.resident || {};
     const entities = t.entities || {};
     info.append(infoRow('居民', resident.name || '未知'));
@@ -547,6 +549,7 @@
     created: '居民求助', assign: '分派', escalate: '无人认领·升级', transfer: '转交',
     hand_back: '退回', claim: '认领', resolve: '办好了', rate: '居民评价', expire: '未评价·关闭',
     reopen: '重新打开', unassigned: '暂时没人可派', waiting: '还在等人认领', phone_revealed: '查看电话',
+    category_corrected: '更正分类',
   };
   // Kinds the resident or the clock caused: "系统" in front would only confuse.
   const NO_ACTOR = ['created', 'rate', 'expire', 'escalate', 'waiting', 'unassigned'];
@@ -892,7 +895,7 @@
         state.enteredInApp = !views.list.hidden || !views.ticket.hidden;
         state.currentId = id;
         state.current = null;
-        state.revealed = null;
+        state.revealed = state.fixingCategory = null;
         state.newIds.delete(id);
         state.unreadIds.delete(id);
         if (state.urgent && state.urgent.id === id) clearUrgent();
@@ -914,7 +917,7 @@
       }
       return;
     }
-    state.currentId = state.current = state.revealed = null;
+    state.currentId = state.current = state.revealed = state.fixingCategory = null;
     showView('list');
     renderList();
     scheduleRefresh();

@@ -1,0 +1,1 @@
+"""Operators: the review queue, exporting corrections, training, evaluating and switching models."""

@@ -1,0 +1,160 @@
+"""Scoring a model on the held-out split: the figures the promotion gate and the model list use.
+
+A report is stored next to its model archive in models/: `<name>.report.json`, a confusion
+matrix `<name>.confusion.png` and a per-intent F1 bar chart `<name>.f1.png`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.handoff.categories import REQUEST_INTENTS
+
+FALLBACK_INTENT = "nlu_fallback"
+# The summary kept in the model registry and shown in the model list.
+SUMMARY_KEYS = ("macro_f1", "urgent_recall", "misroute", "fallback", "chatter_to_ticket")
+
+
+def load_examples(path: Path) -> list[tuple[str, str]]:
+    """(text, intent) pairs from Rasa NLU files; entity annotations are stripped."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = load_data(str(path))
+    return [(m.get("text"), m.get("intent")) for m in data.intent_examples]
+
+
+async def predict(agent: Any, texts: list[str]) -> tuple[list[tuple[str, float]], float]:
+    """Each text's intent and confidence from a loaded Rasa agent; and seconds per parse."""
+    await agent.parse_message("你好")
+    started = time.perf_counter()
+    results = []
+    for text in texts:
+        parsed = await agent.parse_message(text)
+        results.append((parsed["intent"]["name"], float(parsed["intent"]["confidence"])))
+    return results, (time.perf_counter() - started) / max(len(texts), 1)
+
+
+def score(gold: list[str], predicted: list[tuple[str, float]]) -> dict[str, Any]:
+    """Macro-F1 and per-intent precision/recall/F1 over the gold intents, plus what matters
+    to residents: urgent recall, misroutes (a request sent to the wrong kind of helper; a
+    fallback goes to a person as 未分类 and is not one), and chatter that becomes a ticket."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = sorted(set(gold))
+    names = [name for name, _ in predicted]
+    precision, recall, f1, support = precision_recall_fscore_support(
+        gold, names, labels=labels, average=None, zero_division=0
+    )
+    per_intent = {
+        label: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, label in enumerate(labels)
+    }
+    columns = labels + sorted({n for n in names if n not in labels})
+    requests = [i for i, g in enumerate(gold) if g in REQUEST_INTENTS]
+    misroutes = sum(1 for i in requests if names[i] in REQUEST_INTENTS and names[i] != gold[i])
+    chatter = [i for i, g in enumerate(gold) if g == "chitchat"]
+    return {
+        "examples": len(gold),
+        "macro_f1": float(sum(f1) / len(labels)),
+        "per_intent": per_intent,
+        "urgent_recall": per_intent.get("urgent", {}).get("recall", 0.0),
+        "misroute": misroutes / len(requests) if requests else 0.0,
+        "fallback": names.count(FALLBACK_INTENT) / len(names) if names else 0.0,
+        "chatter_to_ticket": (
+            sum(1 for i in chatter if names[i] != "chitchat") / len(chatter) if chatter else 0.0
+        ),
+        "confusion": {
+            "rows": labels,
+            "columns": columns,
+            "matrix": confusion_matrix(gold, names, labels=columns)[: len(labels)].tolist(),
+        },
+    }
+
+
+def summary(report: dict[str, Any]) -> dict[str, float]:
+    return {key: round(float(report[key]), 4) for key in SUMMARY_KEYS}
+
+
+def report_paths(model: Path) -> dict[str, Path]:
+    stem = model.name.removesuffix(".tar.gz")
+    return {
+        "json": model.with_name(f"{stem}.report.json"),
+        "confusion": model.with_name(f"{stem}.confusion.png"),
+        "f1": model.with_name(f"{stem}.f1.png"),
+    }
+
+
+async def evaluate(model: Path, test_dir: Path) -> dict[str, Any]:
+    """Load the model, score it on `test_dir`, and store the report and charts beside it."""
+    import asyncio
+
+    from rasa.core.agent import Agent
+
+    examples = load_examples(test_dir)
+    agent = await asyncio.to_thread(Agent.load, str(model))
+    predicted, parse_s = await predict(agent, [text for text, _ in examples])
+    report = score([intent for _, intent in examples], predicted)
+    report.update(model=model.name, test_data=str(test_dir), parse_ms=round(parse_s * 1000, 2))
+    paths = report_paths(model)
+    paths["json"].write_text(json.dumps(report, ensure_ascii=False, indent=2))
+    draw_confusion(report, paths["confusion"])
+    draw_f1(report, paths["f1"])
+    return report
+
+
+def stored_report(model: Path) -> dict[str, Any] | None:
+    path = report_paths(model)["json"]
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def draw_confusion(report: dict[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    confusion = report["confusion"]
+    rows, columns, matrix = confusion["rows"], confusion["columns"], confusion["matrix"]
+    figure, axes = plt.subplots(figsize=(1.2 * len(columns) + 2, 0.9 * len(rows) + 2))
+    axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    axes.set_yticks(range(len(rows)), rows)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("labelled")
+    peak = max((max(row) for row in matrix), default=0)
+    for r, row in enumerate(matrix):
+        for c, count in enumerate(row):
+            colour = "white" if count > peak / 2 else "black"
+            axes.text(c, r, str(count), ha="center", va="center", color=colour)
+    axes.set_title(f"{report['model']}: macro-F1 {report['macro_f1']:.3f}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def draw_f1(report: dict[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    intents = list(report["per_intent"])
+    scores = [report["per_intent"][i]["f1"] for i in intents]
+    figure, axes = plt.subplots(figsize=(1.1 * len(intents) + 2, 4))
+    bars = axes.bar(intents, scores, color="#2f7d5b")
+    axes.bar_label(bars, labels=[f"{s:.2f}" for s in scores])
+    axes.set_ylim(0, 1.05)
+    axes.set_ylabel("F1")
+    axes.set_title(f"{report['model']}: per-intent F1")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

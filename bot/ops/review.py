@@ -1,0 +1,167 @@
+"""The review queue: what the model read uncertainly and what members corrected.
+
+A member corrects a ticket's category with one tap in the console; the correction is a ticket
+event and marks the message's classification. Operators then accept, relabel, mark "not a
+request" or skip each item; accepted items are what `ops export` writes into data/nlu/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Classification, Ticket, TicketEvent, utcnow
+from bot.handoff.access import Viewer, may_see
+from bot.handoff.categories import CATEGORY_LABELS, REQUEST_INTENTS
+from bot.handoff.service import NotAllowed, TicketNotFound
+from bot.handoff.states import UNCLAIMED
+from bot.ops.evaluation import FALLBACK_INTENT
+from bot.privacy import mask_text
+
+NOT_A_REQUEST = "chitchat"
+LABELS = (*REQUEST_INTENTS, NOT_A_REQUEST)
+ACTIONS = ("accept", "relabel", "not_request", "skip")
+
+
+class BadDecision(Exception):
+    pass
+
+
+class AlreadyExported(Exception):
+    """The item is in data/nlu/ already; change it there."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    intent: str | None = None
+
+    def label_for(self, item: Classification) -> str | None:
+        """The intent the example is trained as; None when it is skipped."""
+        if self.action == "skip":
+            return None
+        if self.action == "not_request":
+            return NOT_A_REQUEST
+        if self.action == "relabel":
+            if self.intent not in LABELS:
+                raise BadDecision(f"relabel needs one of {', '.join(LABELS)}")
+            return self.intent
+        if self.action == "accept":
+            label = item.corrected_intent or item.intent
+            if label not in LABELS:
+                raise BadDecision("nothing to accept: choose the right intent")
+            return label
+        raise BadDecision(f"action must be one of {', '.join(ACTIONS)}")
+
+
+def operator_only(viewer: Viewer) -> None:
+    if viewer.role != "operator":
+        raise NotAllowed(f"member {viewer.member_id} is not an operator")
+
+
+def needs_review(below: float) -> Any:
+    return or_(
+        Classification.corrected_intent.is_not(None),
+        Classification.confidence < below,
+        Classification.intent == FALLBACK_INTENT,
+    )
+
+
+async def review_queue(session: AsyncSession, below: float) -> list[dict[str, Any]]:
+    """Pending items grouped by predicted → corrected intent, the largest group first."""
+    rows = await session.scalars(
+        select(Classification)
+        .where(Classification.review == "pending", needs_review(below))
+        .order_by(Classification.created_at.desc())
+    )
+    groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row.intent, row.corrected_intent), []).append(_item(row))
+    return [
+        {"predicted": predicted, "corrected": corrected, "items": items}
+        for (predicted, corrected), items in sorted(groups.items(), key=lambda g: -len(g[1]))
+    ]
+
+
+def _item(row: Classification) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "text": mask_text(row.text),
+        "intent": row.intent,
+        "confidence": round(row.confidence, 3),
+        "corrected_intent": row.corrected_intent,
+        "model": row.model,
+        "ticket_id": row.ticket_id,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+async def decide(
+    session: AsyncSession, viewer: Viewer, item_id: int, decision: Decision
+) -> Classification:
+    operator_only(viewer)
+    item = await session.get(Classification, item_id)
+    if item is None:
+        raise TicketNotFound(f"no review item {item_id}")
+    if item.exported_at is not None:
+        raise AlreadyExported(f"review item {item_id} is already in the training data")
+    label = decision.label_for(item)
+    item.review = "skipped" if label is None else "accepted"
+    item.label = label
+    item.reviewed_by = viewer.member_id
+    item.reviewed_at = utcnow()
+    await session.flush()
+    return item
+
+
+async def correct_category(
+    session: AsyncSession, viewer: Viewer, ticket_id: int, category: str, urgent_deadline: datetime
+) -> Ticket:
+    """A member says what the request really is ("其实是医疗"). Corrected to urgent while
+    nobody holds it, its claim deadline becomes the urgent one, so the escalation chain
+    reaches the secretary and the branch within minutes."""
+    if category not in REQUEST_INTENTS:
+        raise BadDecision(f"category must be one of {', '.join(REQUEST_INTENTS)}")
+    ticket = await session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise TicketNotFound(str(ticket_id))
+    if not may_see(viewer, ticket):
+        raise NotAllowed(f"ticket {ticket_id} is not visible to member {viewer.member_id}")
+    if ticket.category == category:
+        return ticket
+    was = ticket.category
+    ticket.category = category
+    ticket.updated_at = utcnow()
+    if category == "urgent" and ticket.status in UNCLAIMED:
+        ticket.claim_deadline = min(ticket.claim_deadline or urgent_deadline, urgent_deadline)
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            kind="category_corrected",
+            from_status=ticket.status,
+            to_status=ticket.status,
+            actor_member_id=viewer.member_id,
+            actor=viewer.name,
+            reason=f"{CATEGORY_LABELS[was]} → {CATEGORY_LABELS[category]}",
+        )
+    )
+    item = await session.scalar(select(Classification).where(Classification.ticket_id == ticket.id))
+    if item is None:
+        # Opened without a turn through the router (e.g. by an external action server).
+        item = Classification(
+            ticket_id=ticket.id,
+            text=mask_text(ticket.text),
+            intent=ticket.intent,
+            confidence=ticket.confidence,
+            model="",
+        )
+        session.add(item)
+    item.corrected_intent = category
+    item.corrected_by = viewer.member_id
+    item.review = "pending"
+    await session.flush()
+    return ticket

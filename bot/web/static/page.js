@@ -1,0 +1,69 @@
+// What the console and the operators' pages share: DOM helpers, the two banners, Beijing time,
+// and the login form. Loaded before each page's own script.
+'use strict';
+
+window.Page = (function () {
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  // The red banner; `detail` is the server's technical reason, shown small where the page has room.
+  function showError(text, detail) {
+    $('error-text').textContent = text || '';
+    const small = $('error-detail');
+    if (small) {
+      small.textContent = detail || '';
+      small.hidden = !detail;
+    }
+    $('error-banner').hidden = !text;
+  }
+
+  // A short "done" line that goes away by itself.
+  let okTimer = null;
+  function showOk(text) {
+    clearTimeout(okTimer);
+    $('ok-banner').textContent = text;
+    $('ok-banner').hidden = !text;
+    if (text) okTimer = setTimeout(() => { $('ok-banner').hidden = true; }, 5000);
+  }
+
+  const timeFmt = new Intl.DateTimeFormat('zh-CN', {
+    timeZone: 'Asia/Shanghai', month: 'numeric', day: 'numeric',
+    hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  });
+  const formatTime = (iso) => (iso && !isNaN(new Date(iso)) ? timeFmt.format(new Date(iso)) : '');
+
+  // The login form: checks the fields, logs in with `api`, keeps the token, then `onLogin(data)`.
+  function bindLogin(api, tokenKey, onLogin, onFailure) {
+    $('login-form').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const name = $('login-name').value.trim();
+      const password = $('login-password').value;
+      if (!name) { showError('请填写您的姓名。'); $('login-name').focus(); return; }
+      if (!password) { showError('请填写密码。'); $('login-password').focus(); return; }
+      $('login-submit').disabled = true;
+      $('login-submit').textContent = '正在登录…';
+      try {
+        const data = await api('POST', '/api/login', { name, password });
+        localStorage.setItem(tokenKey, data.token);
+        $('login-password').value = '';
+        showError('');
+        onLogin(data);
+      } catch (err) {
+        if (err.status === 401) showError('姓名或密码不对，请再试一次。');
+        else onFailure(err);
+      } finally {
+        $('login-submit').disabled = false;
+        $('login-submit').textContent = '登录';
+      }
+    });
+    $('error-close').addEventListener('click', () => showError(''));
+  }
+
+  return { $, el, showError, showOk, formatTime, bindLogin };
+}());

@@ -1,0 +1,224 @@
+"""Operators close the loop: classifications are kept, members correct them, operators review,
+export, train, evaluate, and switch models in the running service."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.db.engine import create_engine, create_session_factory
+from bot.db.migrate import upgrade_async
+from bot.db.models import Classification, ModelEvent, OpsRun
+from bot.ops.evaluation import load_examples
+from bot.ops.export import export_accepted
+from bot.ops.registry import gate
+from bot.ops.runs import STALE_AFTER, run_payload
+from bot.typedefs import sessions_key
+from tests.helpers import Service
+
+ROOT = Path(__file__).resolve().parents[1]
+LEAK_WITH_PHONE = "我家厨房水管漏水了，3号楼2单元501，电话13900001234"
+
+
+async def test_each_reading_is_kept_and_a_members_correction_reaches_the_operators(
+    service: Service,
+) -> None:
+    member = await service.login("王建国")
+    console = await service.console(member)
+    resident = await service.resident("张阿姨")
+    await resident.say(LEAK_WITH_PHONE)
+    ticket = (await console.event("ticket.created"))["ticket"]
+    await service.settle()
+
+    status, corrected = await service.api(
+        "POST", f"/api/tickets/{ticket['id']}/category", member, json={"category": "complaint"}
+    )
+    assert (status, corrected["category"]) == (200, "complaint")
+    _, detail = await service.api("GET", f"/api/tickets/{ticket['id']}", member)
+    event = next(e for e in detail["events"] if e["kind"] == "category_corrected")
+    assert "维修 → 投诉" in event["reason"]
+
+    status, _ = await service.api("GET", "/api/ops/review", member)
+    assert status == 403
+    operator = await service.login("周晓燕")
+    status, queue = await service.api("GET", "/api/ops/review", operator)
+    assert status == 200
+    [group] = queue["groups"]
+    assert (group["predicted"], group["corrected"]) == (ticket["category"], "complaint")
+    [item] = group["items"]
+    assert item["model"] == service.settings.model_path.name
+    assert 0 < item["confidence"] <= 1
+    assert "13900001234" not in item["text"] and "139****1234" in item["text"]
+
+    status, decided = await service.api(
+        "POST", f"/api/ops/review/{item['id']}", operator, json={"action": "accept"}
+    )
+    assert (status, decided["label"]) == (200, "complaint")
+    _, queue = await service.api("GET", "/api/ops/review", operator)
+    assert queue["groups"] == []
+
+
+async def test_review_decisions_are_checked(service: Service, tmp_path: Path) -> None:
+    member = await service.login("王建国")
+    console = await service.console(member)
+    await (await service.resident("李大爷")).say(LEAK_WITH_PHONE)
+    ticket = (await console.event("ticket.created"))["ticket"]
+    await service.settle()
+    status, _ = await service.api(
+        "POST", f"/api/tickets/{ticket['id']}/category", member, json={"category": "weather"}
+    )
+    assert status == 400
+    await service.api(
+        "POST", f"/api/tickets/{ticket['id']}/category", member, json={"category": "medical"}
+    )
+    operator = await service.login("周晓燕")
+    [group] = (await service.api("GET", "/api/ops/review", operator))[1]["groups"]
+    item_id = group["items"][0]["id"]
+    status, _ = await service.api(
+        "POST", f"/api/ops/review/{item_id}", operator, json={"action": "relabel", "intent": "x"}
+    )
+    assert status == 400
+    status, decided = await service.api(
+        "POST", f"/api/ops/review/{item_id}", operator, json={"action": "not_request"}
+    )
+    assert (status, decided["review"], decided["label"]) == (200, "accepted", "chitchat")
+    async with service.client.app[sessions_key]() as session, session.begin():
+        await export_accepted(session, copied_project(tmp_path))
+    status, refused = await service.api(
+        "POST", f"/api/ops/review/{item_id}", operator, json={"action": "skip"}
+    )
+    assert status == 409 and "already in the training data" in refused["detail"]
+
+
+def test_the_gate_refuses_a_lower_macro_f1_or_urgent_recall() -> None:
+    active = {"macro_f1": 0.950, "urgent_recall": 0.97}
+    assert gate({"macro_f1": 0.946, "urgent_recall": 0.97}, active) == []
+    assert gate({"macro_f1": 0.960, "urgent_recall": 0.98}, active) == []
+    [f1_reason] = gate({"macro_f1": 0.944, "urgent_recall": 0.99}, active)
+    assert "macro-F1" in f1_reason
+    [urgent_reason] = gate({"macro_f1": 0.990, "urgent_recall": 0.96}, active)
+    assert "紧急求助召回率 0.960" in urgent_reason
+
+
+def copied_project(where: Path) -> Path:
+    project = where / "project"
+    shutil.copytree(ROOT / "data", project / "data")
+    return project
+
+
+async def test_export_adds_masked_new_examples_to_the_intents_own_file(tmp_path: Path) -> None:
+    project = copied_project(tmp_path)
+    url = f"sqlite+aiosqlite:///{tmp_path}/ops.db"
+    await upgrade_async(url)
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    held_out = load_examples(project / "data" / "test")[0]
+    new_text = "我妈想约个助浴阿姨每周来一次，电话13800001234"
+    rows = [
+        (new_text, "medical"),
+        (new_text, "medical"),
+        (held_out[0], held_out[1]),
+        ("天天下雨 衣服都晒不干", "chitchat"),
+    ]
+    async with sessions() as session, session.begin():
+        for text, label in rows:
+            session.add(
+                Classification(
+                    text=text, intent="canteen", confidence=0.4, model="m", review="accepted",
+                    label=label,
+                )
+            )  # fmt: skip
+    before = load_examples(project / "data" / "nlu")
+    async with sessions() as session, session.begin():
+        result = await export_accepted(session, project)
+    async with sessions() as session, session.begin():
+        again = await export_accepted(session, project)
+        exported = (await session.scalars(select(Classification.exported_at))).all()
+    await engine.dispose()
+
+    assert dict(result.written) == {"medical": 1, "chitchat": 1}
+    assert result.already_known == 2
+    assert not again.written and all(exported)
+    after = load_examples(project / "data" / "nlu")
+    assert len(after) == len(before) + 2
+    assert ("我妈想约个助浴阿姨每周来一次，电话138****1234", "medical") in after
+    assert "13800001234" not in (project / "data" / "nlu" / "medical.yml").read_text()
+    assert "天天下雨 衣服都晒不干" in (project / "data" / "nlu" / "chitchat.yml").read_text()
+
+
+async def test_the_model_list_shows_the_running_model_and_archives_found_in_models(
+    service: Service,
+) -> None:
+    service.settings.models_dir.mkdir()
+    (service.settings.models_dir / "copied.tar.gz").symlink_to(service.settings.model_path)
+    operator = await service.login("周晓燕")
+    status, listed = await service.api("GET", "/api/ops/models", operator)
+    assert status == 200
+    by_name = {m["name"]: m for m in listed["models"]}
+    running = by_name[service.settings.model_path.name]
+    assert running["active"] and running["activated_by"] == "服务启动"
+    assert running["examples"] == 0 and not by_name["copied.tar.gz"]["active"]
+    status, _ = await service.api("POST", "/api/ops/models/rollback", operator)
+    assert status == 409
+    status, _ = await service.api("POST", "/api/ops/models/nosuch/activate", operator, json={})
+    assert status == 404
+    async with service.client.app[sessions_key]() as session:
+        events = (await session.execute(select(ModelEvent.kind, ModelEvent.actor))).all()
+    assert events == [
+        ("registered", "服务启动"),
+        ("activated", "服务启动"),
+        ("registered", "在 models/ 里发现"),
+    ]
+
+
+async def test_a_training_started_from_the_page_runs_once_and_shows_its_progress(
+    service: Service,
+) -> None:
+    operator = await service.login("周晓燕")
+    status, _ = await service.api("POST", "/api/ops/models/train", operator)
+    assert status == 202
+    status, _ = await service.api("POST", "/api/ops/models/train", operator)
+    assert status == 409
+
+    async def run_listed() -> dict:
+        while True:
+            runs = (await service.api("GET", "/api/ops/models", operator))[1]["runs"]
+            if runs and "training" in runs[0]["output"]:
+                return runs[0]
+            await asyncio.sleep(0.2)
+
+    run = await asyncio.wait_for(run_listed(), 30)
+    assert (run["status"], run["started_by"]) == ("running", "周晓燕")
+
+
+async def test_a_correction_to_urgent_brings_the_claim_deadline_forward(service: Service) -> None:
+    member = await service.login("王建国")
+    console = await service.console(member)
+    await (await service.resident("孙大爷")).say("楼道的灯坏了，3号楼")
+    ticket = (await console.event("ticket.created"))["ticket"]
+    await service.settle()
+    assert ticket["category"] != "urgent"
+    before = datetime.fromisoformat(ticket["claim_deadline"])
+
+    status, corrected = await service.api(
+        "POST", f"/api/tickets/{ticket['id']}/category", member, json={"category": "urgent"}
+    )
+    assert status == 200
+    deadline = datetime.fromisoformat(corrected["claim_deadline"])
+    assert deadline < before
+    assert deadline - datetime.now(UTC) <= timedelta(
+        seconds=service.settings.urgent_claim_timeout_s
+    )
+
+
+def test_a_run_not_heard_from_shows_as_stalled() -> None:
+    now = datetime.now(UTC)
+    run = OpsRun(id=1, kind="train", status="running", started_by="周晓燕", started_at=now,
+                 updated_at=now - STALE_AFTER - timedelta(seconds=1), output="")  # fmt: skip
+    assert run_payload(run)["status"] == "stalled"
+    run.updated_at = now
+    assert run_payload(run)["status"] == "running"
