@@ -45,6 +45,11 @@ def _config_pipeline() -> list[dict[str, Any]]:
 FALLBACK = [c for c in _config_pipeline() if c["name"] == "FallbackClassifier"]
 
 
+def _with_fallback(pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    has_fallback = any(c["name"] == "FallbackClassifier" for c in pipeline)
+    return pipeline if has_fallback else pipeline + FALLBACK
+
+
 def diet(epochs: int, **extra: Any) -> list[dict[str, Any]]:
     return [
         {
@@ -60,10 +65,9 @@ def diet(epochs: int, **extra: Any) -> list[dict[str, Any]]:
 
 def pipelines(epochs: int) -> dict[str, list[dict[str, Any]]]:
     light = {"number_of_transformer_layers": 0, "hidden_layers_sizes": {"text": [256]}}
-    chosen = [c for c in _config_pipeline() if c["name"] != "FallbackClassifier"]
     return {
         # config.yml as shipped (its own epochs; --epochs does not apply).
-        "chosen": chosen,
+        "chosen": _config_pipeline(),
         # Rasa's default DIET: two transformer layers of 256 units, word counts only.
         "diet-default-words": TOKENIZE + WORDS + diet(epochs),
         "diet-words+chars": TOKENIZE + WORDS + CHARS + diet(epochs),
@@ -81,7 +85,7 @@ def train(pipeline: list[dict[str, Any]], nlu: Path, out: Path) -> tuple[Path, f
     config = out / "config.yml"
     config.write_text(
         yaml.safe_dump(
-            {"recipe": "default.v1", "language": "zh", "pipeline": pipeline + FALLBACK},
+            {"recipe": "default.v1", "language": "zh", "pipeline": _with_fallback(pipeline)},
             allow_unicode=True,
         )
     )
