@@ -66,22 +66,16 @@ class QuickLoadingDIETClassifier(DIETClassifier):
         config: dict[str, Any],
         finetune_mode: bool,
     ) -> RasaModel:
-        if finetune_mode or config.get(RUN_EAGERLY):
-            return super()._load_model_class(
-                tf_model_file,
-                model_data_example,
-                label_data,
-                entity_tag_specs,
-                config,
-                finetune_mode,
-            )
+        # Fine-tuning trains further, and an eager config predicts eagerly: Rasa's way for both.
+        quick = not finetune_mode and not config.get(RUN_EAGERLY)
         model = super()._load_model_class(
             tf_model_file,
             model_data_example,
             label_data,
             entity_tag_specs,
-            {**config, RUN_EAGERLY: True},
+            {**config, RUN_EAGERLY: True} if quick else config,
             finetune_mode,
         )
-        model.run_eagerly = False
+        if quick:
+            model.run_eagerly = False
         return model
