@@ -123,6 +123,16 @@ async def resident_of(session: AsyncSession, chat: ChatRef, meta: dict[str, Any]
     return resident
 
 
+async def visible_ticket(session: AsyncSession, viewer: Viewer, ticket_id: int) -> Ticket:
+    """The ticket, if it exists and the viewer may see it."""
+    ticket = await session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise TicketNotFound(str(ticket_id))
+    if not may_see(viewer, ticket):
+        raise NotAllowed(f"ticket {ticket_id} is not visible to member {viewer.member_id}")
+    return ticket
+
+
 async def open_ticket_id(session: AsyncSession, conversation_id: str) -> int | None:
     """The conversation's open ticket, if any. Routing asks for every message and needs only
     the id; a whole `Ticket` brings its resident, grid and assignee with it."""
@@ -310,7 +320,7 @@ class TicketService:
 
     async def detail(self, viewer: Viewer, ticket_id: int) -> TicketDetail:
         async with self._sessions() as session:
-            ticket = await self._visible(session, viewer, ticket_id)
+            ticket = await visible_ticket(session, viewer, ticket_id)
             messages = await session.scalars(
                 select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)
             )
@@ -336,7 +346,7 @@ class TicketService:
     async def reveal_phone(self, viewer: Viewer, ticket_id: int) -> str | None:
         """The resident's full number, for calling; every reveal is in the ticket's events."""
         async with self._sessions() as session, session.begin():
-            ticket = await self._visible(session, viewer, ticket_id)
+            ticket = await visible_ticket(session, viewer, ticket_id)
             phone = ticket.contact_phone()
             self._event(session, ticket, "phone_revealed", None, None, viewer, "查看完整电话")
         logger.info("member %s revealed the phone of ticket %s", viewer.member_id, ticket_id)
@@ -350,7 +360,7 @@ class TicketService:
             if ticket is not None and was_offered(viewer, ticket) and not may_see(viewer, ticket):
                 # A colleague of the grid was quicker: a conflict, not a secret.
                 raise IllegalTransition("claim", ticket.status)
-            ticket = await self._visible(session, viewer, ticket_id)
+            ticket = await visible_ticket(session, viewer, ticket_id)
             before = Scope.of(ticket)
             await self._claim(session, ticket, viewer)
             followers = await self._claim_reports(session, ticket, viewer)
@@ -366,7 +376,7 @@ class TicketService:
         now = self._clock.now()
         followers: list[tuple[Ticket, Scope]] = []
         async with self._sessions() as session, session.begin():
-            ticket = await self._visible(session, viewer, ticket_id)
+            ticket = await visible_ticket(session, viewer, ticket_id)
             if ticket.status not in OPEN_STATUSES:
                 raise IllegalTransition("reply", ticket.status)
             # Replying claims it: for the holder, or anyone offered a ticket nobody holds yet.
@@ -408,7 +418,7 @@ class TicketService:
         """The holder passes the ticket to a named colleague, who then claims it."""
         now = self._clock.now()
         async with self._sessions() as session, session.begin():
-            ticket = await self._visible(session, viewer, ticket_id)
+            ticket = await visible_ticket(session, viewer, ticket_id)
             if not may_act(viewer, ticket):
                 raise NotAllowed("only the ticket's holder transfers it")
             target = await session.get(Member, to_member)
@@ -425,7 +435,7 @@ class TicketService:
         """A member who cannot take it gives it back; it goes on to the next in the chain."""
         now = self._clock.now()
         async with self._sessions() as session, session.begin():
-            ticket = await self._visible(session, viewer, ticket_id)
+            ticket = await visible_ticket(session, viewer, ticket_id)
             if not may_act(viewer, ticket):
                 raise NotAllowed("only the ticket's holder hands it back")
             next_status("hand_back", ticket.status)
@@ -443,7 +453,7 @@ class TicketService:
     ) -> Ticket:
         now = self._clock.now()
         async with self._sessions() as session, session.begin():
-            ticket = await self._visible(session, viewer, ticket_id)
+            ticket = await visible_ticket(session, viewer, ticket_id)
             if not may_act(viewer, ticket):
                 raise NotAllowed("only the ticket's holder resolves")
             before = Scope.of(ticket)
@@ -482,8 +492,8 @@ class TicketService:
     async def merge(self, viewer: Viewer, ticket_id: int, into: int) -> Ticket:
         """By hand: this report is about the same thing as incident `into`."""
         async with self._sessions() as session, session.begin():
-            ticket = await self._visible(session, viewer, ticket_id)
-            incident = await self._visible(session, viewer, into)
+            ticket = await visible_ticket(session, viewer, ticket_id)
+            incident = await visible_ticket(session, viewer, into)
             if incident.incident_id is not None or incident.id == ticket.id:
                 raise IllegalTransition("merge", "part of another incident")
             if ticket.status not in OPEN_STATUSES or not may_act(viewer, incident):
@@ -498,7 +508,7 @@ class TicketService:
     async def split(self, viewer: Viewer, ticket_id: int) -> Ticket:
         """By hand: this report is something else after all; it keeps its holder."""
         async with self._sessions() as session, session.begin():
-            ticket = await self._visible(session, viewer, ticket_id)
+            ticket = await visible_ticket(session, viewer, ticket_id)
             if ticket.incident_id is None:
                 raise IllegalTransition("split", "not part of an incident")
             if not may_act(viewer, ticket):
@@ -771,14 +781,6 @@ class TicketService:
     @staticmethod
     def _addressed(ticket: Ticket, text: str) -> str:
         return addressed(ticket.chat_type, ticket.resident.name, text)
-
-    async def _visible(self, session: AsyncSession, viewer: Viewer, ticket_id: int) -> Ticket:
-        ticket = await session.get(Ticket, ticket_id)
-        if ticket is None:
-            raise TicketNotFound(str(ticket_id))
-        if not may_see(viewer, ticket):
-            raise NotAllowed(f"ticket {ticket_id} is not visible to member {viewer.member_id}")
-        return ticket
 
     async def _claim(self, session: AsyncSession, ticket: Ticket, viewer: Viewer) -> None:
         target = next_status("claim", ticket.status)

@@ -15,9 +15,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Classification, Ticket, TicketEvent, utcnow
-from bot.handoff.access import Viewer, may_see
+from bot.handoff.access import Viewer
 from bot.handoff.categories import CATEGORY_LABELS, REQUEST_INTENTS
-from bot.handoff.service import NotAllowed, TicketNotFound
+from bot.handoff.service import NotAllowed, TicketNotFound, visible_ticket
 from bot.handoff.states import UNCLAIMED
 from bot.ops.evaluation import FALLBACK_INTENT
 from bot.privacy import mask_text
@@ -126,11 +126,7 @@ async def correct_category(
     reaches the secretary and the branch within minutes."""
     if category not in REQUEST_INTENTS:
         raise BadDecision(f"category must be one of {', '.join(REQUEST_INTENTS)}")
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise TicketNotFound(str(ticket_id))
-    if not may_see(viewer, ticket):
-        raise NotAllowed(f"ticket {ticket_id} is not visible to member {viewer.member_id}")
+    ticket = await visible_ticket(session, viewer, ticket_id)
     if ticket.category == category:
         return ticket
     was = ticket.category
