@@ -163,6 +163,21 @@ async def test_an_emergency_goes_to_everyone_on_duty_at_once_and_the_first_claim
     assert sorted(status for status, _ in claims) == [200, 409]
 
 
+async def test_an_emergency_without_an_address_reaches_every_member_on_duty(
+    timed: Service, clock: FakeClock
+) -> None:
+    wang, zhang = await timed.login("王建国"), await timed.login("张志强")
+    wang_console, zhang_console = await timed.console(wang), await timed.console(zhang)
+    resident = await timed.resident("张阿姨")
+    await resident.say("我爸在家摔倒了起不来")
+
+    ticket = (await wang_console.event("ticket.created"))["ticket"]
+    assert (await zhang_console.event("ticket.created"))["ticket"]["id"] == ticket["id"]
+    assert (ticket["category"], ticket["grid"]) == ("urgent", None)
+    status, _ = await timed.api("POST", f"/api/tickets/{ticket['id']}/claim", zhang)
+    assert status == 200
+
+
 async def test_an_unclaimed_emergency_reaches_the_whole_branch_after_a_minute(
     timed: Service, clock: FakeClock
 ) -> None:

@@ -43,7 +43,11 @@ class Assignment:
 
     @property
     def broadcast(self) -> bool:
-        return self.level == WHOLE_BRANCH and self.member is None
+        """Offered to the whole branch: at the end of the chain, or an emergency whose grid
+        is unknown, so that every member told can also open and claim it."""
+        if self.member is not None:
+            return False
+        return self.level == WHOLE_BRANCH or (self.grid is None and bool(self.notified))
 
 
 def grid_mentioned(grids: list[Grid], *texts: str) -> Grid | None:
