@@ -1,11 +1,19 @@
 """Train and score candidate NLU pipelines on the fixed split (data/nlu → data/test).
 
     .venv/bin/python bench/nlu.py [--only NAME ...] [--epochs N] [--folds K] [--no-cv NAME ...]
+                                  [--real PATH]
+    .venv/bin/python bench/nlu.py --model models/X.tar.gz [--real PATH] [--show-errors N]
 
 Prints one row per pipeline: macro-F1, per-intent F1, urgent recall, misroute rate
 (a confident wrong request category), fallback rate, chatter that would become a ticket,
 training time, parse time per message and cold start; then the same scores from k-fold
 cross validation over data/nlu. The "chosen" row is config.yml's own pipeline, as shipped.
+
+`--real PATH` also scores each model on words nobody here wrote: a tab-separated file with
+`text` and `label` columns (such as shared/nlu-real/dev.tsv, which is for evaluation only and
+never goes into data/): heard rate (requests read as any request or as a fallback, so a person
+sees them), silence kept (chatter read as chatter), accuracy, per-intent F1 and the confusion
+matrix. `--model` scores an archive that is already trained instead of training candidates.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.ops.evaluation import load_examples, score  # noqa: E402
+from bot.handoff.categories import REQUEST_INTENTS  # noqa: E402
+from bot.ops.evaluation import load_examples, load_labelled_tsv, score  # noqa: E402
 from bot.ops.evaluation import predict as predict_with  # noqa: E402
 
 TOKENIZE = [{"name": "JiebaTokenizer"}]
@@ -63,11 +72,53 @@ def diet(epochs: int, **extra: Any) -> list[dict[str, Any]]:
     ]
 
 
+LOOKUP_FEATURES = {"name": "RegexFeaturizer", "use_lookup_tables": True, "use_regexes": False,
+                   "use_word_boundaries": False}  # fmt: skip
+CHARACTER_VECTORS = {"name": "bot.rasa_chars.CharacterVectorFeaturizer"}
+BLEND = {"name": "bot.rasa_blend.BlendedLogisticRegressionClassifier", "max_iter": 1000}
+OPTIONAL = (LOOKUP_FEATURES["name"], CHARACTER_VECTORS["name"], BLEND["name"])
+
+
+def config_with(
+    *featurizers: dict[str, Any], blend: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """config.yml's pipeline with exactly these optional featurizers before its classifier,
+    and a blended second classifier after it."""
+    pipeline = [c for c in _config_pipeline() if c["name"] not in OPTIONAL]
+    at = next(i for i, c in enumerate(pipeline) if c["name"].endswith("DIETClassifier"))
+    return (
+        pipeline[:at]
+        + list(featurizers)
+        + [pipeline[at]]
+        + ([blend] if blend else [])
+        + pipeline[at + 1 :]
+    )
+
+
+def with_epochs(pipeline: list[dict[str, Any]], epochs: int) -> list[dict[str, Any]]:
+    return [{**c, "epochs": epochs} if "epochs" in c else c for c in pipeline]
+
+
 def pipelines(epochs: int) -> dict[str, list[dict[str, Any]]]:
     light = {"number_of_transformer_layers": 0, "hidden_layers_sizes": {"text": [256]}}
     return {
         # config.yml as shipped (its own epochs; --epochs does not apply).
         "chosen": _config_pipeline(),
+        # config.yml with or without lookup-table features and jieba's character vectors.
+        "config-plain": config_with(),
+        "config+lookups": config_with(LOOKUP_FEATURES),
+        "config+charvectors": config_with(CHARACTER_VECTORS),
+        "config+lookups+charvectors": config_with(LOOKUP_FEATURES, CHARACTER_VECTORS),
+        "config+blend": config_with(blend=BLEND),
+        "config+charvectors+blend": config_with(CHARACTER_VECTORS, blend=BLEND),
+        "chosen-15-epochs": with_epochs(_config_pipeline(), 15),
+        "chosen-dense128-12-epochs": [
+            {**c, "dense_dimension": {"text": 128}} if c["name"].endswith("DIETClassifier") else c
+            for c in with_epochs(_config_pipeline(), 12)
+        ],
+        "config+lookups+charvectors+blend": config_with(
+            LOOKUP_FEATURES, CHARACTER_VECTORS, blend=BLEND
+        ),
         # Rasa's default DIET: two transformer layers of 256 units, word counts only.
         "diet-default-words": TOKENIZE + WORDS + diet(epochs),
         "diet-words+chars": TOKENIZE + WORDS + CHARS + diet(epochs),
@@ -100,6 +151,45 @@ async def predict(model: Path, texts: list[str]) -> tuple[list[tuple[str, float]
     return await predict_with(Agent.load(str(model)), texts)
 
 
+async def parse_all(model: Path, texts: list[str]) -> tuple[list[dict[str, Any]], float]:
+    """Rasa's whole parse of each text (ranking and entities too); and seconds per parse."""
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(str(model))
+    await agent.parse_message("你好")
+    started = time.perf_counter()
+    parsed = [await agent.parse_message(text) for text in texts]
+    return parsed, (time.perf_counter() - started) / max(len(texts), 1)
+
+
+def best_request(parsed: dict[str, Any]) -> float:
+    """The probability of the request intent the model ranks highest."""
+    ranking = parsed["intent_ranking"]
+    return max((r["confidence"] for r in ranking if r["name"] in REQUEST_INTENTS), default=0.0)
+
+
+SIGNAL_THRESHOLDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
+
+
+def signal_table(gold: list[str], parsed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For messages read as chatter: how many real requests a possible-request threshold
+    would still put before a member, and how much chatter it would put there too."""
+    silent = [(g, best_request(p)) for g, p in zip(gold, parsed, strict=True)
+              if p["intent"]["name"] == "chitchat"]  # fmt: skip
+    missed = [s for g, s in silent if g in REQUEST_INTENTS]
+    chatter = [s for g, s in silent if g == "chitchat"]
+    return [
+        {
+            "threshold": threshold,
+            "requests_caught": sum(1 for s in missed if s >= threshold),
+            "requests_silent": len(missed),
+            "chatter_flagged": sum(1 for s in chatter if s >= threshold),
+            "chatter_silent": len(chatter),
+        }
+        for threshold in SIGNAL_THRESHOLDS
+    ]
+
+
 LOAD_AND_PARSE = """
 import asyncio, time
 started = time.perf_counter()
@@ -126,17 +216,45 @@ def cold_start_s(model: Path, runs: int = COLD_START_RUNS) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def run_split(pipeline: list[dict[str, Any]], texts: list[str], gold: list[str]) -> dict[str, Any]:
+Examples = list[tuple[str, str]]
+
+
+def misread(examples: Examples, predicted: list[tuple[str, float]]) -> list[tuple[str, ...]]:
+    return [
+        (text, gold, name, f"{confidence:.2f}")
+        for (text, gold), (name, confidence) in zip(examples, predicted, strict=True)
+        if name != gold
+    ]
+
+
+def print_misread(name: str, where: str, rows: list[tuple[str, ...]], limit: int) -> None:
+    print(f"\n{name}, misread on {where} (labelled → read as):\n")
+    for text, gold, read_as, confidence in rows[:limit]:
+        print(f"  {gold:>9} → {read_as:<12} {confidence}  {text}")
+
+
+def score_model(model: Path, test: Examples, real: Examples | None) -> dict[str, Any]:
+    """Scores on the held-out split and, given one, on a real set; parse time and cold start."""
+    parsed, parse_s = asyncio.run(
+        parse_all(model, [t for t, _ in test] + [t for t, _ in real or []])
+    )
+    predicted = [(p["intent"]["name"], float(p["intent"]["confidence"])) for p in parsed]
+    split = score([g for _, g in test], predicted[: len(test)])
+    split["misread"] = misread(test, predicted[: len(test)])
+    split["signals"] = signal_table([g for _, g in test], parsed[: len(test)])
+    if real:
+        split["real"] = score([g for _, g in real], predicted[len(test) :])
+        split["real"]["signals"] = signal_table([g for _, g in real], parsed[len(test) :])
+        split["real"]["misread"] = misread(real, predicted[len(test) :])
+    return {**split, "parse_ms": parse_s * 1000, "cold_s": cold_start_s(model)}
+
+
+def run_split(
+    pipeline: list[dict[str, Any]], test: Examples, real: Examples | None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         model, train_s = train(pipeline, ROOT / "data" / "nlu", Path(tmp))
-        predicted, parse_s = asyncio.run(predict(model, texts))
-        cold_s = cold_start_s(model)
-    return {
-        **score(gold, predicted),
-        "train_s": train_s,
-        "parse_ms": parse_s * 1000,
-        "cold_s": cold_s,
-    }
+        return {**score_model(model, test, real), "train_s": train_s}
 
 
 def run_folds(pipeline: list[dict[str, Any]], folds: int) -> dict[str, Any]:
@@ -161,6 +279,39 @@ def run_folds(pipeline: list[dict[str, Any]], folds: int) -> dict[str, Any]:
     }
 
 
+def print_real(rows: list[tuple[str, dict[str, Any], Any]], path: Path, show_errors: int) -> None:
+    scored = [(name, split["real"]) for name, split, _ in rows]
+    intents = list(scored[0][1]["per_intent"])
+    print(f"\nReal text {path.name} ({scored[0][1]['examples']} messages):\n")
+    head = ["model", "heard", "silence kept", "accuracy", "macro-F1", *intents, "fallback"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for name, r in scored:
+        cells = [name, f"{r['heard']:.3f}", f"{r['silence_kept']:.3f}", f"{r['accuracy']:.3f}",
+                 f"{r['macro_f1']:.3f}", *(f"{r['per_intent'][i]['f1']:.2f}" for i in intents),
+                 f"{r['fallback']:.1%}"]  # fmt: skip
+        print("| " + " | ".join(cells) + " |")
+    for name, r in scored:
+        confusion = r["confusion"]
+        print(f"\n{name}, labelled (rows) × read as (columns):\n")
+        print("| | " + " | ".join(confusion["columns"]) + " |")
+        print("|" + "---|" * (len(confusion["columns"]) + 1))
+        for label, counts in zip(confusion["rows"], confusion["matrix"], strict=True):
+            print(f"| {label} | " + " | ".join(str(c) for c in counts) + " |")
+        print_misread(name, path.name, r["misread"], show_errors)
+
+
+def print_signals(rows: list[tuple[str, dict[str, Any], Any]], where: str, pick: Any) -> None:
+    print(f"\nPossible requests on {where}: of the messages read as chatter, how many requests")
+    print("and how much chatter reach a member when the best request intent is at the threshold:\n")
+    print("| model | threshold | requests caught | chatter flagged |")
+    print("|---|---|---|---|")
+    for name, split, _ in rows:
+        for r in pick(split):
+            print(f"| {name} | {r['threshold']} | {r['requests_caught']}/{r['requests_silent']} "
+                  f"| {r['chatter_flagged']}/{r['chatter_silent']} |")  # fmt: skip
+
+
 def main() -> None:
     import logging
 
@@ -172,20 +323,27 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds; 0 skips")
     parser.add_argument("--no-cv", nargs="*", default=[], help="pipelines scored on the split only")
+    parser.add_argument("--real", type=Path, help="labelled real text (TSV: text, label)")
+    parser.add_argument("--model", type=Path, help="score this trained model; train nothing")
+    parser.add_argument("--show-errors", type=int, default=0, help="list N misread real lines")
     args = parser.parse_args()
     test = load_examples(ROOT / "data" / "test")
-    texts, gold = [t for t, _ in test], [g for _, g in test]
-    intents = sorted(set(gold))
+    real = load_labelled_tsv(args.real) if args.real else None
+    intents = sorted({g for _, g in test})
     rows = []
+    if args.model:
+        split = {**score_model(args.model, test, real), "train_s": float("nan")}
+        rows.append((args.model.name, split, None))
+        args.folds = 0
     for name, pipeline in pipelines(args.epochs).items():
-        if args.only and name not in args.only:
+        if args.model or (args.only and name not in args.only):
             continue
-        split = run_split(pipeline, texts, gold)
+        split = run_split(pipeline, test, real)
         folds = run_folds(pipeline, args.folds) if args.folds and name not in args.no_cv else None
         rows.append((name, split, folds))
         print(f"done {name}: {split['train_s']:.0f} s", file=sys.stderr, flush=True)
 
-    print(f"Held-out split data/test ({len(texts)} messages):\n")
+    print(f"Held-out split data/test ({len(test)} messages):\n")
     head = ["pipeline", "macro-F1", *intents, "urgent-R", "misroute", "fallback",
             "chat→ticket", "train s", "parse ms", "cold start s"]  # fmt: skip
     print("| " + " | ".join(head) + " |")
@@ -204,6 +362,13 @@ def main() -> None:
             f"{s['cold_s']:.1f}",
         ]
         print("| " + " | ".join(cells) + " |")
+    for name, split, _ in rows if args.show_errors else []:
+        print_misread(name, "data/test", split["misread"], args.show_errors)
+    if real:
+        print_real(rows, args.real, args.show_errors)
+    print_signals(rows, "data/test", lambda split: split["signals"])
+    if real:
+        print_signals(rows, args.real.name, lambda split: split["real"]["signals"])
     if args.folds:
         print(f"\n{args.folds}-fold cross validation on data/nlu (means over folds):\n")
         print("| pipeline | macro-F1 | urgent-R | misroute | fallback | chat→ticket |")

@@ -1,8 +1,9 @@
-"""Rasa's file importer without the held-out test split.
+"""Rasa's file importer without the held-out test split and the coverage map.
 
-Rasa reads every training file under `data/` by default, which would train on `data/test/`.
-config.yml names this importer so that plain `rasa train` and `rasa data validate` never
-see the test split; `rasa test nlu --nlu data/test` still reads it (testing uses no config
+Rasa reads every YAML file under `data/` by default, which would train on `data/test/` and
+try to read `data/coverage.yml` (the map of needs tests/test_coverage.py checks, not Rasa
+data). config.yml names this importer so that plain `rasa train` and `rasa data validate`
+see neither; `rasa test nlu --nlu data/test` still reads the split (testing uses no config
 importers).
 """
 
@@ -14,12 +15,17 @@ import rasa.shared.data
 from rasa.shared.importers.rasa import RasaFileImporter
 
 HELD_OUT_DIR = Path("data") / "test"
+COVERAGE_MAP = Path("data") / "coverage.yml"
 
 
 def _training_files(paths: list[str] | str | None) -> list[str]:
-    held_out = HELD_OUT_DIR.resolve()
+    held_out, coverage = HELD_OUT_DIR.resolve(), COVERAGE_MAP.resolve()
     files = rasa.shared.data.get_data_files(paths, rasa.shared.data.is_valid_filetype)
-    return [f for f in files if held_out not in Path(f).resolve().parents]
+    return [
+        f
+        for f in files
+        if held_out not in Path(f).resolve().parents and Path(f).resolve() != coverage
+    ]
 
 
 class TrainingSplitImporter(RasaFileImporter):

@@ -37,10 +37,21 @@ async def predict(agent: Any, texts: list[str]) -> tuple[list[tuple[str, float]]
     return results, (time.perf_counter() - started) / max(len(texts), 1)
 
 
+def load_labelled_tsv(path: Path) -> list[tuple[str, str]]:
+    """(text, intent) pairs from a tab-separated file whose header names `text` and `label`."""
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as file:
+        rows = csv.DictReader(file, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return [(row["text"], row["label"]) for row in rows]
+
+
 def score(gold: list[str], predicted: list[tuple[str, float]]) -> dict[str, Any]:
     """Macro-F1 and per-intent precision/recall/F1 over the gold intents, plus what matters
     to residents: urgent recall, misroutes (a request sent to the wrong kind of helper; a
-    fallback goes to a person as 未分类 and is not one), and chatter that becomes a ticket."""
+    fallback goes to a person as 未分类 and is not one), chatter that becomes a ticket, the
+    share of requests heard (read as any request or as a fallback: a person sees them) and
+    of chatter left in silence."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     labels = sorted(set(gold))
@@ -61,8 +72,16 @@ def score(gold: list[str], predicted: list[tuple[str, float]]) -> dict[str, Any]
     requests = [i for i, g in enumerate(gold) if g in REQUEST_INTENTS]
     misroutes = sum(1 for i in requests if names[i] in REQUEST_INTENTS and names[i] != gold[i])
     chatter = [i for i, g in enumerate(gold) if g == "chitchat"]
+    heard = sum(1 for i in requests if names[i] != "chitchat")
     return {
         "examples": len(gold),
+        "accuracy": sum(1 for g, n in zip(gold, names, strict=True) if g == n) / len(gold)
+        if gold
+        else 0.0,
+        "heard": heard / len(requests) if requests else 0.0,
+        "silence_kept": (
+            sum(1 for i in chatter if names[i] == "chitchat") / len(chatter) if chatter else 0.0
+        ),
         "macro_f1": float(sum(f1) / len(labels)),
         "per_intent": per_intent,
         "urgent_recall": per_intent.get("urgent", {}).get("recall", 0.0),

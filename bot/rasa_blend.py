@@ -1,0 +1,98 @@
+"""A second opinion for DIET: logistic regression on the same features, probabilities averaged.
+
+DIET is confidently wrong on words it never saw (0.9 and more), so its FallbackClassifier never
+fires on them. A linear model on the same features is less sure of itself where the data is
+thin; the average of the two is better calibrated than either and keeps DIET's ranking where
+both agree. It runs right after DIET, before the FallbackClassifier and the urgent-first rule.
+docs/nlu.md has the measurements.
+
+Rasa stores its LogisticRegressionClassifier with skops, whose import walks all of
+scikit-learn (7 s of a cold start here); this one keeps the fitted weights as plain arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+WEIGHTS = "weights.npz"
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class BlendedLogisticRegressionClassifier(LogisticRegressionClassifier):
+    """`weight` is the share the earlier classifier's probabilities keep in the average."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {**LogisticRegressionClassifier.get_default_config(), "weight": 0.5}
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        earlier = [probabilities(m) for m in messages]
+        super().process(messages)
+        for message, before in zip(messages, earlier, strict=True):
+            if before:
+                ranking = blend(before, probabilities(message), self.config["weight"])
+                message.set(INTENT, dict(ranking[0]), add_to_output=True)
+                message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages
+
+    def persist(self) -> None:
+        with self._model_storage.write_to(self._resource) as directory:
+            np.savez(
+                directory / WEIGHTS,
+                coef=self.clf.coef_,
+                intercept=self.clf.intercept_,
+                classes=self.clf.classes_.astype(str),
+            )
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> BlendedLogisticRegressionClassifier:
+        component = cls(config, execution_context.node_name, model_storage, resource)
+        with (
+            model_storage.read_from(resource) as directory,
+            np.load(directory / WEIGHTS) as weights,
+        ):
+            component.clf.coef_ = weights["coef"]
+            component.clf.intercept_ = weights["intercept"]
+            component.clf.classes_ = weights["classes"]
+        return component
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Training examples keep their labelled intent; only parsed messages are blended."""
+        return training_data
+
+
+def blend(before: dict[str, float], own: dict[str, float], weight: float) -> list[dict[str, Any]]:
+    """The weighted average of two intent distributions, as a ranking (most likely first)."""
+    names = before.keys() | own.keys()
+    average = {n: weight * before.get(n, 0.0) + (1 - weight) * own.get(n, 0.0) for n in names}
+    return [
+        {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}
+        for name, confidence in sorted(average.items(), key=lambda item: -item[1])
+    ]
+
+
+def probabilities(message: Message) -> dict[str, float]:
+    ranking = message.get(INTENT_RANKING_KEY) or []
+    return {r[INTENT_NAME_KEY]: float(r[PREDICTED_CONFIDENCE_KEY]) for r in ranking}
