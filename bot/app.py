@@ -31,6 +31,7 @@ from bot.conversation.router import Router
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
 from bot.handoff.notify import RobotNotifier
+from bot.handoff.possible import PossibleRequests
 from bot.handoff.push import MemberHub
 from bot.handoff.service import TicketService, Timeouts
 from bot.handoff.timers import Timers
@@ -46,6 +47,7 @@ from bot.typedefs import (
     metrics_key,
     notifier_key,
     ops_jobs_key,
+    possible_key,
     rasa_key,
     resident_names_key,
     router_key,
@@ -96,6 +98,9 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
         sessions, delivery, hub, resume, app[metrics_key], app[clock_key], timeouts
     )
     delivery.on_failure(tickets.report_undelivered)
+    app[possible_key] = PossibleRequests(
+        sessions, tickets, delivery, hub, app[clock_key], settings.possible_request_threshold
+    )
     internal.setup(app, tickets)
     yield
     await webchat.close_all()
@@ -161,7 +166,12 @@ async def dialogue(app: web.Application) -> AsyncIterator[None]:
     )
     app[rasa_key] = engine
     app[router_key] = router = Router(
-        sessions, engine, app[tickets_key], app[delivery_key], app[metrics_key]
+        sessions,
+        engine,
+        app[tickets_key],
+        app[delivery_key],
+        app[metrics_key],
+        app[possible_key],
     )
     watcher = ModelWatcher(sessions, engine, settings.model_poll_s)
     watcher.start()

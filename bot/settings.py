@@ -73,6 +73,9 @@ class Settings:
     model_poll_s: float = 2.0
     # Classifications less confident than this go to the operators' review queue.
     review_below: float = 0.6
+    # Read as chatter, a message still goes to a member as a possible request when the model
+    # gives a request intent at least this much (chosen by measurement, docs/nlu.md).
+    possible_request_threshold: float = 0.15
     wechat: WechatSettings = field(default_factory=WechatSettings)
     wecom: WecomSettings = field(default_factory=WecomSettings)
 
@@ -101,6 +104,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         urgent_claim_timeout_s=int(env.get("BOT_URGENT_CLAIM_TIMEOUT", "60")),
         model_poll_s=float(env.get("BOT_MODEL_POLL", "2")),
         review_below=float(env.get("BOT_REVIEW_BELOW", "0.6")),
+        possible_request_threshold=float(env.get("BOT_POSSIBLE_REQUEST_THRESHOLD", "0.15")),
         wechat=WechatSettings(
             callback=_callback_secrets(env, "BOT_WECHAT"),
             appid=env.get("BOT_WECHAT_APPID", ""),

@@ -15,6 +15,7 @@ from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine
 from bot.conversation.router import Router
 from bot.handoff.notify import RobotNotifier
+from bot.handoff.possible import PossibleRequests
 from bot.handoff.push import MemberHub
 from bot.handoff.service import TicketService
 from bot.handoff.timers import Timers
@@ -27,6 +28,7 @@ rasa_key = web.AppKey("rasa", RasaEngine)
 delivery_key = web.AppKey("delivery", Delivery)
 hub_key = web.AppKey("member_hub", MemberHub)
 tickets_key = web.AppKey("tickets", TicketService)
+possible_key = web.AppKey("possible_requests", PossibleRequests)
 router_key = web.AppKey("router", Router)
 metrics_key = web.AppKey("metrics", Metrics)
 webchat_sockets_key = web.AppKey("webchat_sockets", WebchatSockets)

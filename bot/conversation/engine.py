@@ -26,6 +26,9 @@ from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
+from actions.handoff import ENTITY_NAMES
+from bot.handoff.categories import REQUEST_INTENTS
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -196,6 +199,29 @@ class Turn:
     intent: str
     confidence: float
     model: str
+    # The request intent ranked highest, also when another intent won, and its confidence.
+    request_intent: str | None
+    request_confidence: float
+    # The first address, phone and time found, as action_handoff would pass them on.
+    entities: dict[str, str]
+
+
+def best_request(parsed: dict[str, Any]) -> tuple[str | None, float]:
+    """The request intent the model ranks highest, whichever intent won."""
+    ranked = [r for r in parsed.get("intent_ranking") or [] if r.get("name") in REQUEST_INTENTS]
+    if not ranked:
+        return None, 0.0
+    best = max(ranked, key=lambda r: float(r.get("confidence") or 0.0))
+    return best["name"], float(best.get("confidence") or 0.0)
+
+
+def first_entities(parsed: dict[str, Any], names: Iterable[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for entity in parsed.get("entities") or []:
+        name = entity.get("entity")
+        if name in names and name not in found and entity.get("value"):
+            found[name] = str(entity["value"])
+    return found
 
 
 class RasaEngine:
@@ -248,11 +274,15 @@ class RasaEngine:
                 metadata=metadata,
             )
         )
+        request_intent, request_confidence = best_request(parsed)
         return Turn(
             replies=[m["text"] for m in output.messages if m.get("text")],
             intent=parsed["intent"]["name"],
             confidence=float(parsed["intent"]["confidence"]),
             model=model,
+            request_intent=request_intent,
+            request_confidence=request_confidence,
+            entities=first_entities(parsed, ENTITY_NAMES),
         )
 
     async def resume(self, sender_id: str) -> None:

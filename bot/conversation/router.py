@@ -1,4 +1,5 @@
 """Routing a stored inbound message: to the member holding the resident's open ticket, or to Rasa.
+Chatter in which the model half-heard a request also goes to a member as a possible request.
 
 Channels call `accept` (persist, before they acknowledge) and then `process_later`.
 """
@@ -24,6 +25,7 @@ from bot.conversation.messages import (
     unhandled_inbound,
 )
 from bot.db.models import Classification
+from bot.handoff.possible import PossibleRequests
 from bot.handoff.service import TicketService, open_ticket_id
 from bot.metrics import Metrics
 from bot.privacy import mask_text
@@ -49,8 +51,10 @@ class Router:
         tickets: TicketService,
         delivery: Delivery,
         metrics: Metrics,
+        possible: PossibleRequests,
     ) -> None:
         self._sessions = sessions
+        self._possible = possible
         self._metrics = metrics
         self._engine = engine
         self._tickets = tickets
@@ -148,20 +152,25 @@ class Router:
             turn.confidence,
             len(turn.replies),
         )
+        possible = None
         async with self._sessions() as session, session.begin():
             # A ticket open now was opened by this turn's handoff.
             ticket_id = await open_ticket_id(session, conversation_id)
             await mark_handled(session, stored.message_id, ticket_id)
-            session.add(
-                Classification(
-                    message_id=stored.message_id,
-                    ticket_id=ticket_id,
-                    text=mask_text(stored.inbound.text),
-                    intent=turn.intent,
-                    confidence=turn.confidence,
-                    model=turn.model,
-                )
+            classification = Classification(
+                message_id=stored.message_id,
+                ticket_id=ticket_id,
+                text=mask_text(stored.inbound.text),
+                intent=turn.intent,
+                confidence=turn.confidence,
+                model=turn.model,
             )
+            session.add(classification)
+            if ticket_id is None and self._possible.worth_asking(turn):
+                # In the same transaction as "handled": a possible request is never dropped.
+                possible = await self._possible.record(session, stored, classification, turn)
+        if possible is not None:
+            await self._possible.announce(possible)
         return [Reply(text, ticket_id) for text in turn.replies]
 
     async def _on_follow(self, stored: StoredInbound) -> None:

@@ -291,6 +291,51 @@ class Classification(Base):
     # Written into data/nlu/ by `python -m bot ops export`.
     exported_at = Column(UTCDateTime())
 
+    def correct(self, intent: str, member_id: int) -> None:
+        """A member's word on what the message really is, for the operators to review."""
+        self.corrected_intent = intent
+        self.corrected_by = member_id
+        self.review = "pending"
+
+
+class PossibleRequest(Base):
+    """A message the model read as chatter although something in it sounds like a request.
+
+    A member of its grid decides with one tap: a request (a ticket opens) or chatter. Its
+    status changes only through `bot.handoff.possible`."""
+
+    __tablename__ = "possible_requests"
+    __table_args__ = (Index("ix_possible_requests_status_grid", "status", "grid_id"),)
+
+    id = Column(Integer, primary_key=True)
+    message_id = Column(ForeignKey("messages.id"), nullable=False, unique=True)
+    # The model's reading of the message, which the member's decision corrects.
+    classification_id = Column(ForeignKey("classifications.id"), nullable=False)
+    conversation_id = Column(String(255), nullable=False)
+    resident_id = Column(ForeignKey("residents.id"), nullable=False)
+    grid_id = Column(ForeignKey("grids.id"))
+    channel = Column(String(16), nullable=False)
+    chat_type = Column(String(8), nullable=False)
+    chat_id = Column(String(128))
+    # Masked, as members see it before anyone has taken the request on.
+    text = Column(Text, nullable=False)
+    # The request intent the model ranked highest, which becomes the ticket's category.
+    intent = Column(String(64), nullable=False)
+    confidence = Column(Float, nullable=False)
+    # What the model found in it (address, phone, time), for the ticket if it is confirmed.
+    entities = Column(JSON, nullable=False, default=dict)
+    # open → confirmed (with `ticket_id`) or dismissed.
+    status = Column(String(16), nullable=False, default="open")
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    decided_by = Column(ForeignKey("members.id"))
+    decided_at = Column(UTCDateTime())
+    ticket_id = Column(ForeignKey("tickets.id", ondelete="SET NULL"))
+
+    resident = relationship("Resident", lazy="joined")
+    grid = relationship("Grid", lazy="joined")
+    decider = relationship("Member", lazy="joined")
+    classification = relationship("Classification", lazy="joined")
+
 
 class NluModel(Base):
     """A trained model archive the service may run; exactly one is active at a time."""

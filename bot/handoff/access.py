@@ -1,6 +1,9 @@
 """Who may see which ticket. The SQL filter and the Python check state the same rule:
 a secretary sees every ticket; a member sees tickets assigned to them, the unclaimed tickets
-of the grids they cover, and unclaimed tickets broadcast to the whole branch."""
+of the grids they cover, and unclaimed tickets broadcast to the whole branch.
+
+What belongs to a grid and nobody yet (a possible request) is seen by the members who cover
+that grid and by the secretary, who covers them all."""
 
 from __future__ import annotations
 
@@ -49,6 +52,15 @@ class Scope:
     @classmethod
     def of(cls, ticket: Scoped) -> Scope:
         return cls(ticket.status, ticket.assignee_id, ticket.grid_id, bool(ticket.broadcast))
+
+
+def covers(viewer: Viewer, grid_id: int | None) -> bool:
+    return viewer.sees_everything or grid_id in viewer.grid_ids
+
+
+def covered_by(viewer: Viewer, grid_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """`covers` as a filter on a grid id column."""
+    return true() if viewer.sees_everything else grid_id.in_(viewer.grid_ids)
 
 
 def was_offered(viewer: Viewer, ticket: Scoped) -> bool:

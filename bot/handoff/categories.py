@@ -4,6 +4,8 @@ from __future__ import annotations
 
 REQUEST_INTENTS = ("repair", "canteen", "medical", "complaint", "urgent")
 UNCLASSIFIED = "unclassified"
+# Neighbours chatting: never a ticket by itself (a member may still confirm one as a request).
+CHITCHAT = "chitchat"
 
 CATEGORY_LABELS = {
     "repair": "维修",

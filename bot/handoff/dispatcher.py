@@ -165,6 +165,13 @@ async def urgent_audience(session: AsyncSession, grid: Grid | None, now: datetim
     return Assignment(grid, None, reason, level=SECRETARY, notified=notified)
 
 
+async def on_duty_for(session: AsyncSession, grid: Grid | None, now: datetime) -> list[Member]:
+    """Who looks at something in a grid that nobody has asked for yet: its members on duty;
+    when the grid is unknown or nobody there is on duty, the secretaries on duty."""
+    members = _on_duty(await _members(session, grid, "member"), now) if grid is not None else []
+    return members or _on_duty(await _members(session, None, "secretary"), now)
+
+
 async def next_step(
     session: AsyncSession, ticket: Ticket, grid: Grid | None, now: datetime
 ) -> Assignment | None:

@@ -1,4 +1,4 @@
-"""JSON shapes of tickets, members and events (documented in docs/api.md)."""
+"""JSON shapes of tickets, members, events and possible requests (documented in docs/api.md)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.channels.base import ChatMessage
-from bot.db.models import Member, Ticket, TicketEvent
-from bot.handoff.categories import CATEGORY_LABELS
+from bot.db.models import Member, PossibleRequest, Ticket, TicketEvent
+from bot.handoff.categories import CATEGORY_LABELS, category_for_intent
 from bot.handoff.schedule import describe, on_duty
 from bot.handoff.states import STATUS_LABELS, Status
 from bot.privacy import mask_phone, mask_text
@@ -111,4 +111,24 @@ def event_payload(event: TicketEvent) -> dict[str, Any]:
         "actor": event.actor,
         "reason": event.reason,
         "created_at": event.created_at.isoformat(),
+    }
+
+
+def possible_payload(possible: PossibleRequest) -> dict[str, Any]:
+    """A message that may be a request, as the card a member decides on shows it."""
+    return {
+        "id": possible.id,
+        "text": possible.text,
+        "resident": {"name": possible.resident.name},
+        "grid": possible.grid.name if possible.grid else None,
+        "channel": possible.channel,
+        "chat_type": possible.chat_type,
+        "intent": possible.intent,
+        "intent_label": CATEGORY_LABELS[category_for_intent(possible.intent)],
+        "confidence": round(possible.confidence, 3),
+        "status": possible.status,
+        "decided_by": possible.decider.name if possible.decided_by is not None else None,
+        "decided_at": _iso(possible.decided_at),
+        "ticket_id": possible.ticket_id,
+        "created_at": possible.created_at.isoformat(),
     }

@@ -1,13 +1,15 @@
-"""Live ticket events to party members' consoles over websockets."""
+"""Live ticket events, and messages that may be requests, to party members' consoles over
+websockets."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from bot.channels.base import ChatMessage
-from bot.db.models import Ticket
-from bot.handoff.access import Scope, Viewer, may_see
-from bot.handoff.payloads import console_message, ticket_payload
+from bot.db.models import PossibleRequest, Ticket
+from bot.handoff.access import Scope, Viewer, covers, may_see
+from bot.handoff.payloads import console_message, possible_payload, ticket_payload
 from bot.web.sockets import SocketRegistry
 
 
@@ -42,3 +44,13 @@ class MemberHub(SocketRegistry[Viewer]):
             or (ticket.assignee_id is None and may_see(v, ticket))
         ]
         await self.send(audience, event)
+
+    async def ask(self, possible: PossibleRequest, member_ids: Collection[int]) -> None:
+        """A message that may be a request, to the members asked to decide on it."""
+        event = {"type": "possible_request.created", "possible_request": possible_payload(possible)}
+        await self.send([v for v in self.keys() if v.member_id in member_ids], event)
+
+    async def decided(self, possible: PossibleRequest) -> None:
+        """Someone decided: every console that could show the card learns it is done."""
+        event = {"type": "possible_request.decided", "possible_request": possible_payload(possible)}
+        await self.send([v for v in self.keys() if covers(v, possible.grid_id)], event)

@@ -175,7 +175,11 @@ class TicketService:
 
     # ---------- opening ----------
 
-    async def open_ticket(self, request: HandoffRequest) -> HandoffResult:
+    async def open_ticket(
+        self, request: HandoffRequest, confirmed_by: Viewer | None = None
+    ) -> HandoffResult:
+        """`confirmed_by`: the member who said a message the model read as chatter is a
+        request (`bot.handoff.possible`)."""
         chat = chat_from(request)
         now = self._clock.now()
         async with self._sessions() as session, session.begin():
@@ -209,6 +213,9 @@ class TicketService:
             session.add(ticket)
             await session.flush()
             self._event(session, ticket, "created", None, Status.NEW, None, "居民求助")
+            if confirmed_by is not None:
+                reason = "模型当成了闲聊"
+                self._event(session, ticket, "confirmed", None, None, confirmed_by, reason)
             since = now - self._timeouts.incident
             repeated = await find_incident(
                 session, grid, category, request.text, resident.id, since

@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Classification, Ticket, TicketEvent, utcnow
 from bot.handoff.access import Viewer
-from bot.handoff.categories import CATEGORY_LABELS, REQUEST_INTENTS
+from bot.handoff.categories import CATEGORY_LABELS, CHITCHAT, REQUEST_INTENTS
 from bot.handoff.service import NotAllowed, TicketNotFound, visible_ticket
 from bot.handoff.states import UNCLAIMED
 from bot.ops.evaluation import FALLBACK_INTENT
 from bot.privacy import mask_text
 
-NOT_A_REQUEST = "chitchat"
+NOT_A_REQUEST = CHITCHAT
 LABELS = (*REQUEST_INTENTS, NOT_A_REQUEST)
 ACTIONS = ("accept", "relabel", "not_request", "skip")
 
@@ -156,8 +156,6 @@ async def correct_category(
             model="",
         )
         session.add(item)
-    item.corrected_intent = category
-    item.corrected_by = viewer.member_id
-    item.review = "pending"
+    item.correct(category, viewer.member_id)
     await session.flush()
     return ticket

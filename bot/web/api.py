@@ -16,13 +16,21 @@ from bot.handoff.payloads import (
     earlier_payload,
     event_payload,
     member_payload,
+    possible_payload,
     reporter_payload,
     ticket_payload,
 )
 from bot.handoff.schedule import LOCAL
 from bot.handoff.service import Visit
 from bot.handoff.states import Status
-from bot.typedefs import clock_key, hub_key, sessions_key, settings_key, tickets_key
+from bot.typedefs import (
+    clock_key,
+    hub_key,
+    possible_key,
+    sessions_key,
+    settings_key,
+    tickets_key,
+)
 from bot.web.auth import issue_token, member_for_token, password_matches
 from bot.web.origin import origin_allowed
 
@@ -58,11 +66,15 @@ async def viewer(request: web.Request) -> Viewer:
     return Viewer.of(await _member(request, token.strip()))
 
 
-def ticket_id_of(request: web.Request) -> int:
+def _id_in_path(request: web.Request, key: str, what: str) -> int:
     try:
-        return int(request.match_info["ticket_id"])
+        return int(request.match_info[key])
     except ValueError as e:
-        raise web.HTTPNotFound(reason="no such ticket") from e
+        raise web.HTTPNotFound(reason=f"no such {what}") from e
+
+
+def ticket_id_of(request: web.Request) -> int:
+    return _id_in_path(request, "ticket_id", "ticket")
 
 
 async def login(request: web.Request) -> web.Response:
@@ -196,6 +208,29 @@ async def resolve(request: web.Request) -> web.Response:
     return web.json_response(ticket_payload(ticket))
 
 
+def possible_id_of(request: web.Request) -> int:
+    return _id_in_path(request, "possible_id", "possible request")
+
+
+async def list_possible_requests(request: web.Request) -> web.Response:
+    possible = await request.app[possible_key].open_for(await viewer(request))
+    return web.json_response({"possible_requests": [possible_payload(p) for p in possible]})
+
+
+async def confirm_possible_request(request: web.Request) -> web.Response:
+    possible = await request.app[possible_key].confirm(
+        await viewer(request), possible_id_of(request)
+    )
+    return web.json_response(possible_payload(possible))
+
+
+async def dismiss_possible_request(request: web.Request) -> web.Response:
+    possible = await request.app[possible_key].dismiss(
+        await viewer(request), possible_id_of(request)
+    )
+    return web.json_response(possible_payload(possible))
+
+
 async def events_socket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request, request.app[settings_key].allowed_origins):
         raise web.HTTPForbidden(reason="origin not allowed")
@@ -227,4 +262,17 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/tickets/{ticket_id}/merge", merge, name="api-merge")
     app.router.add_post("/api/tickets/{ticket_id}/split", split, name="api-split")
     app.router.add_get("/api/members", list_members, name="api-members")
+    app.router.add_get(
+        "/api/possible-requests", list_possible_requests, name="api-possible-requests"
+    )
+    app.router.add_post(
+        "/api/possible-requests/{possible_id}/confirm",
+        confirm_possible_request,
+        name="api-possible-confirm",
+    )
+    app.router.add_post(
+        "/api/possible-requests/{possible_id}/dismiss",
+        dismiss_possible_request,
+        name="api-possible-dismiss",
+    )
     app.router.add_get("/api/ws", events_socket, name="api-ws")

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot.handoff.possible import AlreadyDecided, UnknownPossibleRequest
 from bot.handoff.service import NotAllowed, TicketNotFound
 from bot.handoff.states import IllegalTransition
 
@@ -32,7 +33,15 @@ OPS_MESSAGES = {
     404: "没有找到，可能已经处理过了。",
     409: "现在不能这样做，请看下面的原因。",
 }
-OPS_PATHS = "/api/ops/"
+# The same refusals about a message that may be a request ("群里可能有人需要帮忙").
+POSSIBLE_MESSAGES = {
+    **MESSAGES,
+    403: "这条消息不在您的网格，由那里的同事来看。",
+    404: "没有找到这条消息。",
+    409: "这条消息已经有同事看过了。",
+}
+# Refusals worded for the page that asked, by path; anything else is about a ticket.
+MESSAGES_BY_PATH = (("/api/ops/", OPS_MESSAGES), ("/api/possible-requests", POSSIBLE_MESSAGES))
 
 CODES = {
     400: "bad_request",
@@ -46,7 +55,9 @@ CODES = {
 
 
 def _error(request: web.Request, status: int, detail: str) -> web.Response:
-    messages = OPS_MESSAGES if request.path.startswith(OPS_PATHS) else MESSAGES
+    messages = next(
+        (m for prefix, m in MESSAGES_BY_PATH if request.path.startswith(prefix)), MESSAGES
+    )
     return web.json_response(
         {
             "error": CODES.get(status, "error"),
@@ -61,12 +72,12 @@ def _error(request: web.Request, status: int, detail: str) -> web.Response:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except TicketNotFound as e:
+    except (TicketNotFound, UnknownPossibleRequest) as e:
         return _error(request, 404, str(e))
     except NotAllowed as e:
         logger.info("refused %s %s: %s", request.method, request.path, e)
         return _error(request, 403, str(e))
-    except IllegalTransition as e:
+    except (IllegalTransition, AlreadyDecided) as e:
         return _error(request, 409, str(e))
     except web.HTTPException as e:
         if e.status < 400 or not request.path.startswith(("/api/", "/internal/")):

@@ -17,6 +17,7 @@
     me: null,
     tab: 'open',               // 'open' | 'done' (resolved and closed)
     openTickets: [],           // always loaded: drives the title count
+    possible: [],              // messages that may be requests, waiting for a member's word
     shownTickets: [],          // the tickets of the current tab
     knownIds: null,            // ids seen so far; null until the first load
     newIds: new Set(),         // ids to highlight until opened
@@ -91,6 +92,8 @@
 
   function logout() {
     state.token = state.me = state.knownIds = state.revealed = null;
+    state.possible = [];
+    renderPossible();
     state.newIds.clear();
     state.unreadIds.clear();
     state.alertedIds.clear();
@@ -156,8 +159,12 @@
   async function refreshList() {
     if (!state.token) return;
     try {
-      const open = await api('GET', '/api/tickets?status=open');
+      const [open, possible] = await Promise.all([
+        api('GET', '/api/tickets?status=open'), api('GET', '/api/possible-requests'),
+      ]);
       state.openTickets = open.tickets || [];
+      state.possible = possible.possible_requests || [];
+      renderPossible();
       const firstLoad = !state.knownIds;
       state.knownIds = state.knownIds || new Set();
       for (const t of state.openTickets) {
@@ -285,6 +292,71 @@
     const empty = $('list-empty');
     empty.textContent = state.tab === 'open' ? '暂时没有待处理的事，辛苦了！' : '还没有办完的工单。';
     empty.hidden = state.shownTickets.length > 0;
+  }
+
+  // ---------- possible requests ----------
+  // The model read these as chatter, yet something in them sounds like a request: a member
+  // of the grid says which with one tap (bot/handoff/possible.py).
+  function whereSaid(p) {
+    if (p.chat_type !== 'group') return '私聊';
+    return p.grid ? p.grid + '的群' : '居民群';
+  }
+
+  function possibleCard(p) {
+    const card = el('li', 'possible-card');
+    const title = p.chat_type === 'group' ? '群里可能有人需要帮忙' : '可能有人需要帮忙';
+    const who = [(p.resident || {}).name || '居民', whereSaid(p), formatTime(p.created_at)];
+    card.append(el('h2', 'possible-title', title), el('blockquote', 'possible-text', p.text),
+      el('div', 'possible-meta', who.join(' · ')));
+    const yes = el('button', 'btn btn-primary btn-possible', '是求助');
+    const no = el('button', 'btn btn-plain btn-possible', '不是');
+    yes.type = no.type = 'button';
+    yes.addEventListener('click', () => decidePossible(p, 'confirm', [yes, no]));
+    no.addEventListener('click', () => decidePossible(p, 'dismiss', [yes, no]));
+    const row = el('div', 'btn-row');
+    row.append(yes, no);
+    card.append(row);
+    return card;
+  }
+
+  function renderPossible() {
+    $('possible-list').replaceChildren(...state.possible.map(possibleCard));
+    $('possible-box').hidden = !state.possible.length;
+  }
+
+  function dropPossible(id) {
+    state.possible = state.possible.filter((p) => p.id !== id);
+    renderPossible();
+  }
+
+  const DECIDED_TEXT = {
+    confirm: '已转成求助，居民会收到谁来帮忙。',
+    dismiss: '好的，记下了：这是闲聊。',
+  };
+
+  async function decidePossible(p, decision, buttons) {
+    for (const button of buttons) button.disabled = true;
+    try {
+      await api('POST', '/api/possible-requests/' + p.id + '/' + decision);
+      showError('');
+      showOk(DECIDED_TEXT[decision]);
+      dropPossible(p.id);
+    } catch (err) {
+      showError(err.message);
+      // A colleague decided first, or it is not ours to decide: the card has nothing left to do.
+      if ([403, 404, 409].includes(err.status)) dropPossible(p.id);
+      else for (const button of buttons) button.disabled = false;
+    }
+    scheduleRefresh();
+  }
+
+  function onPossibleFrame(frame) {
+    const p = frame.possible_request;
+    if (frame.type === 'possible_request.decided') { dropPossible(p.id); return; }
+    if (state.possible.some((q) => q.id === p.id)) return;
+    state.possible = [p, ...state.possible];
+    renderPossible();
+    try { if (navigator.vibrate) navigator.vibrate(300); } catch (err) { /* not on this device */ }
   }
 
   for (const tab of document.querySelectorAll('.tab')) {
@@ -549,7 +621,7 @@
     created: '居民求助', assign: '分派', escalate: '无人认领·升级', transfer: '转交',
     hand_back: '退回', claim: '认领', resolve: '办好了', rate: '居民评价', expire: '未评价·关闭',
     reopen: '重新打开', unassigned: '暂时没人可派', waiting: '还在等人认领', phone_revealed: '查看电话',
-    category_corrected: '更正分类',
+    category_corrected: '更正分类', confirmed: '确认是求助',
   };
   // Kinds the resident or the clock caused: "系统" in front would only confuse.
   const NO_ACTOR = ['created', 'rate', 'expire', 'escalate', 'waiting', 'unassigned'];
@@ -862,6 +934,7 @@
         if (frame.ticket.id === state.currentId) loadTicket(state.currentId);
         return;
       }
+      if (frame.possible_request) { onPossibleFrame(frame); return; }
       if (!frame.ticket || !/^ticket\./.test(frame.type || '')) return;
       if (frame.type === 'ticket.created') {
         state.newIds.add(frame.ticket.id);
