@@ -36,9 +36,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.conversation.engine import best_request  # noqa: E402
 from bot.handoff.categories import REQUEST_INTENTS  # noqa: E402
 from bot.ops.evaluation import load_examples, load_labelled_tsv, score  # noqa: E402
-from bot.ops.evaluation import predict as predict_with  # noqa: E402
 
 TOKENIZE = [{"name": "JiebaTokenizer"}]
 WORDS = [{"name": "CountVectorsFeaturizer"}]
@@ -145,12 +145,6 @@ def train(pipeline: list[dict[str, Any]], nlu: Path, out: Path) -> tuple[Path, f
     return Path(model), time.perf_counter() - started
 
 
-async def predict(model: Path, texts: list[str]) -> tuple[list[tuple[str, float]], float]:
-    from rasa.core.agent import Agent
-
-    return await predict_with(Agent.load(str(model)), texts)
-
-
 async def parse_all(model: Path, texts: list[str]) -> tuple[list[dict[str, Any]], float]:
     """Rasa's whole parse of each text (ranking and entities too); and seconds per parse."""
     from rasa.core.agent import Agent
@@ -162,19 +156,17 @@ async def parse_all(model: Path, texts: list[str]) -> tuple[list[dict[str, Any]]
     return parsed, (time.perf_counter() - started) / max(len(texts), 1)
 
 
-def best_request(parsed: dict[str, Any]) -> float:
-    """The probability of the request intent the model ranks highest."""
-    ranking = parsed["intent_ranking"]
-    return max((r["confidence"] for r in ranking if r["name"] in REQUEST_INTENTS), default=0.0)
-
-
 SIGNAL_THRESHOLDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
+
+
+def readings(parsed: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    return [(p["intent"]["name"], float(p["intent"]["confidence"])) for p in parsed]
 
 
 def signal_table(gold: list[str], parsed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """For messages read as chatter: how many real requests a possible-request threshold
     would still put before a member, and how much chatter it would put there too."""
-    silent = [(g, best_request(p)) for g, p in zip(gold, parsed, strict=True)
+    silent = [(g, best_request(p)[1]) for g, p in zip(gold, parsed, strict=True)
               if p["intent"]["name"] == "chitchat"]  # fmt: skip
     missed = [s for g, s in silent if g in REQUEST_INTENTS]
     chatter = [s for g, s in silent if g == "chitchat"]
@@ -238,7 +230,7 @@ def score_model(model: Path, test: Examples, real: Examples | None) -> dict[str,
     parsed, parse_s = asyncio.run(
         parse_all(model, [t for t, _ in test] + [t for t, _ in real or []])
     )
-    predicted = [(p["intent"]["name"], float(p["intent"]["confidence"])) for p in parsed]
+    predicted = readings(parsed)
     split = score([g for _, g in test], predicted[: len(test)])
     split["misread"] = misread(test, predicted[: len(test)])
     split["signals"] = signal_table([g for _, g in test], parsed[: len(test)])
@@ -271,7 +263,8 @@ def run_folds(pipeline: list[dict[str, Any]], folds: int) -> dict[str, Any]:
             model, _ = train(pipeline, nlu, Path(tmp))
             texts = [m.get("text") for m in test_part.intent_examples]
             gold = [m.get("intent") for m in test_part.intent_examples]
-            predicted, _ = asyncio.run(predict(model, texts))
+            parsed, _ = asyncio.run(parse_all(model, texts))
+            predicted = readings(parsed)
         fold_scores.append(score(gold, predicted))
     return {
         key: sum(f[key] for f in fold_scores) / len(fold_scores)

@@ -14,23 +14,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.ops.evaluation import load_examples
+
 ROOT = Path(__file__).resolve().parents[1]
 COVERAGE = yaml.safe_load((ROOT / "data" / "coverage.yml").read_text())
 SPLITS = {"nlu": ROOT / "data" / "nlu", "test": ROOT / "data" / "test"}
-ANNOTATION = re.compile(r"\[([^\]]+)\]\([^)]+\)")
 
 
 def examples(folder: Path) -> dict[str, list[str]]:
     """Each intent's example texts in a folder of Rasa NLU files, annotations stripped."""
     found: dict[str, list[str]] = defaultdict(list)
-    for file in sorted(folder.glob("*.yml")):
-        for block in yaml.safe_load(file.read_text()).get("nlu") or []:
-            if "intent" not in block:
-                continue
-            for line in block["examples"].splitlines():
-                text = line.strip().removeprefix("- ").strip()
-                if text:
-                    found[block["intent"]].append(ANNOTATION.sub(r"\1", text))
+    for text, intent in load_examples(folder):
+        found[intent].append(text)
     return found
 
 

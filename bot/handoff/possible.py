@@ -26,7 +26,7 @@ from bot.conversation.engine import Turn
 from bot.conversation.messages import StoredInbound
 from bot.db.models import Classification, Message, PossibleRequest, Resident
 from bot.handoff.access import Viewer, covered_by, covers
-from bot.handoff.categories import CHITCHAT, UNCLASSIFIED
+from bot.handoff.categories import CHITCHAT
 from bot.handoff.dispatcher import find_grid, on_duty_for
 from bot.handoff.push import MemberHub
 from bot.handoff.service import NotAllowed, TicketService, open_ticket_id
@@ -108,8 +108,7 @@ class PossibleRequests:
             chat_type=chat.chat_type,
             chat_id=chat.chat_id,
             text=mask_text(text),
-            # A fault word with no request intent ranked at all: a person sorts it, as 未分类.
-            intent=turn.request_intent or UNCLASSIFIED,
+            intent=turn.request_intent,
             confidence=turn.request_confidence,
             entities=turn.entities,
             status=PossibleStatus.OPEN,
