@@ -51,6 +51,7 @@ from wechat_callback import (  # noqa: E402
     wait_ready,
 )
 
+from bot.channels.webchat.identity import COOKIE  # noqa: E402
 from bot.demo import DEMO_PASSWORD  # noqa: E402
 
 OPERATOR = "周晓燕"
@@ -133,14 +134,23 @@ class Traffic:
     failed: int = 0
 
 
+async def webchat_identity(http: aiohttp.ClientSession, base: str, name: str) -> dict[str, str]:
+    """A resident's own identity cookie, as the page gets it, sent by hand: the session's jar
+    would make every resident one and the same."""
+    async with http.post(f"{base}/webchat/api/session", json={"name": name}) as resp:
+        resp.raise_for_status()
+        cookie = resp.cookies[COOKIE].value
+    http.cookie_jar.clear()
+    return {"Cookie": f"{COOKIE}={cookie}"}
+
+
 async def resident_loop(
     http: aiohttp.ClientSession, base: str, index: int, period: float, stop: asyncio.Event,
     traffic: Traffic,
 ) -> None:  # fmt: skip
     """One resident writing every `period` seconds and waiting for the bot's answer."""
-    async with http.ws_connect(
-        f"{base}/webchat/ws", params={"user_id": f"retrain-bench-{index}", "name": f"居民{index}"}
-    ) as ws:
+    headers = await webchat_identity(http, base, f"居民{index}")
+    async with http.ws_connect(f"{base}/webchat/ws", headers=headers) as ws:
         await ws.receive_json()
         await asyncio.sleep(period * index / RESIDENTS)
         while not stop.is_set():
@@ -206,6 +216,7 @@ async def hot_swap(model: Path, candidate: Path, rate: float, tmp: Path) -> int:
         BOT_MODEL_PATH=str(model),
         BOT_MODELS_DIR=str(candidate.parent),
         BOT_MODEL_POLL="0.5",
+        BOT_WEBCHAT_IDENTITIES_PER_HOUR=str(RESIDENTS),
         BOT_LOG_LEVEL="WARNING",
     )
     await bot_command(env, "db", "upgrade")

@@ -17,7 +17,9 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot.channels import wechat as wechat_channel
 from bot.channels import wecom as wecom_channel
+from bot.channels.replay import ReplayGuard
 from bot.channels.webchat import views as webchat_views
+from bot.channels.webchat.identity import ResidentCookies
 from bot.channels.webchat.sockets import CHANNEL as WEBCHAT
 from bot.channels.webchat.sockets import WebchatSockets
 from bot.channels.wechat import ApiSender
@@ -30,6 +32,7 @@ from bot.conversation.engine import RasaEngine, latest_model, tracker_store_for
 from bot.conversation.router import Router
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
+from bot.db.secrets import service_secret
 from bot.handoff.notify import RobotNotifier
 from bot.handoff.possible import PossibleRequests
 from bot.handoff.push import MemberHub
@@ -37,18 +40,25 @@ from bot.handoff.service import TicketService, Timeouts
 from bot.handoff.timers import Timers
 from bot.metrics import Metrics
 from bot.ops.switch import ModelWatcher, model_to_run
+from bot.retention import RetentionJob
 from bot.settings import Settings
+from bot.throttle import Throttle
 from bot.typedefs import (
     clock_key,
     delivery_key,
     executor_key,
     http_key,
     hub_key,
+    identity_throttle_key,
+    login_guard_key,
     metrics_key,
     notifier_key,
     ops_jobs_key,
+    passwords_key,
     possible_key,
     rasa_key,
+    replay_key,
+    resident_cookies_key,
     resident_names_key,
     router_key,
     sessions_key,
@@ -57,12 +67,15 @@ from bot.typedefs import (
     timers_key,
     webchat_sockets_key,
 )
-from bot.web import api, internal, ops, pages
-from bot.web.middleware import error_middleware
+from bot.web import accounts, api, internal, ops, pages
+from bot.web.auth import LoginGuard, PasswordChecker
+from bot.web.middleware import error_middleware, security_headers
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+# The name of the database-held key that signs residents' webchat identities.
+WEBCHAT_KEY = "webchat_identity"
 
 
 def dumps_utf8(data: object) -> str:
@@ -77,6 +90,20 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     app[sessions_key] = create_session_factory(engine)
     yield
     await engine.dispose()
+
+
+async def trust(app: web.Application) -> AsyncIterator[None]:
+    """Passwords checked off the event loop, login throttling, residents' signed cookies."""
+    settings, clock = app[settings_key], app[clock_key]
+    app[passwords_key] = PasswordChecker()
+    app[login_guard_key] = LoginGuard(clock)
+    key = await service_secret(app[sessions_key], WEBCHAT_KEY)
+    secure = settings.public_url.startswith("https://")
+    app[resident_cookies_key] = ResidentCookies(key, secure)
+    per_hour = settings.webchat_identities_per_hour
+    app[identity_throttle_key] = Throttle(per_hour, timedelta(hours=1), clock)
+    app[replay_key] = ReplayGuard(clock)
+    yield
 
 
 async def handoff(app: web.Application) -> AsyncIterator[None]:
@@ -146,6 +173,14 @@ async def timers(app: web.Application) -> AsyncIterator[None]:
     await ticket_timers.close()
 
 
+async def retention_job(app: web.Application) -> AsyncIterator[None]:
+    """Erases the words of conversations that ended `retention_days` ago, once a day."""
+    job = RetentionJob(app[sessions_key], app[clock_key], app[settings_key].retention_days)
+    job.start()
+    yield
+    await job.close()
+
+
 def action_endpoint(app: web.Application) -> EndpointConfig:
     """An external action server when one is configured (`rasa run actions`), else our
     actions in this process."""
@@ -172,6 +207,7 @@ async def dialogue(app: web.Application) -> AsyncIterator[None]:
         app[delivery_key],
         app[metrics_key],
         app[possible_key],
+        app[clock_key],
     )
     watcher = ModelWatcher(sessions, engine, settings.model_poll_s)
     watcher.start()
@@ -194,6 +230,7 @@ async def ops_jobs(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     """The service; `clock` is for tests and benchmarks that move time themselves."""
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app.on_response_prepare.append(security_headers)
     app[settings_key] = settings
     app[clock_key] = clock or SystemClock()
     app[metrics_key] = Metrics.create()
@@ -201,10 +238,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     webchat_views.setup_routes(app)
     wechat_channel.setup_routes(app)
     wecom_channel.setup_routes(app)
+    accounts.setup_routes(app)
     api.setup_routes(app)
     ops.setup_routes(app)
     internal.setup_routes(app)
-    app.cleanup_ctx.extend([database, handoff, platforms, timers, dialogue, ops_jobs])
+    app.cleanup_ctx.extend(
+        [database, trust, handoff, platforms, timers, dialogue, retention_job, ops_jobs]
+    )
     return app
 
 

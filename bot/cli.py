@@ -1,14 +1,18 @@
-"""Command line: `python -m bot serve | db upgrade | grids | members | demo seed | ops`."""
+"""Command line: `python -m bot serve | db | grids | members | privacy | demo seed | ops`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import getpass
+import json
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import jieba
 import structlog
@@ -17,17 +21,21 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import audit, retention
+from bot.audit import AuditAction
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade
-from bot.db.models import Grid, Member
+from bot.db.models import Grid, Member, Ticket, new_invite
+from bot.handoff.roles import ROLES
 from bot.handoff.schedule import ScheduleError, describe, parse_schedule, slots_to_json
+from bot.handoff.states import OPEN_STATUSES
 from bot.ops import commands as ops_commands
 from bot.ops.commands import OpsError
 from bot.privacy import MaskingFilter
 from bot.settings import Settings, load_settings
-from bot.web.auth import hash_password, issue_token
+from bot.web.auth import hash_password, issue_token, revoke_all
 
-ROLES = ("member", "secretary", "operator")
+MIN_PASSWORD = 8
 
 
 class CommandError(Exception):
@@ -66,6 +74,17 @@ async def serve(settings: Settings) -> None:
         await runner.cleanup()
 
 
+@contextlib.asynccontextmanager
+async def transaction(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """One transaction on the configured database, for one command."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            yield session
+    finally:
+        await engine.dispose()
+
+
 async def _grid(session, name: str) -> Grid:  # type: ignore[no-untyped-def]
     grid = await session.scalar(select(Grid).where(Grid.name == name))
     if grid is None:
@@ -73,16 +92,27 @@ async def _grid(session, name: str) -> Grid:  # type: ignore[no-untyped-def]
     return grid
 
 
+def room_link(settings: Settings, grid: Grid) -> str:
+    """The link to print as a QR code on the grid's poster; it lets a neighbour join the room."""
+    return f"{settings.public_url}/webchat/?room={grid.invite}"
+
+
 async def add_grid(settings: Settings, name: str, code: str, aliases: str) -> str:
-    engine = create_engine(settings.database_url)
-    try:
-        async with create_session_factory(engine)() as session, session.begin():
-            if await session.scalar(select(Grid).where(Grid.name == name)):
-                raise CommandError(f"grid {name!r} exists")
-            session.add(Grid(name=name, code=code, aliases=aliases))
-    finally:
-        await engine.dispose()
-    return f"grid {name} ({code}) added"
+    async with transaction(settings) as session:
+        if await session.scalar(select(Grid).where(Grid.name == name)):
+            raise CommandError(f"grid {name!r} exists")
+        grid = Grid(name=name, code=code, aliases=aliases, invite=new_invite())
+        session.add(grid)
+    return f"grid {name} ({code}) added; its room: {room_link(settings, grid)}"
+
+
+async def grid_invite(settings: Settings, name: str, renew: bool) -> str:
+    """The room link; `--renew` makes a new one (the old poster stops working)."""
+    async with transaction(settings) as session:
+        grid = await _grid(session, name)
+        if renew:
+            grid.invite = new_invite()
+        return room_link(settings, grid)
 
 
 @dataclass(frozen=True)
@@ -106,24 +136,22 @@ def _slots(hours: str) -> list[list[int]] | None:
 
 async def add_member(settings: Settings, new: NewMember) -> str:
     schedule = _slots(new.hours)
-    engine = create_engine(settings.database_url)
-    try:
-        async with create_session_factory(engine)() as session, session.begin():
-            if await session.scalar(select(Member).where(Member.name == new.name)):
-                raise CommandError(f"member {new.name!r} exists")
-            member = Member(
-                name=new.name,
-                role=new.role,
-                skills=new.skills,
-                phone=new.phone,
-                wecom_userid=new.wecom_userid,
-                schedule=schedule,
-                password_hash=hash_password(new.password) if new.password else None,
-                grids=[await _grid(session, g) for g in new.grids],
-            )
-            session.add(member)
-    finally:
-        await engine.dispose()
+    async with transaction(settings) as session:
+        if await session.scalar(select(Member).where(Member.name == new.name)):
+            raise CommandError(f"member {new.name!r} exists")
+        member = Member(
+            name=new.name,
+            role=new.role,
+            skills=new.skills,
+            phone=new.phone,
+            wecom_userid=new.wecom_userid,
+            schedule=schedule,
+            password_hash=hash_password(new.password) if new.password else None,
+            grids=[await _grid(session, g) for g in new.grids],
+        )
+        session.add(member)
+        await session.flush()
+        _audit(session, AuditAction.MEMBER_ADDED, member, new.role)
     return f"member {new.name} ({new.role}) added, on duty {describe(schedule)}"
 
 
@@ -137,42 +165,106 @@ async def _named_member(session: AsyncSession, name: str) -> Member:
 async def change_member(settings: Settings, name: str, action: str, hours: str = "") -> str:
     """暂停接单 / 恢复接单, or new weekly hours."""
     schedule = _slots(hours) if action == "hours" else None
-    engine = create_engine(settings.database_url)
-    try:
-        async with create_session_factory(engine)() as session, session.begin():
-            member = await _named_member(session, name)
-            if action == "hours":
-                member.schedule = schedule
-            else:
-                member.paused = action == "pause"
-            state = "暂停接单" if member.paused else f"on duty {describe(member.schedule)}"
-    finally:
-        await engine.dispose()
+    async with transaction(settings) as session:
+        member = await _named_member(session, name)
+        if action == "hours":
+            member.schedule = schedule
+        else:
+            member.paused = action == "pause"
+        state = "暂停接单" if member.paused else f"on duty {describe(member.schedule)}"
     return f"member {name}: {state}"
 
 
+def _audit(
+    session: AsyncSession, action: AuditAction, member: Member, detail: str | None = None
+) -> None:
+    """Changes made here are the administrator's, at the command line."""
+    audit.record(session, action, datetime.now(UTC), target=member.name, detail=detail or "命令行")
+
+
+async def change_password(settings: Settings, name: str, password: str) -> str:
+    """A new password ends every session the member had."""
+    if len(password) < MIN_PASSWORD:
+        raise CommandError(f"a password needs at least {MIN_PASSWORD} characters")
+    async with transaction(settings) as session:
+        member = await _named_member(session, name)
+        member.password_hash = hash_password(password)
+        ended = await revoke_all(session, member)
+        _audit(session, AuditAction.PASSWORD_CHANGED, member)
+    return f"member {name}: password changed, {ended} session(s) ended"
+
+
+async def remove_member(settings: Settings, name: str) -> str:
+    """Removed members keep their name on past tickets and can do nothing more."""
+    async with transaction(settings) as session:
+        member = await _named_member(session, name)
+        held = (
+            await session.scalars(
+                select(Ticket.id).where(
+                    Ticket.assignee_id == member.id, Ticket.status.in_(OPEN_STATUSES)
+                )
+            )
+        ).all()
+        if held:
+            raise CommandError(f"{name} still holds tickets {list(held)}; transfer them first")
+        member.active, member.paused, member.password_hash = False, True, None
+        member.grids = []
+        await revoke_all(session, member)
+        _audit(session, AuditAction.MEMBER_REMOVED, member)
+    return f"member {name} removed"
+
+
+async def change_role(settings: Settings, name: str, role: str) -> str:
+    async with transaction(settings) as session:
+        member = await _named_member(session, name)
+        was, member.role = member.role, role
+        await revoke_all(session, member)
+        _audit(session, AuditAction.ROLE_CHANGED, member, f"{was} → {role}")
+    return f"member {name}: {was} → {role}"
+
+
 async def member_token(settings: Settings, name: str) -> str:
-    engine = create_engine(settings.database_url)
-    try:
-        async with create_session_factory(engine)() as session, session.begin():
-            return await issue_token(session, await _named_member(session, name))
-    finally:
-        await engine.dispose()
+    async with transaction(settings) as session:
+        member = await _named_member(session, name)
+        ttl = timedelta(hours=settings.token_hours)
+        return await issue_token(session, member, datetime.now(UTC), ttl)
 
 
 async def list_members(settings: Settings) -> str:
-    engine = create_engine(settings.database_url)
-    try:
-        async with create_session_factory(engine)() as session:
-            members = (await session.scalars(select(Member).order_by(Member.id))).all()
-            lines = [
-                f"{m.name}\t{m.role}\t{','.join(g.name for g in m.grids) or '-'}\t"
-                f"{m.skills or '-'}\t{'暂停接单' if m.paused else describe(m.schedule)}"
-                for m in members
-            ]
-    finally:
-        await engine.dispose()
+    async with transaction(settings) as session:
+        members = (await session.scalars(select(Member).order_by(Member.id))).all()
+        lines = [
+            f"{m.name}\t{m.role}\t{','.join(g.name for g in m.grids) or '-'}\t"
+            f"{m.skills or '-'}\t{_state(m)}"
+            for m in members
+        ]
     return "\n".join(lines) or "no members yet"
+
+
+def _state(member: Member) -> str:
+    if not member.active:
+        return "已移除"
+    return "暂停接单" if member.paused else describe(member.schedule)
+
+
+async def privacy(settings: Settings, action: str, who: str) -> str:
+    """A resident's right to see and to erase what is held about them; both audited."""
+    async with transaction(settings) as session:
+        try:
+            resident = await retention.find_resident(session, who)
+            if action == "export":
+                held = await retention.export(session, resident)
+                output = json.dumps(held, ensure_ascii=False, indent=2)
+                audit_action, detail = AuditAction.PRIVACY_EXPORT, "命令行"
+            else:
+                erased = await retention.erase(session, resident)
+                output = f"resident {resident.id} erased: {erased.describe()}"
+                audit_action, detail = AuditAction.PRIVACY_ERASE, erased.describe()
+        except (retention.ResidentNotFound, retention.ResidentBusy) as e:
+            raise CommandError(str(e)) from None
+        now = datetime.now(UTC)
+        audit.record(session, audit_action, now, target=f"居民#{resident.id}", detail=detail)
+    return output
 
 
 def parser() -> argparse.ArgumentParser:
@@ -192,6 +284,9 @@ def parser() -> argparse.ArgumentParser:
     ga.add_argument("--name", required=True, help="e.g. 3号楼")
     ga.add_argument("--code", required=True, help="ASCII id used in URLs, e.g. b3")
     ga.add_argument("--aliases", default="", help="comma separated, e.g. 三号楼,3栋")
+    gi = gsub.add_parser("invite", help="print the grid's room link for its poster")
+    gi.add_argument("name")
+    gi.add_argument("--renew", action="store_true", help="a new link; the old one stops working")
 
     members = sub.add_parser("members", help="party members")
     msub = members.add_subparsers(dest="action", required=True)
@@ -211,10 +306,21 @@ def parser() -> argparse.ArgumentParser:
     mh.add_argument("hours")
     mt = msub.add_parser("token", help="print a new bearer token")
     mt.add_argument("name")
+    mp = msub.add_parser("passwd", help="set a new password (read from stdin); ends sessions")
+    mp.add_argument("name")
+    msub.add_parser("remove", help="remove a member (kept on past tickets)").add_argument("name")
+    mr = msub.add_parser("role", help="change a member's role")
+    mr.add_argument("name")
+    mr.add_argument("role", choices=ROLES)
     msub.add_parser("list")
+
+    priv = sub.add_parser("privacy", help="a resident's data: export or erase")
+    priv.add_argument("action", choices=["export", "erase"])
+    priv.add_argument("resident", help="resident id, channel:external_id, or ticket:N")
 
     demo = sub.add_parser("demo", help="demo data")
     demo.add_argument("action", choices=["seed"])
+    demo.add_argument("--force", action="store_true", help="seed even where other members exist")
     ops_commands.add_parser(sub)
     return p
 
@@ -228,11 +334,18 @@ def run(args: argparse.Namespace, settings: Settings) -> str | None:
     if args.command == "db":
         return "database is up to date"
     if args.command == "grids":
+        if args.action == "invite":
+            return asyncio.run(grid_invite(settings, args.name, args.renew))
         return asyncio.run(add_grid(settings, args.name, args.code, args.aliases))
     if args.command == "demo":
-        from bot.demo import seed
+        from bot.demo import RealMembers, seed
 
-        return asyncio.run(seed(settings))
+        try:
+            return asyncio.run(seed(settings, force=args.force))
+        except RealMembers as e:
+            raise CommandError(str(e)) from None
+    if args.command == "privacy":
+        return asyncio.run(privacy(settings, args.action, args.resident))
     if args.command == "ops":
         return asyncio.run(ops_commands.run(args, settings))
     if args.action == "add":
@@ -253,7 +366,20 @@ def run(args: argparse.Namespace, settings: Settings) -> str | None:
         )
     if args.action == "token":
         return asyncio.run(member_token(settings, args.name))
+    if args.action == "passwd":
+        return asyncio.run(change_password(settings, args.name, read_password()))
+    if args.action == "remove":
+        return asyncio.run(remove_member(settings, args.name))
+    if args.action == "role":
+        return asyncio.run(change_role(settings, args.name, args.role))
     return asyncio.run(list_members(settings))
+
+
+def read_password() -> str:
+    """Typed at a prompt, or piped in; never an argument, which the process list would show."""
+    if sys.stdin.isatty():
+        return getpass.getpass("new password: ")
+    return sys.stdin.readline().rstrip("\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_session_factory
-from bot.db.models import Grid, Member
+from bot.db.models import Grid, Member, new_invite
+from bot.handoff.roles import ROLE_LABELS
 from bot.settings import Settings
 from bot.web.auth import hash_password
 
@@ -27,18 +28,32 @@ MEMBERS = [
     # Reviews what the model got wrong and retrains it (/ops/review, /ops/models).
     ("周晓燕", "operator", [], ""),
 ]
-ROLE_LABELS = {"member": "网格员", "secretary": "书记", "operator": "模型运营"}
 
 
-async def seed(settings: Settings) -> str:
+class RealMembers(Exception):
+    """The database has members of its own: demo accounts with a known password do not
+    belong there."""
+
+
+async def seed(settings: Settings, force: bool = False) -> str:
     engine = create_engine(settings.database_url)
     try:
         async with create_session_factory(engine)() as session, session.begin():
+            demo_names = [name for name, *_ in MEMBERS]
+            others = await session.scalars(
+                select(Member.name).where(Member.name.not_in(demo_names))
+            )
+            real = others.all()
+            if real and not force:
+                raise RealMembers(
+                    f"this database has members of its own ({', '.join(real[:3])}…); demo "
+                    f"accounts share the password {DEMO_PASSWORD}. Use --force to seed anyway."
+                )
             grids: dict[str, Grid] = {}
             for name, code, aliases in GRIDS:
                 grid = await session.scalar(select(Grid).where(Grid.name == name))
                 if grid is None:
-                    grid = Grid(name=name, code=code, aliases=aliases)
+                    grid = Grid(name=name, code=code, aliases=aliases, invite=new_invite())
                     session.add(grid)
                 grids[name] = grid
             for name, role, grid_names, skills in MEMBERS:
@@ -56,11 +71,14 @@ async def seed(settings: Settings) -> str:
     finally:
         await engine.dispose()
     base = settings.public_url
+    rooms = "\n".join(
+        f"  {name}邻里群 {base}/webchat/?room={grid.invite}" for name, grid in grids.items()
+    )
     logins = "\n".join(
         f"  {name:<4} {ROLE_LABELS[role]} {'、'.join(g)}" for name, role, g, _ in MEMBERS
     )
     return (
-        f"居民聊天  {base}/webchat/\n"
+        f"居民聊天  {base}/webchat/\n{rooms}\n"
         f"党员控制台 {base}/console/  (密码都是 {DEMO_PASSWORD})\n{logins}\n"
         f"模型运营   {base}/ops/review  {base}/ops/models"
     )

@@ -76,6 +76,17 @@ class Settings:
     # Read as chatter, a message still goes to a member as a possible request when the model
     # gives a request intent at least this much (chosen by measurement, docs/nlu.md).
     possible_request_threshold: float = 0.15
+    # A console login lasts this long; logging out or a password change ends it sooner.
+    token_hours: int = 72
+    # Behind nginx every caller looks like 127.0.0.1: then the address the proxy saw, from
+    # X-Forwarded-For, is the one login throttling counts.
+    behind_proxy: bool = False
+    # `/metrics` answers loopback callers, and others only with this bearer token.
+    metrics_token: str = ""
+    # New webchat identities one address may take an hour (a family, a community centre).
+    webchat_identities_per_hour: int = 10
+    # Closed this many days ago, a conversation's words are erased; statistics stay.
+    retention_days: int = 180
     wechat: WechatSettings = field(default_factory=WechatSettings)
     wecom: WecomSettings = field(default_factory=WecomSettings)
 
@@ -105,6 +116,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         model_poll_s=float(env.get("BOT_MODEL_POLL", "2")),
         review_below=float(env.get("BOT_REVIEW_BELOW", "0.6")),
         possible_request_threshold=float(env.get("BOT_POSSIBLE_REQUEST_THRESHOLD", "0.15")),
+        token_hours=int(env.get("BOT_TOKEN_HOURS", "72")),
+        behind_proxy=env.get("BOT_BEHIND_PROXY", "") in ("1", "true", "yes"),
+        metrics_token=env.get("BOT_METRICS_TOKEN", ""),
+        retention_days=int(env.get("BOT_RETENTION_DAYS", "180")),
+        webchat_identities_per_hour=int(env.get("BOT_WEBCHAT_IDENTITIES_PER_HOUR", "10")),
         wechat=WechatSettings(
             callback=_callback_secrets(env, "BOT_WECHAT"),
             appid=env.get("BOT_WECHAT_APPID", ""),

@@ -8,6 +8,8 @@ from aiohttp import ClientSession, web
 from rasa_sdk.executor import ActionExecutor
 from sqlalchemy.orm import sessionmaker
 
+from bot.channels.replay import ReplayGuard
+from bot.channels.webchat.identity import ResidentCookies
 from bot.channels.webchat.sockets import WebchatSockets
 from bot.channels.wecom_names import ResidentNames
 from bot.clock import Clock
@@ -21,6 +23,8 @@ from bot.handoff.service import TicketService
 from bot.handoff.timers import Timers
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.throttle import Throttle
+from bot.web.auth import LoginGuard, PasswordChecker
 
 settings_key = web.AppKey("settings", Settings)
 sessions_key = web.AppKey("sessions", sessionmaker)
@@ -43,3 +47,10 @@ resident_names_key = web.AppKey("resident_names", ResidentNames)
 notifier_key = web.AppKey("notifier", RobotNotifier)
 # Training or evaluation started from /ops/models, one at a time.
 ops_jobs_key = web.AppKey("ops_jobs", list[Process])
+passwords_key = web.AppKey("passwords", PasswordChecker)
+login_guard_key = web.AppKey("login_guard", LoginGuard)
+resident_cookies_key = web.AppKey("resident_cookies", ResidentCookies)
+# New webchat identities per address.
+identity_throttle_key = web.AppKey("identity_throttle", Throttle)
+# Nonces of WeChat-family callbacks seen in the last minutes.
+replay_key = web.AppKey("callback_replays", ReplayGuard)

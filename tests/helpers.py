@@ -10,9 +10,15 @@ from typing import Any
 
 from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient
+from sqlalchemy import select
 
+from bot.app import create_app
+from bot.channels.webchat.identity import COOKIE
+from bot.clock import Clock
+from bot.db.models import Grid
+from bot.demo import DEMO_PASSWORD, seed
 from bot.settings import Settings
-from bot.typedefs import router_key
+from bot.typedefs import router_key, sessions_key
 
 WAIT_S = 15.0
 
@@ -37,17 +43,35 @@ class Service:
         """Wait until every accepted message has been routed."""
         await self.client.app[router_key].drain()
 
-    async def resident(self, name: str, chat: str = "private", user_id: str | None = None) -> Chat:
-        user_id = user_id or f"u{uuid.uuid4().hex[:15]}"
+    async def identity(self, name: str) -> str:
+        """A new webchat identity, as the page gets one: the cookie's value."""
+        resp = await self.client.post("/webchat/api/session", json={"name": name})
+        assert resp.status == 200, await resp.text()
+        cookie = resp.cookies[COOKIE].value
+        # Each resident of a test holds their own cookie; the client's jar holds none.
+        self.client.session.cookie_jar.clear()
+        return cookie
+
+    async def invite(self, grid_code: str) -> str:
+        """The room link's invite of a grid, as printed on its poster."""
+        async with self.client.app[sessions_key]() as session:
+            return await session.scalar(select(Grid.invite).where(Grid.code == grid_code))
+
+    async def resident(self, name: str, chat: str = "private", cookie: str | None = None) -> Chat:
+        """A resident in their private chat, or in a grid's room (`chat` = the grid's code)."""
+        cookie = cookie or await self.identity(name)
+        room = chat if chat == "private" else await self.invite(chat)
         ws = await self.client.ws_connect(
-            "/webchat/ws", params={"user_id": user_id, "name": name, "chat": chat}
+            "/webchat/ws", params={"chat": room}, headers={"Cookie": f"{COOKIE}={cookie}"}
         )
         history = await ws.receive_json(timeout=WAIT_S)
         assert history["type"] == "history"
-        return Chat(ws, user_id, history["messages"])
+        return Chat(ws, cookie, history["messages"])
 
     async def console(self, token: str) -> Console:
-        return Console(await self.client.ws_connect("/api/ws", params={"token": token}))
+        status, body = await self.api("POST", "/api/ws-ticket", token)
+        assert status == 200, body
+        return Console(await self.client.ws_connect("/api/ws", params={"ticket": body["ticket"]}))
 
 
 async def _receive_until(
@@ -75,8 +99,14 @@ async def _nothing_matches(
 @dataclass
 class Chat:
     ws: ClientWebSocketResponse
-    user_id: str
+    # The resident's identity cookie: reconnecting with it is the same resident.
+    cookie: str
     history: list[dict[str, Any]]
+
+    @property
+    def user_id(self) -> str:
+        """The id the server issued in the cookie (the part before its first dot)."""
+        return self.cookie.split(".", 1)[0]
 
     async def say(self, text: str, client_id: str | None = None) -> str:
         client_id = client_id or uuid.uuid4().hex
@@ -117,3 +147,12 @@ class Console:
 
     async def gets_nothing(self, wait: float = 1.0) -> bool:
         return await _nothing_matches(self.ws, lambda f: True, wait)
+
+
+async def start_service(aiohttp_client, settings: Settings, clock: Clock | None = None) -> Service:  # type: ignore[no-untyped-def]
+    """The whole service with the demo grids and members, on its configured port."""
+    client: TestClient = await aiohttp_client(
+        create_app(settings, clock=clock), server_kwargs={"port": settings.port}
+    )
+    await seed(settings)
+    return Service(client, settings, DEMO_PASSWORD)

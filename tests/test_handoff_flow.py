@@ -136,7 +136,7 @@ async def test_private_chatter_gets_one_short_pointer_and_no_ticket(service: Ser
 async def test_tickets_messages_and_pauses_survive_a_restart(
     service: Service, aiohttp_client
 ) -> None:  # type: ignore[no-untyped-def]
-    resident = await service.resident("张阿姨", user_id="restart-resident-1")
+    resident = await service.resident("张阿姨")
     await resident.say(LEAK)
     await resident.hear("bot")
     await resident.ws.close()
@@ -151,9 +151,9 @@ async def test_tickets_messages_and_pauses_survive_a_restart(
     _, body = await again.api("GET", "/api/tickets?status=open", token)
     [ticket] = body["tickets"]
     assert ticket["text"] == LEAK
-    assert await restarted.app[rasa_key].is_paused("webchat:restart-resident-1")
+    assert await restarted.app[rasa_key].is_paused(f"webchat:{resident.user_id}")
 
-    resident = await again.resident("张阿姨", user_id="restart-resident-1")
+    resident = await again.resident("张阿姨", cookie=resident.cookie)
     assert [m["text"] for m in resident.history][0] == LEAK
     await resident.say("师傅什么时候来")
     relayed = await console.resident_wrote()

@@ -7,18 +7,15 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
-from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
-from bot.app import create_app
 from bot.clock import FakeClock
 from bot.db.models import Member
-from bot.demo import DEMO_PASSWORD, seed
 from bot.handoff.schedule import LOCAL
 from bot.handoff.texts import SAFETY, WHOLE_BRANCH
 from bot.settings import Settings
 from bot.typedefs import router_key, sessions_key, timers_key
-from tests.helpers import Chat, Service
+from tests.helpers import Chat, Service, start_service
 
 LEAK = "我家厨房水管漏水了，3号楼2单元501，电话13900001234"
 FALL = "我爸在家摔倒了起不来，3号楼2单元501"
@@ -31,17 +28,9 @@ def clock() -> FakeClock:
     return FakeClock(MORNING)
 
 
-async def start(aiohttp_client, settings: Settings, clock: FakeClock) -> Service:  # type: ignore[no-untyped-def]
-    client: TestClient = await aiohttp_client(
-        create_app(settings, clock=clock), server_kwargs={"port": settings.port}
-    )
-    await seed(settings)
-    return Service(client, settings, DEMO_PASSWORD)
-
-
 @pytest.fixture
 async def timed(settings: Settings, clock: FakeClock, aiohttp_client) -> Service:  # type: ignore[no-untyped-def]
-    return await start(aiohttp_client, settings, clock)
+    return await start_service(aiohttp_client, settings, clock)
 
 
 async def everyone_takes_everything(service: Service) -> None:
@@ -127,7 +116,7 @@ async def test_unclaimed_requests_climb_the_chain_and_the_resident_is_told_each_
 async def test_an_escalation_resumes_after_a_restart(
     settings: Settings, clock: FakeClock, aiohttp_client
 ) -> None:  # type: ignore[no-untyped-def]
-    first = await start(aiohttp_client, settings, clock)
+    first = await start_service(aiohttp_client, settings, clock)
     await everyone_takes_everything(first)
     secretary = await first.login("陈红梅")
     resident = await first.resident("张阿姨")
@@ -135,7 +124,7 @@ async def test_an_escalation_resumes_after_a_restart(
     assert await time_passes(first, clock, minutes=10) == 1
     await first.client.close()
 
-    second = await start(aiohttp_client, settings, clock)
+    second = await start_service(aiohttp_client, settings, clock)
     secretary = await second.login("陈红梅")
     assert await time_passes(second, clock, minutes=5) == 0
     assert await time_passes(second, clock, minutes=5) == 1

@@ -73,8 +73,12 @@ async def workers(
     """Two workers of the service on one database, as `serve` would run on two machines."""
     services = []
     for port in (settings.port, unused_tcp_port_factory()):
+        # Every resident of this test writes from the same address.
         worker = settings.with_overrides(
-            port=port, models_dir=tmp_path / "models", model_poll_s=0.2
+            port=port,
+            models_dir=tmp_path / "models",
+            model_poll_s=0.2,
+            webchat_identities_per_hour=10_000,
         )
         client = await aiohttp_client(create_app(worker), server_kwargs={"port": port})
         services.append(Service(client, worker, DEMO_PASSWORD))

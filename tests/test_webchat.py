@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from bot.channels.webchat.identity import COOKIE
 from bot.db.models import Message
 from bot.typedefs import sessions_key
 from tests.helpers import WAIT_S, Service
@@ -16,16 +17,11 @@ async def _stored_count(service: Service) -> int:
 
 async def test_bad_connection_parameters_are_4xx(service: Service) -> None:
     ws = "/webchat/ws"
-    assert (await service.client.get(ws, params={"user_id": "short", "name": "张"})).status == 400
-    long_name = {"user_id": "abcdefgh12", "name": "张" * 21}
-    assert (await service.client.get(ws, params=long_name)).status == 400
-    no_room = {"user_id": "abcdefgh12", "name": "张", "chat": "nowhere"}
-    assert (await service.client.get(ws, params=no_room)).status == 404
-    foreign = await service.client.get(
-        ws,
-        params={"user_id": "abcdefgh12", "name": "张"},
-        headers={"Origin": "https://evil.example"},
-    )
+    assert (await service.client.get(ws, params={"chat": "private"})).status == 401
+    cookie = {"Cookie": f"{COOKIE}={await service.identity('张')}"}
+    no_room = await service.client.get(ws, params={"chat": "nowhere"}, headers=cookie)
+    assert no_room.status == 404
+    foreign = await service.client.get(ws, headers={**cookie, "Origin": "https://evil.example"})
     assert foreign.status == 403
 
 
@@ -64,13 +60,3 @@ async def test_script_tags_are_kept_as_text(service: Service) -> None:
     assert own["sender_name"] == "<b>钱</b>"
     page = await service.client.get("/webchat/")
     assert page.status == 200 and "text/html" in page.headers["Content-Type"]
-
-
-async def test_rooms_are_the_grids(service: Service) -> None:
-    body = await (await service.client.get("/webchat/api/rooms")).json()
-    assert body == {
-        "rooms": [
-            {"id": "b3", "name": "3号楼邻里群", "grid": "3号楼"},
-            {"id": "dongcun", "name": "东村邻里群", "grid": "东村"},
-        ]
-    }

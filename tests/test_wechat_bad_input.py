@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -38,8 +40,13 @@ async def safe(settings: Settings, fake: FakeWechat, aiohttp_client) -> Service:
     return await start(aiohttp_client, wechat_settings(settings, fake, (AES_KEY,)))
 
 
+def fresh() -> dict[str, str]:
+    """A current timestamp and a nonce of its own, as WeChat stamps each call."""
+    return {"timestamp": str(int(time.time())), "nonce": secrets.token_hex(5)}
+
+
 def signed(body: bytes) -> dict[str, str]:
-    params = {"timestamp": "1700000000", "nonce": "n0nce"}
+    params = fresh()
     params["signature"] = sha1_signature(TOKEN, params["timestamp"], params["nonce"])
     return params
 
@@ -56,7 +63,7 @@ async def stored_messages(service: Service) -> int:
 
 
 def encrypted_call(crypto_text: str, token: str = TOKEN) -> tuple[dict[str, str], bytes]:
-    params = {"timestamp": "1700000000", "nonce": "n0nce", "encrypt_type": "aes"}
+    params = {**fresh(), "encrypt_type": "aes"}
     params["signature"] = sha1_signature(token, params["timestamp"], params["nonce"])
     params["msg_signature"] = sha1_signature(
         token, params["timestamp"], params["nonce"], crypto_text
@@ -167,3 +174,32 @@ async def test_wrong_msg_signature_in_safe_mode_is_403(safe: Service, fake: Fake
 async def test_an_unconfigured_channel_is_404(service: Service) -> None:
     xml = text_xml(OPENID, "你好", 8).encode()
     assert await post_raw(service, signed(xml), xml) == 404
+
+
+async def test_a_signed_query_from_long_ago_is_refused(plain: Service, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.WARNING, logger="bot.channels.callbacks")
+    xml = text_xml(OPENID, "水管漏了", 11).encode()
+    old = {"timestamp": "978307200", "nonce": "n2001"}  # 2001-01-01
+    old["signature"] = sha1_signature(TOKEN, old["timestamp"], old["nonce"])
+    assert await post_raw(plain, old, xml) == 403
+    early = {"timestamp": str(int(time.time()) + 301), "nonce": "n-future"}
+    early["signature"] = sha1_signature(TOKEN, early["timestamp"], early["nonce"])
+    assert await post_raw(plain, early, xml) == 403
+    assert "timestamp" in caplog.text
+    assert await stored_messages(plain) == 0
+
+
+async def test_a_captured_query_cannot_carry_another_body(plain: Service) -> None:
+    genuine = text_xml(OPENID, "水管漏了", 12).encode()
+    query = signed(genuine)
+    assert await post_raw(plain, query, genuine) == 200
+    forged = text_xml("o-attacker", "我是王建国，把工单转给我", 13).encode()
+    assert await post_raw(plain, query, forged) == 403
+    # WeChat's own retry repeats query and body: answered, stored once.
+    assert await post_raw(plain, query, genuine) == 200
+    await plain.client.app[router_key].drain()
+    async with plain.client.app[sessions_key]() as session:
+        senders = (
+            await session.scalars(select(Message.conversation_id).where(Message.direction == "in"))
+        ).all()
+    assert senders == [f"wechat:{OPENID}"]

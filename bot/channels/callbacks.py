@@ -28,7 +28,7 @@ from bot.channels.wechat_crypto import (
 from bot.channels.wechat_xml import XmlError, parse_message, render_message
 from bot.conversation.messages import StoredInbound
 from bot.settings import CallbackSecrets
-from bot.typedefs import delivery_key, router_key
+from bot.typedefs import delivery_key, replay_key, router_key
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +73,13 @@ def query(request: web.Request, name: str) -> str:
 def check_plain_signature(request: web.Request, token: str) -> None:
     check_signature(
         query(request, "signature"), token, query(request, "timestamp"), query(request, "nonce")
+    )
+
+
+def refuse_replay(request: web.Request, body: bytes) -> None:
+    """A stale timestamp or a nonce reused with another body (`bot.channels.replay`)."""
+    request.app[replay_key].check(
+        request.path, query(request, "timestamp"), query(request, "nonce"), body
     )
 
 

@@ -23,6 +23,7 @@ from bot.channels.callbacks import (
     echostr,
     inbound_from_xml,
     parse_xml_fields,
+    refuse_replay,
     refusing_bad_input,
     require_configured,
     welcome,
@@ -72,6 +73,7 @@ def _message_fields(
     request: web.Request, settings: WechatSettings, crypto: MessageCrypto | None, body: bytes
 ) -> dict[str, str]:
     check_plain_signature(request, settings.callback.token)
+    refuse_replay(request, body)
     if crypto is None:
         return parse_xml_fields(body)
     if request.query.get("encrypt_type") != "aes":

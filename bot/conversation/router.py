@@ -10,10 +10,12 @@ import asyncio
 import logging
 import weakref
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.orm import sessionmaker
 
 from bot.channels.base import EVENT_KINDS, Inbound
+from bot.clock import Clock
 from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine
 from bot.conversation.messages import (
@@ -29,10 +31,14 @@ from bot.handoff.possible import PossibleRequests
 from bot.handoff.service import TicketService, open_ticket_id
 from bot.metrics import Metrics
 from bot.privacy import mask_text
+from bot.throttle import Throttle
 
 logger = logging.getLogger(__name__)
 
 LOCATION_NOTED_TEXT = "收到您发的位置了。需要帮什么忙，直接说或者发语音就行。"
+# Messages one resident may have routed a minute; more are kept (on their open ticket, if
+# any) but not read again by the model or pushed to a member's screen one by one.
+SENDER_LIMIT = (12, timedelta(minutes=1))
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class Router:
         delivery: Delivery,
         metrics: Metrics,
         possible: PossibleRequests,
+        clock: Clock,
     ) -> None:
         self._sessions = sessions
         self._possible = possible
@@ -64,6 +71,8 @@ class Router:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stored = RecentlyStored()
+        self._flood = Throttle(*SENDER_LIMIT, clock)
+        self._flooders: set[str] = set()
         # Routing a message costs 10-20 ms of CPU in many short steps on the event loop. Each
         # message routed at the same time put its next step in the loop's queue ahead of a
         # callback's and its transactions in line for SQLite's one write lock: under a burst,
@@ -126,6 +135,10 @@ class Router:
             return []
         async with self._sessions() as session:
             ticket_id = await open_ticket_id(session, stored.chat.conversation_id)
+        if self._flooding(stored):
+            async with self._sessions() as session, session.begin():
+                await mark_handled(session, stored.message_id, ticket_id)
+            return []
         if ticket_id is not None:
             await self._tickets.relay_from_resident(ticket_id, stored.message_id)
             return []
@@ -138,6 +151,22 @@ class Router:
         if await self._tickets.follow_up(stored):
             return []
         return await self._ask_model(stored)
+
+    def _flooding(self, stored: StoredInbound) -> bool:
+        """Over the sender's limit; the first message over it says so in the log, once."""
+        sender = stored.chat.conversation_id
+        if self._flood.retry_after(sender) == 0:
+            self._flood.record(sender)
+            self._flooders.discard(sender)
+            return False
+        if sender not in self._flooders:
+            self._flooders.add(sender)
+            logger.warning(
+                "%s sends more than %d messages a minute; more are kept, not routed",
+                sender,
+                SENDER_LIMIT[0],
+            )
+        return True
 
     async def _ask_model(self, stored: StoredInbound) -> list[Reply]:
         conversation_id = stored.chat.conversation_id

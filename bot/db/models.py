@@ -6,6 +6,7 @@ Times are stored as timezone-aware UTC.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -49,6 +50,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def new_invite() -> str:
+    return secrets.token_urlsafe(9)
+
+
 class Grid(Base):
     """A 网格: a building or village group that a party member looks after."""
 
@@ -60,6 +65,8 @@ class Grid(Base):
     code = Column(String(32), nullable=False, unique=True)
     # Other ways residents write the same place ("三号楼,3栋"), comma separated.
     aliases = Column(String(255), nullable=False, default="")
+    # The secret part of the room link on the grid's poster; a room is joined only with it.
+    invite = Column(String(40), nullable=False, unique=True, default=new_invite)
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
     def names(self) -> list[str]:
@@ -92,6 +99,8 @@ class Member(Base):
     # 暂停接单: off duty whatever the schedule says.
     paused = Column(Boolean, nullable=False, default=False)
     password_hash = Column(String(255))
+    # False once removed (`python -m bot members remove`): kept for the tickets' history only.
+    active = Column(Boolean, nullable=False, default=True)
     last_assigned_at = Column(UTCDateTime())
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
@@ -102,14 +111,17 @@ class Member(Base):
 
 
 class MemberToken(Base):
-    """A bearer token; only its SHA-256 is stored."""
+    """A bearer token (kind "session") or a one-time websocket ticket (kind "socket");
+    only its SHA-256 is stored."""
 
     __tablename__ = "member_tokens"
 
     id = Column(Integer, primary_key=True)
     member_id = Column(ForeignKey("members.id", ondelete="CASCADE"), nullable=False)
     token_hash = Column(String(64), nullable=False, unique=True)
+    kind = Column(String(8), nullable=False, default="session")
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    expires_at = Column(UTCDateTime(), nullable=False)
 
     member = relationship("Member", lazy="joined")
 
@@ -385,3 +397,28 @@ class OpsRun(Base):
     finished_at = Column(UTCDateTime())
     output = Column(Text, nullable=False, default="")
     model_name = Column(String(255))
+
+
+class AuditEntry(Base):
+    """Who did what that touches residents' privacy or members' accounts (the secretary's
+    安全记录): logins, phone reveals, exports, erasures, password and role changes."""
+
+    __tablename__ = "audit_log"
+
+    id = Column(Integer, primary_key=True)
+    at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
+    actor_id = Column(ForeignKey("members.id", ondelete="SET NULL"))
+    actor_name = Column(String(64))
+    action = Column(String(32), nullable=False)
+    target = Column(String(128))
+    detail = Column(String(255))
+
+
+class ServiceSecret(Base):
+    """Keys the service makes for itself once (e.g. the one that signs webchat identities),
+    shared by every worker through the database."""
+
+    __tablename__ = "service_secrets"
+
+    name = Column(String(32), primary_key=True)
+    value = Column(String(128), nullable=False)

@@ -1,5 +1,6 @@
 """Who may see which ticket. The SQL filter and the Python check state the same rule:
-a secretary sees every ticket; a member sees tickets assigned to them, the unclaimed tickets
+only roles that help residents see tickets at all (`bot.handoff.roles`); a secretary sees
+every ticket; a member sees tickets assigned to them, the unclaimed tickets
 of the grids they cover, and unclaimed tickets broadcast to the whole branch.
 
 What belongs to a grid and nobody yet (a possible request) is seen by the members who cover
@@ -10,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import and_, or_, true
+from sqlalchemy import and_, false, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.db.models import Member, Ticket
+from bot.handoff.roles import Action, allowed
 from bot.handoff.states import UNCLAIMED
 
 
@@ -28,9 +30,16 @@ class Viewer:
     def of(cls, member: Member) -> Viewer:
         return cls(member.id, member.name, member.role, frozenset(g.id for g in member.grids))
 
+    def may(self, action: Action) -> bool:
+        return allowed(self.role, action)
+
+    @property
+    def sees_tickets(self) -> bool:
+        return self.may(Action.TICKETS)
+
     @property
     def sees_everything(self) -> bool:
-        return self.role == "secretary"
+        return self.may(Action.SEE_ALL)
 
 
 class Scoped(Protocol):
@@ -55,11 +64,13 @@ class Scope:
 
 
 def covers(viewer: Viewer, grid_id: int | None) -> bool:
-    return viewer.sees_everything or grid_id in viewer.grid_ids
+    return viewer.sees_tickets and (viewer.sees_everything or grid_id in viewer.grid_ids)
 
 
 def covered_by(viewer: Viewer, grid_id: ColumnElement[int]) -> ColumnElement[bool]:
     """`covers` as a filter on a grid id column."""
+    if not viewer.sees_tickets:
+        return false()
     return true() if viewer.sees_everything else grid_id.in_(viewer.grid_ids)
 
 
@@ -70,12 +81,16 @@ def was_offered(viewer: Viewer, ticket: Scoped) -> bool:
 
 
 def may_see(viewer: Viewer, ticket: Scoped) -> bool:
+    if not viewer.sees_tickets:
+        return False
     if viewer.sees_everything or ticket.assignee_id == viewer.member_id:
         return True
     return ticket.status in UNCLAIMED and was_offered(viewer, ticket)
 
 
 def visible_to(viewer: Viewer) -> ColumnElement[bool]:
+    if not viewer.sees_tickets:
+        return false()
     if viewer.sees_everything:
         return true()
     return or_(
@@ -89,4 +104,6 @@ def visible_to(viewer: Viewer) -> ColumnElement[bool]:
 
 def may_act(viewer: Viewer, ticket: Scoped) -> bool:
     """Replying and resolving belong to the ticket's holder (or the secretary)."""
+    if not viewer.may(Action.HOLD):
+        return False
     return viewer.sees_everything or ticket.assignee_id == viewer.member_id

@@ -98,7 +98,7 @@ def least_busy(members: Iterable[Member], load: dict[int, int]) -> Member | None
 
 
 async def _members(session: AsyncSession, grid: Grid | None, role: str) -> list[Member]:
-    query = select(Member).where(Member.role == role).order_by(Member.id)
+    query = select(Member).where(Member.role == role, Member.active.is_(True)).order_by(Member.id)
     if grid is not None:
         query = query.join(member_grids, member_grids.c.member_id == Member.id).where(
             member_grids.c.grid_id == grid.id

@@ -8,6 +8,7 @@ from typing import Any
 from bot.channels.base import ChatMessage
 from bot.db.models import Member, PossibleRequest, Ticket, TicketEvent
 from bot.handoff.categories import CATEGORY_LABELS, category_for_intent
+from bot.handoff.roles import Action, allowed
 from bot.handoff.schedule import describe, on_duty
 from bot.handoff.states import STATUS_LABELS, Status
 from bot.privacy import mask_phone, mask_text
@@ -28,6 +29,8 @@ def member_payload(member: Member, now: datetime | None = None) -> dict[str, Any
         "skills": member.skill_list(),
         "hours": describe(member.schedule),
         "paused": member.paused,
+        # Only these can be handed a ticket (`bot.handoff.roles`).
+        "holds_tickets": allowed(member.role, Action.HOLD),
     }
     if now is not None:
         payload["on_duty"] = on_duty(member.schedule, member.paused, now)

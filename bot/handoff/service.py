@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defaultload, sessionmaker
 
 from actions.handoff_client import HandoffRequest, HandoffResult
+from bot import audit
+from bot.audit import AuditAction
 from bot.channels.base import ChatMessage, ChatRef
 from bot.clock import Clock
 from bot.conversation.delivery import Delivery
@@ -38,6 +40,7 @@ from bot.handoff.dispatcher import (
 from bot.handoff.incidents import find_incident, incident_label
 from bot.handoff.payloads import console_message
 from bot.handoff.push import MemberHub
+from bot.handoff.roles import Action, allowed
 from bot.handoff.schedule import on_duty
 from bot.handoff.states import OPEN_STATUSES, UNCLAIMED, IllegalTransition, Status, next_status
 from bot.metrics import Metrics
@@ -338,7 +341,11 @@ class TicketService:
             )
             earlier = await session.scalars(
                 select(Ticket)
-                .where(Ticket.resident_id == ticket.resident_id, Ticket.id < ticket.id)
+                .where(
+                    Ticket.resident_id == ticket.resident_id,
+                    Ticket.id < ticket.id,
+                    visible_to(viewer),
+                )
                 .order_by(Ticket.id.desc())
                 .limit(10)
             )
@@ -356,6 +363,14 @@ class TicketService:
             ticket = await visible_ticket(session, viewer, ticket_id)
             phone = ticket.contact_phone()
             self._event(session, ticket, "phone_revealed", None, None, viewer, "查看完整电话")
+            audit.record(
+                session,
+                AuditAction.PHONE_REVEALED,
+                self._clock.now(),
+                viewer,
+                viewer.member_id,
+                target=f"工单#{ticket.id}",
+            )
         logger.info("member %s revealed the phone of ticket %s", viewer.member_id, ticket_id)
         return phone
 
@@ -431,6 +446,8 @@ class TicketService:
             target = await session.get(Member, to_member)
             if target is None or target.id == ticket.assignee_id:
                 raise TicketNotFound(f"no member {to_member} to transfer to")
+            if not (target.active and allowed(target.role, Action.HOLD)):
+                raise NotAllowed(f"member {to_member} cannot hold tickets")
             before, previous = Scope.of(ticket), ticket.assignee
             step = Assignment(ticket.grid, target, f"转交{target.name}", ticket.escalation_level)
             self._offer(session, ticket, step, "transfer", viewer, now, reason)

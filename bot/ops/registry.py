@@ -107,6 +107,15 @@ def resolve_archive(models_dir: Path, name_or_path: str) -> Path:
     raise UnknownModel(f"no model archive {name_or_path!r} (looked in {models_dir}/)")
 
 
+def archive_named(models_dir: Path, name: str) -> Path:
+    """An archive of `models_dir` by its name (with or without `.tar.gz`); never a path, so a
+    name from the web cannot reach a file anywhere else."""
+    for archive in models_dir.glob("*.tar.gz"):
+        if name in (archive.name, archive.name.removesuffix(".tar.gz")) and archive.is_file():
+            return archive.absolute()
+    raise UnknownModel(f"no model archive {name!r} in {models_dir}/")
+
+
 async def register(session: AsyncSession, archive: Path, actor: str) -> NluModel:
     """The archive's registry row, created on first sight; refreshes stored metrics."""
     model = await session.scalar(select(NluModel).where(NluModel.name == archive.name))

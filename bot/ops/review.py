@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import Classification, Ticket, TicketEvent, utcnow
 from bot.handoff.access import Viewer
 from bot.handoff.categories import CATEGORY_LABELS, CHITCHAT, REQUEST_INTENTS
+from bot.handoff.roles import Action
 from bot.handoff.service import NotAllowed, TicketNotFound, visible_ticket
 from bot.handoff.states import UNCLAIMED
 from bot.ops.evaluation import FALLBACK_INTENT
@@ -59,8 +60,8 @@ class Decision:
 
 
 def operator_only(viewer: Viewer) -> None:
-    if viewer.role != "operator":
-        raise NotAllowed(f"member {viewer.member_id} is not an operator")
+    if not viewer.may(Action.REVIEW):
+        raise NotAllowed(f"member {viewer.member_id} may not review")
 
 
 def needs_review(below: float) -> Any:

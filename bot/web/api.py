@@ -20,6 +20,7 @@ from bot.handoff.payloads import (
     reporter_payload,
     ticket_payload,
 )
+from bot.handoff.roles import Action
 from bot.handoff.schedule import LOCAL
 from bot.handoff.service import Visit
 from bot.handoff.states import Status
@@ -31,7 +32,7 @@ from bot.typedefs import (
     settings_key,
     tickets_key,
 )
-from bot.web.auth import issue_token, member_for_token, password_matches
+from bot.web.accounts import actor, json_body, socket_member
 from bot.web.origin import origin_allowed
 
 logger = logging.getLogger(__name__)
@@ -39,31 +40,6 @@ logger = logging.getLogger(__name__)
 MAX_REPLY = 2000
 MAX_REASON = 200
 STATUS_FILTERS = {"open", *(s.value for s in Status)}
-
-
-async def json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as e:
-        raise web.HTTPBadRequest(reason="body is not JSON") from e
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(reason="body must be a JSON object")
-    return body
-
-
-async def _member(request: web.Request, token: str) -> Member:
-    async with request.app[sessions_key]() as session:
-        member = await member_for_token(session, token)
-    if member is None:
-        raise web.HTTPUnauthorized(reason="missing or invalid token")
-    return member
-
-
-async def viewer(request: web.Request) -> Viewer:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        raise web.HTTPUnauthorized(reason="missing or invalid token")
-    return Viewer.of(await _member(request, token.strip()))
 
 
 def _id_in_path(request: web.Request, key: str, what: str) -> int:
@@ -77,35 +53,19 @@ def ticket_id_of(request: web.Request) -> int:
     return _id_in_path(request, "ticket_id", "ticket")
 
 
-async def login(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    name, password = str(body.get("name", "")).strip(), str(body.get("password", ""))
-    async with request.app[sessions_key]() as session, session.begin():
-        member = await session.scalar(select(Member).where(Member.name == name))
-        if member is None or not password_matches(member, password):
-            logger.warning("failed console login for %r", name)
-            raise web.HTTPUnauthorized(reason="wrong name or password")
-        token = await issue_token(session, member)
-    return web.json_response({"token": token, "member": member_payload(member)})
-
-
-async def me(request: web.Request) -> web.Response:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer":
-        raise web.HTTPUnauthorized(reason="missing or invalid token")
-    return web.json_response(member_payload(await _member(request, token.strip())))
-
-
 async def list_tickets(request: web.Request) -> web.Response:
     status = request.query.get("status") or None
     if status is not None and status not in STATUS_FILTERS:
         raise web.HTTPBadRequest(reason=f"status must be one of {sorted(STATUS_FILTERS)}")
-    tickets = await request.app[tickets_key].visible_tickets(await viewer(request), status)
+    tickets = await request.app[tickets_key].visible_tickets(
+        await actor(request, Action.TICKETS), status
+    )
     return web.json_response({"tickets": [ticket_payload(t) for t in tickets]})
 
 
 async def get_ticket(request: web.Request) -> web.Response:
-    detail = await request.app[tickets_key].detail(await viewer(request), ticket_id_of(request))
+    who = await actor(request, Action.TICKETS)
+    detail = await request.app[tickets_key].detail(who, ticket_id_of(request))
     payload = ticket_payload(detail.ticket)
     payload["messages"] = [console_message(m) for m in detail.messages]
     payload["events"] = [event_payload(e) for e in detail.events]
@@ -116,13 +76,13 @@ async def get_ticket(request: web.Request) -> web.Response:
 
 async def reveal_phone(request: web.Request) -> web.Response:
     phone = await request.app[tickets_key].reveal_phone(
-        await viewer(request), ticket_id_of(request)
+        await actor(request, Action.PHONE), ticket_id_of(request)
     )
     return web.json_response({"phone": phone})
 
 
 async def transfer(request: web.Request) -> web.Response:
-    who = await viewer(request)
+    who = await actor(request, Action.HOLD)
     body = await json_body(request)
     try:
         to_member = int(body["to"])
@@ -134,7 +94,7 @@ async def transfer(request: web.Request) -> web.Response:
 
 
 async def hand_back(request: web.Request) -> web.Response:
-    who = await viewer(request)
+    who = await actor(request, Action.HOLD)
     reason = _reason(await json_body(request))
     ticket = await request.app[tickets_key].hand_back(who, ticket_id_of(request), reason)
     return web.json_response(ticket_payload(ticket))
@@ -161,20 +121,22 @@ def _visit(body: dict[str, Any]) -> Visit | None:
 
 
 async def list_members(request: web.Request) -> web.Response:
-    await viewer(request)
+    await actor(request, Action.MEMBERS)
     now = request.app[clock_key].now()
+    query = select(Member).where(Member.active.is_(True)).order_by(Member.id)
     async with request.app[sessions_key]() as session:
-        members = (await session.scalars(select(Member).order_by(Member.id))).all()
+        members = (await session.scalars(query)).all()
     return web.json_response({"members": [member_payload(m, now) for m in members]})
 
 
 async def claim(request: web.Request) -> web.Response:
-    ticket = await request.app[tickets_key].claim(await viewer(request), ticket_id_of(request))
+    who = await actor(request, Action.HOLD)
+    ticket = await request.app[tickets_key].claim(who, ticket_id_of(request))
     return web.json_response(ticket_payload(ticket))
 
 
 async def reply(request: web.Request) -> web.Response:
-    who = await viewer(request)
+    who = await actor(request, Action.HOLD)
     body = await json_body(request)
     text = str(body.get("text", "")).strip()
     if not 0 < len(text) <= MAX_REPLY:
@@ -185,7 +147,7 @@ async def reply(request: web.Request) -> web.Response:
 
 
 async def merge(request: web.Request) -> web.Response:
-    who = await viewer(request)
+    who = await actor(request, Action.HOLD)
     try:
         into = int((await json_body(request))["into"])
     except (KeyError, TypeError, ValueError) as e:
@@ -195,12 +157,13 @@ async def merge(request: web.Request) -> web.Response:
 
 
 async def split(request: web.Request) -> web.Response:
-    ticket = await request.app[tickets_key].split(await viewer(request), ticket_id_of(request))
+    who = await actor(request, Action.HOLD)
+    ticket = await request.app[tickets_key].split(who, ticket_id_of(request))
     return web.json_response(ticket_payload(ticket))
 
 
 async def resolve(request: web.Request) -> web.Response:
-    who = await viewer(request)
+    who = await actor(request, Action.HOLD)
     body = await json_body(request)
     note = str(body.get("note", "")).strip()[:MAX_REPLY]
     visit = _visit(body)
@@ -213,20 +176,20 @@ def possible_id_of(request: web.Request) -> int:
 
 
 async def list_possible_requests(request: web.Request) -> web.Response:
-    possible = await request.app[possible_key].open_for(await viewer(request))
+    possible = await request.app[possible_key].open_for(await actor(request, Action.POSSIBLE))
     return web.json_response({"possible_requests": [possible_payload(p) for p in possible]})
 
 
 async def confirm_possible_request(request: web.Request) -> web.Response:
     possible = await request.app[possible_key].confirm(
-        await viewer(request), possible_id_of(request)
+        await actor(request, Action.POSSIBLE), possible_id_of(request)
     )
     return web.json_response(possible_payload(possible))
 
 
 async def dismiss_possible_request(request: web.Request) -> web.Response:
     possible = await request.app[possible_key].dismiss(
-        await viewer(request), possible_id_of(request)
+        await actor(request, Action.POSSIBLE), possible_id_of(request)
     )
     return web.json_response(possible_payload(possible))
 
@@ -234,7 +197,7 @@ async def dismiss_possible_request(request: web.Request) -> web.Response:
 async def events_socket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request, request.app[settings_key].allowed_origins):
         raise web.HTTPForbidden(reason="origin not allowed")
-    who = Viewer.of(await _member(request, request.query.get("token", "")))
+    who = Viewer.of(await socket_member(request))
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     hub = request.app[hub_key]
@@ -249,8 +212,6 @@ async def events_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/api/login", login, name="api-login")
-    app.router.add_get("/api/me", me, name="api-me")
     app.router.add_get("/api/tickets", list_tickets, name="api-tickets")
     app.router.add_get("/api/tickets/{ticket_id}", get_ticket, name="api-ticket")
     app.router.add_post("/api/tickets/{ticket_id}/claim", claim, name="api-claim")

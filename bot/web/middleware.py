@@ -10,6 +10,7 @@ from aiohttp import web
 from bot.handoff.possible import AlreadyDecided, UnknownPossibleRequest
 from bot.handoff.service import NotAllowed, TicketNotFound
 from bot.handoff.states import IllegalTransition
+from bot.web.auth import TooManyAttempts
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ MESSAGES = {
     404: "没有找到这张工单。",
     409: "这张工单已被其他人认领，或已经处理完了。",
     413: "内容太长了。",
+    429: "尝试次数太多了，请稍后再试。",
 }
 
 
@@ -40,8 +42,23 @@ POSSIBLE_MESSAGES = {
     404: "没有找到这条消息。",
     409: "这条消息已经有同事看过了。",
 }
+# What a resident reads in the webchat.
+WEBCHAT_MESSAGES = {
+    **MESSAGES,
+    400: "这个称呼用不了，请换一个，比如：张阿姨。",
+    401: "请先写上您的称呼。",
+    404: "这个群的邀请码不对，请对照海报再扫一次。",
+}
+# Pages for some roles only.
+ROLE_MESSAGES = {**MESSAGES, 403: "这里您的角色用不了。"}
 # Refusals worded for the page that asked, by path; anything else is about a ticket.
-MESSAGES_BY_PATH = (("/api/ops/", OPS_MESSAGES), ("/api/possible-requests", POSSIBLE_MESSAGES))
+MESSAGES_BY_PATH = (
+    ("/api/audit", ROLE_MESSAGES),
+    ("/api/members", ROLE_MESSAGES),
+    ("/api/ops/", OPS_MESSAGES),
+    ("/api/possible-requests", POSSIBLE_MESSAGES),
+    ("/webchat/api/", WEBCHAT_MESSAGES),
+)
 
 CODES = {
     400: "bad_request",
@@ -51,6 +68,7 @@ CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "too_large",
+    429: "too_many_requests",
 }
 
 
@@ -68,6 +86,20 @@ def _error(request: web.Request, status: int, detail: str) -> web.Response:
     )
 
 
+def too_many(retry_after: int) -> web.Response:
+    """429 with the wait in words a volunteer reads (重试时间) and in Retry-After."""
+    minutes = max(1, -(-retry_after // 60))
+    return web.json_response(
+        {
+            "error": "too_many_requests",
+            "message": f"尝试次数太多了，请 {minutes} 分钟后再试。",
+            "retry_after": retry_after,
+        },
+        status=429,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -79,8 +111,39 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _error(request, 403, str(e))
     except (IllegalTransition, AlreadyDecided) as e:
         return _error(request, 409, str(e))
+    except TooManyAttempts as e:
+        logger.warning("%s %s throttled for %d s", request.method, request.path, e.retry_after)
+        return too_many(e.retry_after)
     except web.HTTPException as e:
-        if e.status < 400 or not request.path.startswith(("/api/", "/internal/")):
+        if e.status < 400 or not request.path.startswith(("/api/", "/internal/", "/webchat/api/")):
             raise
         logger.info("%s %s -> %s %s", request.method, request.path, e.status, e.reason)
         return _error(request, e.status, e.reason)
+
+
+# Pages load their scripts and styles from /static only; nothing may frame them.
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)

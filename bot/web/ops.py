@@ -20,17 +20,17 @@ from sqlalchemy import select
 
 from bot.channels.webchat.views import STATIC_DIR
 from bot.db.models import ModelEvent, OpsRun
-from bot.handoff.access import Viewer
 from bot.handoff.payloads import ticket_payload
+from bot.handoff.roles import Action
 from bot.ops.evaluation import report_paths, stored_report
 from bot.ops.registry import (
     NothingToRollBack,
     UnknownModel,
     activate,
+    archive_named,
     discover,
     list_models,
     model_payload,
-    resolve_archive,
     rollback,
 )
 from bot.ops.review import (
@@ -39,13 +39,13 @@ from bot.ops.review import (
     Decision,
     correct_category,
     decide,
-    operator_only,
 )
 from bot.ops.review import review_queue as pending_review
 from bot.ops.runs import run_payload
 from bot.settings import Settings
 from bot.typedefs import clock_key, ops_jobs_key, sessions_key, settings_key
-from bot.web.api import json_body, ticket_id_of, viewer
+from bot.web.accounts import actor, json_body
+from bot.web.api import ticket_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +58,8 @@ async def ops_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "ops.html")
 
 
-async def _operator(request: web.Request) -> Viewer:
-    who = await viewer(request)
-    operator_only(who)
-    return who
-
-
 async def correct(request: web.Request) -> web.Response:
-    who = await viewer(request)
+    who = await actor(request, Action.CORRECT)
     category = str((await json_body(request)).get("category", ""))
     urgent_s = request.app[settings_key].urgent_claim_timeout_s
     urgent_deadline = request.app[clock_key].now() + timedelta(seconds=urgent_s)
@@ -82,7 +76,7 @@ async def correct(request: web.Request) -> web.Response:
 
 
 async def review_queue(request: web.Request) -> web.Response:
-    await _operator(request)
+    await actor(request, Action.REVIEW)
     below = request.app[settings_key].review_below
     async with request.app[sessions_key]() as session:
         groups = await pending_review(session, below)
@@ -90,7 +84,7 @@ async def review_queue(request: web.Request) -> web.Response:
 
 
 async def review_decision(request: web.Request) -> web.Response:
-    who = await _operator(request)
+    who = await actor(request, Action.REVIEW)
     body = await json_body(request)
     try:
         item_id = int(request.match_info["item_id"])
@@ -106,7 +100,7 @@ async def review_decision(request: web.Request) -> web.Response:
 
 
 async def models(request: web.Request) -> web.Response:
-    await _operator(request)
+    await actor(request, Action.MODELS)
     async with request.app[sessions_key]() as session, session.begin():
         await discover(session, request.app[settings_key].models_dir)
         rows = await list_models(session)
@@ -135,13 +129,13 @@ def _event_payload(event: ModelEvent) -> dict[str, Any]:
 
 def _archive(request: web.Request) -> Path:
     try:
-        return resolve_archive(request.app[settings_key].models_dir, request.match_info["name"])
+        return archive_named(request.app[settings_key].models_dir, request.match_info["name"])
     except UnknownModel as e:
         raise web.HTTPNotFound(reason=str(e)) from e
 
 
 async def report(request: web.Request) -> web.Response:
-    await _operator(request)
+    await actor(request, Action.MODELS)
     found = stored_report(_archive(request))
     if found is None:
         raise web.HTTPNotFound(reason="not evaluated yet")
@@ -149,7 +143,7 @@ async def report(request: web.Request) -> web.Response:
 
 
 async def chart(request: web.Request) -> web.FileResponse:
-    await _operator(request)
+    await actor(request, Action.MODELS)
     kind = request.match_info["chart"]
     if kind not in CHARTS:
         raise web.HTTPNotFound(reason="no such chart")
@@ -160,7 +154,7 @@ async def chart(request: web.Request) -> web.FileResponse:
 
 
 async def activate_model(request: web.Request) -> web.Response:
-    who = await _operator(request)
+    who = await actor(request, Action.MODELS)
     body = await json_body(request)
     archive = _archive(request)
     async with request.app[sessions_key]() as session, session.begin():
@@ -186,7 +180,7 @@ async def activate_model(request: web.Request) -> web.Response:
 
 
 async def rollback_model(request: web.Request) -> web.Response:
-    who = await _operator(request)
+    who = await actor(request, Action.MODELS)
     try:
         async with request.app[sessions_key]() as session, session.begin():
             payload = model_payload(await rollback(session, who.name))
@@ -197,13 +191,13 @@ async def rollback_model(request: web.Request) -> web.Response:
 
 
 async def start_training(request: web.Request) -> web.Response:
-    who = await _operator(request)
+    who = await actor(request, Action.MODELS)
     await _start_job(request.app, ["train", "--by", who.name])
     return web.json_response({"started": "train"}, status=202)
 
 
 async def start_evaluation(request: web.Request) -> web.Response:
-    who = await _operator(request)
+    who = await actor(request, Action.MODELS)
     archive = _archive(request)
     await _start_job(request.app, ["evaluate", str(archive), "--by", who.name])
     return web.json_response({"started": "evaluate", "model": archive.name}, status=202)

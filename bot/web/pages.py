@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+import logging
+
 from aiohttp import web
 from sqlalchemy import text
 
 from bot.channels.webchat.views import STATIC_DIR
-from bot.typedefs import metrics_key, rasa_key, sessions_key
+from bot.typedefs import metrics_key, rasa_key, sessions_key, settings_key
+
+logger = logging.getLogger(__name__)
 
 
 async def console(request: web.Request) -> web.FileResponse:
@@ -25,8 +31,9 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         async with request.app[sessions_key]() as session:
             await session.execute(text("SELECT 1"))
-    except Exception as e:  # any database failure means "not ready", never a 500
-        return web.json_response({"status": "database unavailable", "error": str(e)}, status=503)
+    except Exception:  # any database failure means "not ready", never a 500
+        logger.exception("readiness check: the database does not answer")
+        return web.json_response({"status": "database unavailable"}, status=503)
     engine = request.app.get(rasa_key)
     if engine is None:
         return web.json_response({"status": "model not loaded"}, status=503)
@@ -34,6 +41,17 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Loopback callers (a local Prometheus) or, when `BOT_METRICS_TOKEN` is set, only its
+    bearer."""
+    token = request.app[settings_key].metrics_token
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token:
+        allowed = hmac.compare_digest(given.encode(), token.encode())
+    else:
+        allowed = ipaddress.ip_address(request.remote or "0.0.0.0").is_loopback
+    if not allowed:
+        logger.warning("metrics refused for %s", request.remote)
+        raise web.HTTPForbidden(text="forbidden")
     return request.app[metrics_key].render()
 
 

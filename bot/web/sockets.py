@@ -32,9 +32,11 @@ class SocketRegistry(Generic[K]):
     def keys(self) -> list[K]:
         return list(self._by_key)
 
+    def sockets(self, keys: Iterable[K]) -> list[web.WebSocketResponse]:
+        return [ws for key in keys for ws in list(self._by_key.get(key, ()))]
+
     async def send(self, keys: Iterable[K], frame: dict[str, Any]) -> None:
-        sockets = [ws for key in keys for ws in list(self._by_key.get(key, ()))]
-        await asyncio.gather(*(self._send(ws, frame) for ws in sockets))
+        await asyncio.gather(*(self._send(ws, frame) for ws in self.sockets(keys)))
 
     @staticmethod
     async def _send(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:

@@ -1,11 +1,22 @@
-"""Open webchat sockets by chat, and delivery of stored messages to them."""
+"""Open webchat sockets by chat, and what each resident's screen is shown.
+
+A resident sees whether a line is their own, never another resident's id; in a neighbours'
+room phone and ID numbers are masked; lines of the bot and of party members are marked
+verified (their names are reserved, `identity.name_is_reserved`)."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
 from bot.channels.base import ChatMessage, ChatRef
+from bot.privacy import mask_text
 from bot.web.sockets import SocketRegistry
 
 CHANNEL = "webchat"
+VERIFIED_SENDERS = frozenset({"bot", "member"})
 
 
 def chat_key(chat: ChatRef) -> tuple[str, str]:
@@ -13,6 +24,34 @@ def chat_key(chat: ChatRef) -> tuple[str, str]:
     return (chat.chat_type, chat.chat_id)
 
 
+def resident_view(message: ChatMessage, viewer: ChatRef) -> dict[str, Any]:
+    shown = message.to_json()
+    del shown["user_id"]
+    shown["own"] = message.sender_kind == "resident" and message.user_id == viewer.user_id
+    shown["verified"] = message.sender_kind in VERIFIED_SENDERS
+    if viewer.chat_type == "group":
+        shown["text"] = mask_text(message.text)
+    return shown
+
+
 class WebchatSockets(SocketRegistry[tuple[str, str]]):
+    def __init__(self) -> None:
+        super().__init__()
+        self._viewers: dict[web.WebSocketResponse, ChatRef] = {}
+
+    def join(self, chat: ChatRef, ws: web.WebSocketResponse) -> None:
+        self.add(chat_key(chat), ws)
+        self._viewers[ws] = chat
+
+    def leave(self, chat: ChatRef, ws: web.WebSocketResponse) -> None:
+        self.remove(chat_key(chat), ws)
+        self._viewers.pop(ws, None)
+
     async def deliver(self, chat: ChatRef, message: ChatMessage) -> None:
-        await self.send([chat_key(chat)], {"type": "message", "message": message.to_json()})
+        await asyncio.gather(
+            *(
+                self._send(ws, {"type": "message", "message": resident_view(message, viewer)})
+                for ws in self.sockets([chat_key(chat)])
+                if (viewer := self._viewers.get(ws)) is not None
+            )
+        )

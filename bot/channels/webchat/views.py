@@ -1,4 +1,8 @@
-"""Webchat pages and the residents' websocket."""
+"""Webchat pages, residents' identities and the residents' websocket.
+
+`POST /webchat/api/session` issues the identity cookie (`identity.ResidentCookies`); the
+socket knows the resident only by it. A neighbours' room is joined with the invite printed on
+the grid's poster (`python -m bot grids invite`)."""
 
 from __future__ import annotations
 
@@ -11,73 +15,122 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
 from bot.channels.base import ChatRef, Inbound
-from bot.channels.webchat.sockets import CHANNEL, chat_key
-from bot.conversation.messages import chat_history, message_by_id
-from bot.db.models import Grid
+from bot.channels.webchat.identity import (
+    MAX_NAME,
+    WebchatResident,
+    name_is_reserved,
+    new_user_id,
+)
+from bot.channels.webchat.sockets import CHANNEL, resident_view
+from bot.conversation.messages import BOT_NAME, chat_history, message_by_id
+from bot.db.models import Grid, Member
 from bot.typedefs import (
+    identity_throttle_key,
+    resident_cookies_key,
     router_key,
     sessions_key,
     settings_key,
     webchat_sockets_key,
 )
+from bot.web.accounts import client_address, json_body
+from bot.web.auth import TooManyAttempts
 from bot.web.origin import origin_allowed
 
 logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "web" / "static"
-USER_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+INVITE = re.compile(r"^[A-Za-z0-9_-]{6,40}$")
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_TEXT = 2000
-MAX_NAME = 20
 
 
 async def page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "webchat.html")
 
 
-def room_payload(grid: Grid) -> dict[str, str]:
-    return {"id": grid.code, "name": f"{grid.name}邻里群", "grid": grid.name}
+def _resident(request: web.Request) -> WebchatResident:
+    resident = request.app[resident_cookies_key].read(request)
+    if resident is None:
+        raise web.HTTPUnauthorized(reason="no webchat identity")
+    return resident
 
 
-async def rooms(request: web.Request) -> web.Response:
+async def get_session(request: web.Request) -> web.Response:
+    return web.json_response({"name": _resident(request).name})
+
+
+async def post_session(request: web.Request) -> web.Response:
+    """Issue an identity, or rename the one this browser holds (display only)."""
+    name = str((await json_body(request)).get("name", "")).strip()
+    if not 0 < len(name) <= MAX_NAME:
+        raise web.HTTPBadRequest(reason=f"name must be 1 to {MAX_NAME} characters")
     async with request.app[sessions_key]() as session:
-        grids = (await session.scalars(select(Grid).order_by(Grid.id))).all()
-    return web.json_response({"rooms": [room_payload(g) for g in grids]})
+        members = set((await session.scalars(select(Member.name))).all())
+    if name_is_reserved(name, {BOT_NAME, *members}):
+        logger.info("webchat name %r refused as reserved", name)
+        raise web.HTTPBadRequest(reason="reserved name")
+    cookies = request.app[resident_cookies_key]
+    held = cookies.read(request)
+    if held is None:
+        _count_new_identity(request)
+    resident = WebchatResident(held.user_id if held else new_user_id(), name)
+    response = web.json_response({"name": resident.name})
+    cookies.issue(response, resident)
+    return response
 
 
-async def _chat_from_query(request: web.Request) -> tuple[ChatRef, str]:
-    user_id = request.query.get("user_id", "")
-    name = request.query.get("name", "").strip()
-    chat = request.query.get("chat", "private")
-    if not USER_ID.match(user_id) or not 0 < len(name) <= MAX_NAME:
-        raise web.HTTPBadRequest(reason="user_id or name missing or invalid")
-    if chat == "private":
-        return ChatRef(CHANNEL, "private", user_id, user_id), name
-    async with request.app[sessions_key]() as session:
-        grid = await session.scalar(select(Grid).where(Grid.code == chat))
+def _count_new_identity(request: web.Request) -> None:
+    throttle, address = request.app[identity_throttle_key], client_address(request)
+    wait = throttle.retry_after(address)
+    if wait:
+        raise TooManyAttempts(wait)
+    throttle.record(address)
+
+
+async def room(request: web.Request) -> web.Response:
+    grid = await _grid_by_invite(request, request.match_info["invite"])
+    return web.json_response({"id": grid.invite, "name": f"{grid.name}邻里群", "grid": grid.name})
+
+
+async def _grid_by_invite(request: web.Request, invite: str) -> Grid:
+    grid = None
+    if INVITE.match(invite):
+        async with request.app[sessions_key]() as session:
+            grid = await session.scalar(select(Grid).where(Grid.invite == invite))
     if grid is None:
+        logger.info("webchat room invite refused")
         raise web.HTTPNotFound(reason="no such room")
-    return ChatRef(CHANNEL, "group", grid.code, user_id), name
+    return grid
+
+
+async def _chat(request: web.Request, resident: WebchatResident) -> ChatRef:
+    chat = request.query.get("chat", "private")
+    if chat == "private":
+        return ChatRef(CHANNEL, "private", resident.user_id, resident.user_id)
+    grid = await _grid_by_invite(request, chat)
+    return ChatRef(CHANNEL, "group", grid.code, resident.user_id)
 
 
 async def socket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request, request.app[settings_key].allowed_origins):
         logger.warning("webchat socket refused for origin %s", request.headers.get("Origin"))
         raise web.HTTPForbidden(reason="origin not allowed")
-    chat, name = await _chat_from_query(request)
+    resident = _resident(request)
+    chat = await _chat(request, resident)
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=16 * 1024)
     await ws.prepare(request)
     sockets = request.app[webchat_sockets_key]
-    sockets.add(chat_key(chat), ws)
+    sockets.join(chat, ws)
     try:
         async with request.app[sessions_key]() as session:
             history = await chat_history(session, chat)
-        await ws.send_json({"type": "history", "messages": [m.to_json() for m in history]})
+        shown = [resident_view(m, chat) for m in history]
+        await ws.send_json({"type": "history", "messages": shown})
         async for frame in ws:
             if frame.type == WSMsgType.TEXT:
-                await _on_frame(request.app, ws, chat, name, frame.data)
+                await _on_frame(request.app, ws, chat, resident.name, frame.data)
     finally:
-        sockets.remove(chat_key(chat), ws)
+        sockets.leave(chat, ws)
     return ws
 
 
@@ -109,5 +162,7 @@ async def _on_frame(
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/webchat/", page, name="webchat")
-    app.router.add_get("/webchat/api/rooms", rooms, name="webchat-rooms")
+    app.router.add_get("/webchat/api/session", get_session, name="webchat-session")
+    app.router.add_post("/webchat/api/session", post_session, name="webchat-new-session")
+    app.router.add_get("/webchat/api/rooms/{invite}", room, name="webchat-room")
     app.router.add_get("/webchat/ws", socket, name="webchat-ws")

@@ -10,7 +10,7 @@
   const BASE_TITLE = '社区工单';
 
   const { $, el, showError, showOk, formatTime } = window.Page;
-  const views = { login: $('view-login'), list: $('view-list'), ticket: $('view-ticket') };
+  const views = { login: $('view-login'), list: $('view-list'), ticket: $('view-ticket'), audit: $('view-audit') };
 
   const state = {
     token: localStorage.getItem(KEY_TOKEN),
@@ -26,6 +26,7 @@
     urgent: null,              // the urgent ticket the red banner is about
     titleText: BASE_TITLE, flashTimer: null, flashOn: false,
     currentId: null, current: null, enteredInApp: false,
+    auditFromList: false,      // the 安全记录 page was opened from the list: "‹" goes back there
     revealed: null,            // {id, phone}: the full number the member asked to see
     fixingCategory: null,      // id of the ticket whose "分错了？" choices are open
     ws: null, wsGen: 0, retryDelay: 1000, retryTimer: null, refreshTimer: null,
@@ -69,12 +70,16 @@
 
   async function api(method, path, body) {
     const headers = { Accept: 'application/json' };
-    if (state.token) headers.Authorization = 'Bearer ' + state.token;
+    const token = state.token;
+    if (token) headers.Authorization = 'Bearer ' + token;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
       .catch(() => { throw new Error('网络不太好，请稍后再试。'); });
     const data = await resp.json().catch(() => null);
-    if (resp.status === 401 && path !== '/api/login') { logout(); throw new Error('请重新登录。'); }
+    if (resp.status === 401 && path !== '/api/login') {
+      if (token && token === state.token) logout(true);  // not when we logged out meanwhile
+      throw new Error('请重新登录。');
+    }
     if (!resp.ok) {
       const error = new Error((data && data.message) || FALLBACK_ERRORS[resp.status] || '操作没成功，请稍后再试。');
       error.status = resp.status;
@@ -90,7 +95,9 @@
     startApp();
   }, (err) => showError(err.message));
 
-  function logout() {
+  // `expired`: the server no longer takes the token (it ran out, or was logged out elsewhere).
+  function logout(expired) {
+    window.Page.showLoginNote(expired ? '登录已过期，请重新登录。' : '');
     state.token = state.me = state.knownIds = state.revealed = null;
     state.possible = [];
     renderPossible();
@@ -103,9 +110,13 @@
     setTitle(BASE_TITLE);
     showView('login');
   }
-  $('logout').addEventListener('click', () => {
+  $('logout').addEventListener('click', async () => {
     if (!window.confirm('确定要退出登录吗？退出后就收不到新工单提醒了。')) return;
     showError('');
+    closeSocket();  // no reconnect while the server drops the token
+    $('logout').disabled = true;
+    await window.Page.serverLogout(state.token);
+    $('logout').disabled = false;
     logout();
   });
 
@@ -359,10 +370,10 @@
     try { if (navigator.vibrate) navigator.vibrate(300); } catch (err) { /* not on this device */ }
   }
 
-  for (const tab of document.querySelectorAll('.tab')) {
+  for (const tab of document.querySelectorAll('.tab[data-status]')) {
     tab.addEventListener('click', () => {
       state.tab = tab.dataset.status;
-      for (const other of document.querySelectorAll('.tab')) other.classList.toggle('is-active', other === tab);
+      for (const other of document.querySelectorAll('.tab[data-status]')) other.classList.toggle('is-active', other === tab);
       state.shownTickets = state.tab === 'open' ? sortOpen(state.openTickets) : [];
       renderList();
       if (state.tab !== 'open') { $('list-empty').textContent = '正在加载…'; $('list-empty').hidden = false; }
@@ -381,6 +392,47 @@
     if (document.hidden || !state.token) return;
     refreshList();
     if (!views.ticket.hidden && state.currentId) loadTicket(state.currentId);
+  });
+
+  // ---------- security record (the secretary's) ----------
+  const AUDIT_ACTIONS = {
+    login: '登录', login_failed: '登录失败', logout: '退出', phone_revealed: '查看电话',
+    privacy_export: '导出个人信息', privacy_erase: '删除个人信息', password_changed: '修改密码',
+    member_removed: '移除成员', role_changed: '角色变更', retention: '到期清理',
+  };
+
+  async function loadAudit() {
+    const empty = $('audit-empty');
+    empty.textContent = '正在加载…';
+    empty.hidden = false;
+    try {
+      const data = await api('GET', '/api/audit');
+      if (!views.audit.hidden) renderAudit(data.entries || []);
+    } catch (err) {
+      if (!state.token) return;
+      $('audit-list').replaceChildren();
+      empty.textContent = err.status === 403 ? '只有书记能看安全记录。' : err.message;
+    }
+  }
+
+  // Newest first, as the server sends: when, who did what, and to whom or what.
+  function renderAudit(entries) {
+    const list = $('audit-list');
+    list.replaceChildren();
+    for (const e of entries) {
+      const item = el('li', 'event audit-' + String(e.action).replace(/[^a-z_]/g, ''));
+      item.append(el('span', 'event-time', formatTime(e.at)),
+        el('span', 'event-what', [e.actor, AUDIT_ACTIONS[e.action] || e.action].filter(Boolean).join(' ')));
+      const about = [e.target, e.detail].filter(Boolean).join(' · ');
+      if (about) item.append(el('span', 'event-reason', about));
+      list.append(item);
+    }
+    $('audit-empty').textContent = '还没有记录。';
+    $('audit-empty').hidden = entries.length > 0;
+  }
+
+  $('audit-back').addEventListener('click', () => {
+    if (state.auditFromList) history.back(); else location.hash = '';
   });
 
   // ---------- one ticket ----------
@@ -844,6 +896,7 @@
       if (state.currentId !== t.id) return;
       const rank = (m) => (m.on_duty ? 0 : 2) + ((m.grids || []).includes(t.grid) ? 0 : 1);
       const others = (data.members || [])
+        .filter((m) => m.holds_tickets)
         .filter((m) => !(state.me && m.id === state.me.id) && !(t.assignee && m.id === t.assignee.id))
         .sort((a, b) => rank(a) - rank(b) || a.id - b.id);
       box.replaceChildren();
@@ -909,12 +962,27 @@
     $('conn-banner').hidden = true;
   }
 
-  function connect() {
+  function retryLater(gen) {
+    $('conn-banner').hidden = false;
+    state.retryTimer = setTimeout(() => { if (gen === state.wsGen) connect(); }, state.retryDelay);
+    state.retryDelay = Math.min(state.retryDelay * 2, 10000);
+  }
+
+  // The token never goes into a URL: a one-minute ticket, fetched afresh for every connect.
+  async function connect() {
     closeSocket();
     if (!state.token) return;
     const gen = state.wsGen;
+    let ticket;
+    try {
+      ticket = (await api('POST', '/api/ws-ticket')).ticket;
+    } catch (err) {
+      if (gen === state.wsGen) retryLater(gen);  // a 401 has logged us out already
+      return;
+    }
+    if (gen !== state.wsGen) return;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(proto + '//' + location.host + '/api/ws?token=' + encodeURIComponent(state.token));
+    const ws = new WebSocket(proto + '//' + location.host + '/api/ws?ticket=' + encodeURIComponent(ticket));
     state.ws = ws;
 
     ws.addEventListener('open', () => {
@@ -950,16 +1018,25 @@
 
     ws.addEventListener('close', () => {
       if (gen !== state.wsGen) return;
-      $('conn-banner').hidden = false;
-      api('GET', '/api/me').catch(() => {});  // a 401 here sends us back to login
-      state.retryTimer = setTimeout(() => { if (gen === state.wsGen) connect(); }, state.retryDelay);
-      state.retryDelay = Math.min(state.retryDelay * 2, 10000);
+      retryLater(gen);  // the next ticket request also finds out if the login ran out
     });
   }
 
   // ---------- routing ----------
   function route() {
     if (!state.token) { showView('login'); return; }
+    if (location.hash === '#audit') {
+      if (!isSecretary()) { location.hash = ''; return; }
+      if (views.audit.hidden) {
+        state.auditFromList = !views.list.hidden;
+        state.currentId = state.current = state.revealed = state.fixingCategory = null;
+        $('audit-list').replaceChildren();
+        showView('audit');
+        window.scrollTo(0, 0);
+        loadAudit();
+      }
+      return;
+    }
     const match = location.hash.match(/^#t=(\d+)$/);
     if (match) {
       const id = Number(match[1]);
@@ -998,13 +1075,14 @@
 
   function startApp() {
     $('me-name').textContent = state.me ? state.me.name : '';
+    $('audit-link').hidden = !isSecretary();
     route();
     connect();
   }
 
   async function start() {
     if (!state.token) { showView('login'); return; }
-    state.me = await api('GET', '/api/me').catch((err) => { showError(err.message); return null; });
+    state.me = await api('GET', '/api/me').catch((err) => { if (state.token) showError(err.message); return null; });
     if (state.token) startApp();  // after a 401 we are already back at login
   }
 

@@ -59,11 +59,15 @@
   // ---------- API ----------
   async function request(method, path, body) {
     const headers = { Accept: 'application/json' };
-    if (state.token) headers.Authorization = 'Bearer ' + state.token;
+    const token = state.token;
+    if (token) headers.Authorization = 'Bearer ' + token;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
       .catch(() => { throw new Error('网络不太好，请稍后再试。'); });
-    if (resp.status === 401 && path !== '/api/login') { logout(); throw new Error('请重新登录。'); }
+    if (resp.status === 401 && path !== '/api/login') {
+      if (token && token === state.token) logout(true);  // not when we logged out meanwhile
+      throw new Error('请重新登录。');
+    }
     return resp;
   }
 
@@ -101,15 +105,24 @@
     enter(data.member);
   }, (err) => showFailure(err));
 
-  function logout() {
+  // `expired`: the server no longer takes the token (it ran out, or was logged out elsewhere).
+  function logout(expired) {
+    window.Page.showLoginNote(expired ? '登录已过期，请重新登录。' : '');
     state.token = null;
     localStorage.removeItem(KEY_TOKEN);
     clearTimeout(state.pollTimer);
     closeReport();
     showView('login');
   }
-  $('logout').addEventListener('click', () => { showError(''); logout(); });
-  $('denied-logout').addEventListener('click', () => { showError(''); logout(); });
+  async function logoutPressed(pressed) {
+    showError('');
+    pressed.disabled = true;
+    await window.Page.serverLogout(state.token);
+    pressed.disabled = false;
+    logout();
+  }
+  $('logout').addEventListener('click', () => logoutPressed($('logout')));
+  $('denied-logout').addEventListener('click', () => logoutPressed($('denied-logout')));
 
   function enter(member) {
     if (!member || member.role !== 'operator') { showView('denied'); return; }

@@ -38,6 +38,27 @@ window.Page = (function () {
   });
   const formatTime = (iso) => (iso && !isNaN(new Date(iso)) ? timeFmt.format(new Date(iso)) : '');
 
+  // A quiet line above the login form, e.g. why the member has to log in again.
+  function showLoginNote(text) {
+    $('login-note').textContent = text || '';
+    $('login-note').hidden = !text;
+  }
+
+  // Tell the server to forget the token (204). Never blocks logging out for long: the caller
+  // forgets the token whatever happens here.
+  async function serverLogout(token) {
+    if (!token) return;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), 5000);
+    try {
+      await fetch('/api/logout', { method: 'POST', headers: { Authorization: 'Bearer ' + token }, signal: abort.signal });
+    } catch (err) {
+      // offline or slow: the token runs out by itself
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   // The login form: checks the fields, logs in with `api`, keeps the token, then `onLogin(data)`.
   function bindLogin(api, tokenKey, onLogin, onFailure) {
     $('login-form').addEventListener('submit', async (e) => {
@@ -53,9 +74,11 @@ window.Page = (function () {
         localStorage.setItem(tokenKey, data.token);
         $('login-password').value = '';
         showError('');
+        showLoginNote('');
         onLogin(data);
       } catch (err) {
         if (err.status === 401) showError('姓名或密码不对，请再试一次。');
+        else if (err.status === 429) showError(err.message);  // "尝试次数太多了，请 5 分钟后再试。"
         else onFailure(err);
       } finally {
         $('login-submit').disabled = false;
@@ -65,5 +88,5 @@ window.Page = (function () {
     $('error-close').addEventListener('click', () => showError(''));
   }
 
-  return { $, el, showError, showOk, formatTime, bindLogin };
+  return { $, el, showError, showOk, formatTime, showLoginNote, serverLogout, bindLogin };
 }());

@@ -3,17 +3,20 @@
 
 (function () {
   const BOT_NAME = '社区小助手';
-  const KEY_USER = 'webchat.user_id';
-  const KEY_NAME = 'webchat.name';
-  const ID_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
+  const KEY_NAME = 'webchat.name';    // only a hint to fill in the name form: the server knows the name
+  const KEY_ROOMS = 'webchat.rooms';  // rooms joined from a poster: [{id, name, grid}]
+  const INVITE = /^[A-Za-z0-9_-]{6,40}$/;
+  const BAD_INVITE = '这个群的邀请码不对，请对照海报再扫一次。';
 
   const $ = (id) => document.getElementById(id);
   const views = { name: $('view-name'), list: $('view-list'), chat: $('view-chat') };
 
   const state = {
-    userId: null,
     name: null,
     rooms: [],
+    invite: null,      // ?room=… from a poster, until it is looked up
+    checkedRooms: new Set(),  // remembered rooms the server confirmed on this visit
+    failedOpens: 0,    // sockets in a row that closed without ever opening
     chat: null,        // {id, title, isRoom}
     ws: null,
     wsGen: 0,          // bumps on every (re)connect so stale sockets are ignored
@@ -27,12 +30,10 @@
 
   // ---------- helpers ----------
 
-  function randomId(len) {
-    const bytes = new Uint8Array(len);
-    crypto.getRandomValues(bytes);
-    let out = '';
-    for (const b of bytes) out += ID_CHARS[b % ID_CHARS.length];
-    return out;
+  // randomUUID only exists on https; getRandomValues everywhere.
+  function messageId() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
   }
 
   function el(tag, className, text) {
@@ -69,16 +70,48 @@
     for (const key of Object.keys(views)) views[key].hidden = key !== name;
   }
 
-  // ---------- name ----------
-
-  function loadIdentity() {
-    let userId = localStorage.getItem(KEY_USER);
-    if (!userId || !/^[A-Za-z0-9_-]{8,64}$/.test(userId)) {
-      userId = randomId(16);
-      localStorage.setItem(KEY_USER, userId);
+  // JSON in and out; cookies go along (same origin). Throws only when the network fails.
+  async function call(method, path, body) {
+    const init = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
     }
-    state.userId = userId;
-    state.name = localStorage.getItem(KEY_NAME);
+    const resp = await fetch(path, init);
+    const data = await resp.json().catch(() => null);
+    return { status: resp.status, data: data || {} };
+  }
+
+  // ---------- identity (an HttpOnly cookie the server sets) ----------
+
+  function setName(name) {
+    state.name = name;
+    localStorage.setItem(KEY_NAME, name);
+  }
+
+  async function loadSession() {
+    let result;
+    try {
+      result = await call('GET', '/webchat/api/session');
+    } catch (err) {
+      result = null;
+    }
+    if (result && result.status === 200 && result.data.name) {
+      setName(result.data.name);
+      afterSession();
+    } else if (result && result.status === 401) {
+      state.name = null;
+      route();  // asks the name
+    } else {
+      showBanner('网络不太好，正在重新连接…', 'info');
+      setTimeout(loadSession, 3000);
+    }
+  }
+
+  // Known to the server: join the poster's room if the page came with one, else go on.
+  function afterSession() {
+    if (state.invite !== null) joinInvite();
+    else route();
   }
 
   function showNameError(text) {
@@ -91,13 +124,13 @@
   function askName() {
     closeSocket();
     showNameError('');
-    $('name-input').value = state.name || '';
+    $('name-input').value = state.name || localStorage.getItem(KEY_NAME) || '';
     $('name-cancel').hidden = !state.name;
     showView('name');
     $('name-input').focus();
   }
 
-  $('name-form').addEventListener('submit', (e) => {
+  $('name-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     // Count characters, not UTF-16 units, so an emoji is never cut in half.
     const name = Array.from($('name-input').value.trim()).slice(0, 20).join('');
@@ -107,9 +140,24 @@
       return;
     }
     showNameError('');
-    state.name = name;
-    localStorage.setItem(KEY_NAME, name);
-    route();
+    const submit = $('name-form').querySelector('[type="submit"]');
+    submit.disabled = true;
+    let result;
+    try {
+      result = await call('POST', '/webchat/api/session', { name });
+    } catch (err) {
+      showNameError('网络不太好，请稍后再试。');
+      return;
+    } finally {
+      submit.disabled = false;
+    }
+    if (result.status !== 200) {  // e.g. a name only staff may use, or too many tries
+      showNameError(result.data.message || '没能保存，请稍后再试。');
+      $('name-input').focus();
+      return;
+    }
+    setName(result.data.name || name);
+    afterSession();
   });
   $('name-input').addEventListener('input', () => showNameError(''));
   $('name-cancel').addEventListener('click', route);
@@ -129,6 +177,8 @@
     $('hello-text').textContent = state.name + '，您好！';
     const list = $('chat-list');
     list.replaceChildren();
+    $('rooms-status').textContent = '扫描楼道海报上的二维码，就能加入邻里群。';
+    $('rooms-status').hidden = state.rooms.length > 0;
     for (const entry of chatEntries()) {
       const item = el('li');
       const link = el('a', 'chat-item');
@@ -143,22 +193,103 @@
     }
   }
 
-  async function loadRooms() {
-    const status = $('rooms-status');
-    try {
-      const resp = await fetch('/webchat/api/rooms', { headers: { Accept: 'application/json' } });
-      if (!resp.ok) throw new Error('HTTP ' + resp.status);
-      const data = await resp.json();
-      state.rooms = Array.isArray(data.rooms) ? data.rooms : [];
-      status.hidden = true;
-    } catch (err) {
-      status.textContent = '群聊列表暂时没加载出来，稍后再试试。';
-      status.hidden = false;
+  // ---------- rooms (joined from a poster's QR code) ----------
+
+  function validRoom(room) {
+    return !!room && typeof room.id === 'string' && INVITE.test(room.id) && typeof room.name === 'string';
+  }
+
+  function loadRooms() {
+    let rooms;
+    try { rooms = JSON.parse(localStorage.getItem(KEY_ROOMS) || '[]'); } catch (err) { rooms = []; }
+    state.rooms = Array.isArray(rooms) ? rooms.filter(validRoom) : [];
+  }
+
+  function saveRooms() {
+    localStorage.setItem(KEY_ROOMS, JSON.stringify(state.rooms));
+  }
+
+  function rememberRoom(room) {
+    const entry = { id: room.id, name: room.name, grid: room.grid || '' };
+    const idx = state.rooms.findIndex((r) => r.id === room.id);
+    if (idx >= 0) state.rooms[idx] = entry; else state.rooms.push(entry);
+    saveRooms();
+    state.checkedRooms.add(room.id);
+  }
+
+  function forgetRoom(id) {
+    state.rooms = state.rooms.filter((r) => r.id !== id);
+    saveRooms();
+  }
+
+  // The page came from a poster (?room=…): look the room up, remember it and open it.
+  async function joinInvite() {
+    const invite = state.invite;
+    state.invite = null;
+    let result = { status: 404, data: {} };
+    if (INVITE.test(invite)) {
+      try {
+        result = await call('GET', '/webchat/api/rooms/' + encodeURIComponent(invite));
+      } catch (err) {
+        result = null;
+      }
     }
-    if (!views.list.hidden) renderList();
-    if (state.chat && state.chat.isRoom) {
-      const room = state.rooms.find((r) => r.id === state.chat.id);
-      if (room) $('chat-title').textContent = state.chat.title = room.name;
+    if (result && result.status === 200 && validRoom(result.data)) {
+      rememberRoom(result.data);
+      history.replaceState(null, '', location.pathname + '#chat=' + encodeURIComponent(result.data.id));
+      route();
+      return;
+    }
+    if (result && result.status === 401) {  // the cookie went away meanwhile
+      state.invite = invite;
+      state.name = null;
+      route();
+      return;
+    }
+    // A wrong code is dropped from the address; otherwise reloading the page tries again.
+    if (result && result.status === 404) history.replaceState(null, '', location.pathname + location.hash);
+    route();
+    showBanner(result && result.status === 404 ? BAD_INVITE : '网络不太好，没能加入邻里群，请稍后刷新一下。', 'error');
+  }
+
+  // A remembered room may have been renamed, or its poster replaced: check once per visit.
+  async function checkRoom(id) {
+    let result;
+    try {
+      result = await call('GET', '/webchat/api/rooms/' + encodeURIComponent(id));
+    } catch (err) {
+      return;
+    }
+    const open = state.chat && state.chat.id === id && !views.chat.hidden;
+    if (result.status === 200 && validRoom(result.data)) {
+      rememberRoom(result.data);
+      if (open) $('chat-title').textContent = state.chat.title = result.data.name;
+    } else if (result.status === 404) {
+      forgetRoom(id);
+      if (open) {
+        history.replaceState(null, '', location.pathname);
+        route();
+      } else if (!views.list.hidden) {
+        renderList();
+      }
+      showBanner('这个群的二维码换新了，请扫楼道海报上的新二维码。', 'error');
+    }
+  }
+
+  // The socket would not open a few times in a row: the server answers 401 before upgrading
+  // when the identity cookie is gone, and refuses a room whose invite was replaced.
+  async function recheck() {
+    let result;
+    try {
+      result = await call('GET', '/webchat/api/session');
+    } catch (err) {
+      return;
+    }
+    if (result.status === 401) {
+      state.name = null;
+      askName();
+    } else if (state.chat && state.chat.isRoom) {
+      checkRoom(state.chat.id);
     }
   }
 
@@ -177,10 +308,17 @@
     showView('chat');
     fitInput();
     connect();
+    if (entry.isRoom && !state.checkedRooms.has(entry.id)) checkRoom(entry.id);
   }
 
   function isOwn(msg) {
-    return msg.sender_kind === 'resident' && msg.user_id === state.userId;
+    return msg.own === true;
+  }
+
+  // Only the bot and party members are verified; the server keeps residents off their names.
+  function verifiedBadge(msg) {
+    if (msg.verified !== true) return '';
+    return msg.sender_kind === 'bot' ? '✔ 官方' : '✔ 社区工作人员';
   }
 
   function senderLabel(msg) {
@@ -188,9 +326,13 @@
     return msg.sender_name || '';
   }
 
-  function buildBubble(text, own, name, time, extraClass) {
+  function buildBubble(text, own, name, time, extraClass, badge) {
     const row = el('div', 'msg ' + (own ? 'msg-own' : 'msg-other') + (extraClass ? ' ' + extraClass : ''));
-    if (name) row.append(el('div', 'msg-name', name));
+    if (name) {
+      const label = el('div', 'msg-name', name);
+      if (badge) label.append(' ', el('span', 'badge-verified', badge));
+      row.append(label);
+    }
     row.append(el('div', 'bubble', text));
     if (time) row.append(el('div', 'msg-time', time));
     return row;
@@ -230,7 +372,8 @@
     const hint = $('messages').querySelector('.msg-hint');
     if (hint) hint.remove();
     const showName = !own && (state.chat.isRoom || msg.sender_kind === 'member');
-    appendServerRow(buildBubble(msg.text, own, showName ? senderLabel(msg) : '', formatTime(msg.created_at)));
+    appendServerRow(buildBubble(msg.text, own, showName ? senderLabel(msg) : '', formatTime(msg.created_at), '',
+      verifiedBadge(msg)));
     return own;
   }
 
@@ -260,7 +403,7 @@
     const row = buildBubble(text, true, '', '', 'msg-local msg-pending');
     row.append(el('div', 'msg-time', '发送中…'));
     $('messages').append(row);
-    const item = { id: crypto.randomUUID ? crypto.randomUUID() : randomId(32), text, el: row, sentAt: Date.now() };
+    const item = { id: messageId(), text, el: row, sentAt: Date.now() };
     state.outbox.push(item);
     scrollToBottom();
     return item;
@@ -364,9 +507,15 @@
     closeSocket();
     const gen = state.wsGen;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const params = new URLSearchParams({ user_id: state.userId, name: state.name, chat: state.chat.id });
+    const params = new URLSearchParams({ chat: state.chat.id });  // who we are travels in the cookie
     const ws = new WebSocket(proto + '//' + location.host + '/webchat/ws?' + params);
     state.ws = ws;
+    let opened = false;
+
+    ws.addEventListener('open', () => {
+      opened = true;
+      state.failedOpens = 0;
+    });
 
     ws.addEventListener('message', (event) => {
       if (gen !== state.wsGen) return;
@@ -394,6 +543,10 @@
 
     ws.addEventListener('close', () => {
       if (gen !== state.wsGen) return;
+      if (!opened) {
+        state.failedOpens += 1;
+        if (state.failedOpens >= 2) recheck();
+      }
       showBanner('连接中…', 'info');
       state.retryTimer = setTimeout(() => { if (gen === state.wsGen) connect(); }, state.retryDelay);
       state.retryDelay = Math.min(state.retryDelay * 2, 10000);
@@ -405,8 +558,8 @@
   function route() {
     if (!state.name) { askName(); return; }
     const match = location.hash.match(/^#chat=(.+)$/);
-    if (match) {
-      const chatId = decodeURIComponent(match[1]);
+    const chatId = match ? decodeURIComponent(match[1]) : '';
+    if (chatId === 'private' || INVITE.test(chatId)) {
       if (!state.chat || state.chat.id !== chatId || views.chat.hidden) {
         state.enteredFromList = !views.list.hidden;
         openChat(chatId);
@@ -417,12 +570,12 @@
     state.chat = null;
     renderList();
     showView('list');
-    if (!$('rooms-status').hidden) loadRooms();
   }
 
   window.addEventListener('hashchange', route);
 
-  loadIdentity();
-  route();
+  localStorage.removeItem('webchat.user_id');  // the old self-made identity: the server issues one now
+  state.invite = new URLSearchParams(location.search).get('room');
   loadRooms();
+  loadSession();
 })();

@@ -1,0 +1,47 @@
+"""Refusing replayed WeChat-family callbacks.
+
+A signature proves who made a query, not when: in plain mode it covers only the token, the
+timestamp and the nonce, not the body, so a captured query could carry any body. A callback
+is therefore refused when its timestamp is more than five minutes off, or when its nonce was
+seen with a different body. WeChat's own retries repeat query and body exactly, pass here, and
+are answered once by the message id."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from bot.channels.wechat_crypto import SignatureError
+from bot.clock import Clock
+
+WINDOW = timedelta(seconds=300)
+
+
+class ReplayGuard:
+    def __init__(self, clock: Clock, window: timedelta = WINDOW) -> None:
+        self._clock = clock
+        self._window = window
+        # (path, timestamp, nonce) -> (body digest, when first seen)
+        self._seen: dict[tuple[str, str, str], tuple[str, datetime]] = {}
+        self._next_prune = clock.now() + window
+
+    def check(self, path: str, timestamp: str, nonce: str, body: bytes) -> None:
+        now = self._clock.now()
+        if not (timestamp.isascii() and timestamp.isdigit()):
+            raise SignatureError("timestamp is not a number")
+        skew = abs(now.timestamp() - int(timestamp))
+        if skew > self._window.total_seconds():
+            raise SignatureError(f"timestamp {skew:.0f} s away from now")
+        self._prune(now)
+        key, digest = (path, timestamp, nonce), hashlib.sha256(body).hexdigest()
+        seen = self._seen.setdefault(key, (digest, now))
+        if seen[0] != digest:
+            raise SignatureError("nonce seen before with another body")
+
+    def _prune(self, now: datetime) -> None:
+        # A nonce must be remembered while its timestamp can still pass: two windows.
+        if now < self._next_prune:
+            return
+        oldest = now - 2 * self._window
+        self._seen = {k: v for k, v in self._seen.items() if v[1] > oldest}
+        self._next_prune = now + self._window

@@ -1,0 +1,46 @@
+"""Who may do what: every role against every action, in one table.
+
+A member helps the residents of their grids; the secretary (书记) answers for the whole
+branch and sees its audit log; an operator (模型运营) improves the model from masked texts and
+never sees a ticket or a phone; an admin keeps the service (models, audit, accounts) and holds
+no tickets either. Routes name the action they need (`bot.web.api.actor`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    TICKETS = "tickets"  # read the tickets offered or assigned to oneself
+    HOLD = "hold"  # claim, reply, visit, resolve, merge; be offered or handed a ticket
+    SEE_ALL = "see_all"  # every ticket of the branch, not only one's grids
+    PHONE = "phone"  # reveal a resident's full phone number (audited)
+    MEMBERS = "members"  # the list of members and who is on duty
+    POSSIBLE = "possible"  # decide on messages that may be requests
+    CORRECT = "correct"  # correct a ticket's category (feeds the review queue)
+    REVIEW = "review"  # the review queue of masked texts
+    MODELS = "models"  # train, evaluate, activate and roll back models
+    AUDIT = "audit"  # the audit log (安全记录)
+
+
+_HELPER = {
+    Action.TICKETS,
+    Action.HOLD,
+    Action.PHONE,
+    Action.MEMBERS,
+    Action.POSSIBLE,
+    Action.CORRECT,
+}
+
+PERMISSIONS: dict[str, frozenset[Action]] = {
+    "member": frozenset(_HELPER),
+    "secretary": frozenset({*_HELPER, Action.SEE_ALL, Action.AUDIT}),
+    "operator": frozenset({Action.REVIEW, Action.MODELS}),
+    "admin": frozenset({Action.REVIEW, Action.MODELS, Action.AUDIT, Action.MEMBERS}),
+}
+ROLES = tuple(PERMISSIONS)
+ROLE_LABELS = {"member": "网格员", "secretary": "书记", "operator": "模型运营", "admin": "管理员"}
+
+
+def allowed(role: str, action: Action) -> bool:
+    return action in PERMISSIONS.get(role, frozenset())
