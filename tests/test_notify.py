@@ -322,3 +322,28 @@ async def test_closing_at_any_moment_leaves_nothing_behind(
     assert row.sent_at is None
     # A send abandoned by close() may have reached the platform without being recorded.
     assert row.attempts <= len(fake.calls(WEBHOOK_SEND))
+
+
+async def test_a_storm_of_cards_becomes_one_digest_and_then_cards_again(
+    sessions: sessionmaker, fake: FakeWechat, http: aiohttp.ClientSession, fake_time: FakeTime
+) -> None:
+    *storm, later = await make_tickets(sessions, 121, category="urgent")
+    notifier = notifier_for(sessions, robot_for(http, fake, fake_time), fake_time)
+    for ticket in storm:
+        await notifier.enqueue(ticket)
+    await notifier.start()
+    try:
+        await asyncio.wait_for(notifier.drain(), WAIT_S)
+        await notifier.enqueue(later)
+        await asyncio.wait_for(notifier.drain(), WAIT_S)
+    finally:
+        await notifier.close()
+
+    contents = [call.body["markdown"]["content"] for call in fake.webhook_messages]
+    assert len(contents) == 2
+    assert "120 个新求助在排队" in contents[0] and "紧急 120 个" in contents[0]
+    assert CONSOLE in contents[0]
+    assert f"#t={later.id})" in contents[1]
+    rows = await stored_rows(sessions)
+    assert all(r.sent_at is not None for r in rows)
+    assert [r.last_error for r in rows].count("digest") == 120

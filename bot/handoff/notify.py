@@ -6,6 +6,10 @@ table and sent oldest first by one background task: a rate limit, an outage or a
 delays a card but never drops it, nor skips it: the oldest waits for its turn, however long.
 A row's `attempts` counts every try, the successful one included. A card whose send was
 interrupted by shutdown may be sent twice (at least once, never lost).
+
+In a storm the queue could hold hours of cards; once more wait than five minutes can send, one
+digest card says how many (and how many urgent) and links the console, and those cards are
+marked sent as part of it (`last_error` "digest"): the console shows every ticket anyway.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import func, select, update
@@ -154,6 +159,26 @@ def backoff_delay(failures: int, first: float = BACKOFF_FIRST_S) -> float:
 
 # ---------- the queue and its sender ----------
 
+DIGEST = "digest"
+DIGEST_AFTER_MINUTES = 5
+
+
+@dataclass(frozen=True)
+class Backlog:
+    count: int
+    last_id: int
+    urgent: int
+
+
+def digest_card(backlog: Backlog, console_url: str) -> str:
+    urgent = (
+        f'，其中<font color="warning">紧急 {backlog.urgent} 个</font>' if backlog.urgent else ""
+    )
+    return (
+        f"**{backlog.count} 个新求助在排队**{urgent}\n"
+        f"求助太多，卡片来不及一条条发。请打开[控制台]({console_url})，先处理紧急的。"
+    )
+
 
 class _Stopping(BaseException):
     """Ends the sender at a safe point after `close()`; a BaseException so that the sender's
@@ -179,6 +204,7 @@ class RobotNotifier:
         self._console_url = console_url
         self._route = route
         self._window = RateWindow(per_minute, WINDOW_S, clock=clock)
+        self._digest_after = DIGEST_AFTER_MINUTES * per_minute
         self._sleep = sleep
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -261,7 +287,11 @@ class RobotNotifier:
             try:
                 row = await self._oldest_pending()
                 if row is not None:
-                    await self._deliver(row)
+                    backlog = await self._backlog()
+                    if backlog.count > self._digest_after:
+                        await self._deliver_digest(row, backlog)
+                    else:
+                        await self._deliver(row)
                     continue
             except Exception:
                 # The database may be briefly locked or away; the rows are still there. (Our
@@ -295,6 +325,40 @@ class RobotNotifier:
                 .limit(1)
             )
             return (await session.execute(query)).scalar_one_or_none()
+
+    async def _backlog(self) -> Backlog:
+        async with self._database_work(), self._sessions() as session:
+            query = (
+                select(
+                    func.count(Notification.id),
+                    func.max(Notification.id),
+                    func.count(Ticket.id).filter(Ticket.category == "urgent"),
+                )
+                .outerjoin(Ticket, Ticket.id == Notification.ticket_id)
+                .where(*self._pending_filter())
+            )
+            count, last_id, urgent = (await session.execute(query)).one()
+            return Backlog(int(count), int(last_id or 0), int(urgent))
+
+    async def _deliver_digest(self, oldest: Notification, backlog: Backlog) -> None:
+        await self._wait_for_window()
+        self._window.record()
+        try:
+            await self._robot.send_markdown(digest_card(backlog, self._console_url))
+        except RateLimited as exc:
+            await self._record_failure(oldest, exc, RATE_LIMITED_FIRST_S)
+        except Exception as exc:
+            await self._record_failure(oldest, exc, BACKOFF_FIRST_S)
+        else:
+            self._failures = 0
+            async with self._database_work(), self._sessions() as session:
+                await session.execute(
+                    update(Notification)
+                    .where(*self._pending_filter(), Notification.id <= backlog.last_id)
+                    .values(attempts=Notification.attempts + 1, sent_at=utcnow(), last_error=DIGEST)
+                )
+                await session.commit()
+            log.warning("%d waiting cards sent as one digest", backlog.count)
 
     def _pending_filter(self) -> tuple:
         return (Notification.route == self._route, Notification.sent_at.is_(None))
