@@ -1,7 +1,7 @@
 """Train and score candidate NLU pipelines on the fixed split (data/nlu → data/test).
 
     .venv/bin/python bench/nlu.py [--only NAME ...] [--epochs N] [--folds K] [--no-cv NAME ...]
-                                  [--real PATH]
+                                  [--real PATH] [--show-cv-errors]
     .venv/bin/python bench/nlu.py --model models/X.tar.gz [--real PATH] [--show-errors N]
 
 Prints one row per pipeline: macro-F1, per-intent F1, urgent recall, misroute rate
@@ -14,6 +14,8 @@ cross validation over data/nlu. The "chosen" row is config.yml's own pipeline, a
 never goes into data/): heard rate (requests read as any request or as a fallback, so a person
 sees them), silence kept (chatter read as chatter), accuracy, per-intent F1 and the confusion
 matrix. `--model` scores an archive that is already trained instead of training candidates.
+`--show-cv-errors` lists every training line that cross validation reads wrong (text, label,
+read as, confidence), the lines to relabel, clarify or give siblings.
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ def pipelines(epochs: int) -> dict[str, list[dict[str, Any]]]:
         "config+blend": config_with(blend=BLEND),
         "config+charvectors+blend": config_with(CHARACTER_VECTORS, blend=BLEND),
         "chosen-15-epochs": with_epochs(_config_pipeline(), 15),
+        "chosen-10-epochs": with_epochs(_config_pipeline(), 10),
         "chosen-dense128-12-epochs": [
             {**c, "dense_dimension": {"text": 128}} if c["name"].endswith("DIETClassifier") else c
             for c in with_epochs(_config_pipeline(), 12)
@@ -255,7 +258,7 @@ def run_folds(pipeline: list[dict[str, Any]], folds: int) -> dict[str, Any]:
     from rasa.shared.nlu.training_data.loading import load_data
 
     data = load_data(str(ROOT / "data" / "nlu"))
-    fold_scores = []
+    fold_scores, errors = [], []
     for train_part, test_part in generate_folds(folds, data):
         with tempfile.TemporaryDirectory() as tmp:
             nlu = Path(tmp) / "nlu.yml"
@@ -266,10 +269,16 @@ def run_folds(pipeline: list[dict[str, Any]], folds: int) -> dict[str, Any]:
             parsed, _ = asyncio.run(parse_all(model, texts))
             predicted = readings(parsed)
         fold_scores.append(score(gold, predicted))
-    return {
+        errors += misread(list(zip(texts, gold, strict=True)), predicted)
+    means = {
         key: sum(f[key] for f in fold_scores) / len(fold_scores)
         for key in ("macro_f1", "urgent_recall", "misroute", "fallback", "chatter_to_ticket")
     }
+    per_intent = {
+        intent: sum(f["per_intent"][intent]["f1"] for f in fold_scores) / len(fold_scores)
+        for intent in fold_scores[0]["per_intent"]
+    }
+    return {**means, "per_intent": per_intent, "misread": sorted(errors, key=lambda e: e[1:3])}
 
 
 def print_real(rows: list[tuple[str, dict[str, Any], Any]], path: Path, show_errors: int) -> None:
@@ -319,6 +328,8 @@ def main() -> None:
     parser.add_argument("--real", type=Path, help="labelled real text (TSV: text, label)")
     parser.add_argument("--model", type=Path, help="score this trained model; train nothing")
     parser.add_argument("--show-errors", type=int, default=0, help="list N misread real lines")
+    parser.add_argument("--show-cv-errors", action="store_true",
+                        help="list every training line cross validation misreads")  # fmt: skip
     args = parser.parse_args()
     test = load_examples(ROOT / "data" / "test")
     real = load_labelled_tsv(args.real) if args.real else None
@@ -374,6 +385,15 @@ def main() -> None:
                 f"| {name} | {f['macro_f1']:.3f} | {f['urgent_recall']:.3f} | {f['misroute']:.1%}"
                 f" | {f['fallback']:.1%} | {f['chatter_to_ticket']:.1%} |"
             )
+        for name, _, f in rows:
+            if f is not None:
+                print(
+                    f"\n{name}, cross-validation F1 per intent: "
+                    + ", ".join(f"{intent} {f1:.3f}" for intent, f1 in f["per_intent"].items())
+                )
+        for name, _, f in rows if args.show_cv_errors else []:
+            if f is not None:
+                print_misread(name, "cross validation", f["misread"], len(f["misread"]))
 
 
 if __name__ == "__main__":
