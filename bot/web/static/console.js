@@ -1074,6 +1074,8 @@
   }
 
   function startApp() {
+    // Operators and admins hold no tickets: their pages are the model's (same login).
+    if (state.me && !state.me.holds_tickets) { location.replace('/ops/review'); return; }
     $('me-name').textContent = state.me ? state.me.name : '';
     $('audit-link').hidden = !isSecretary();
     route();

@@ -125,7 +125,8 @@
   $('denied-logout').addEventListener('click', () => logoutPressed($('denied-logout')));
 
   function enter(member) {
-    if (!member || member.role !== 'operator') { showView('denied'); return; }
+    // The roles with the review queue and the models (bot/handoff/roles.py).
+    if (!member || !['operator', 'admin'].includes(member.role)) { showView('denied'); return; }
     $('me-name').textContent = member.name;
     showView('ops');
     if (PAGE === 'models') loadModels(); else loadReview();
