@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, column, delete, exists, func, inspect, not_, or_, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import TableClause
 
@@ -230,22 +231,25 @@ async def find_resident(session: AsyncSession, who: str) -> Resident:
     return resident
 
 
+def _conversations_of(resident: Resident) -> Select:
+    """The conversations the resident wrote in: their words and the answers to them."""
+    return select(Message.conversation_id).where(Message.resident_id == resident.id)
+
+
 def _time(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
 async def export(session: AsyncSession, resident: Resident) -> dict[str, Any]:
     """Everything held about one resident, unmasked: it is theirs."""
-    messages = await session.scalars(
-        select(Message).where(Message.resident_id == resident.id).order_by(Message.id)
-    )
     tickets = await session.scalars(
         select(Ticket).where(Ticket.resident_id == resident.id).order_by(Ticket.id)
     )
-    conversations = {m.conversation_id for m in messages.all()}
     rows = (
         await session.scalars(
-            select(Message).where(Message.conversation_id.in_(conversations)).order_by(Message.id)
+            select(Message)
+            .where(Message.conversation_id.in_(_conversations_of(resident)))
+            .order_by(Message.id)
         )
     ).all()
     return {
@@ -297,7 +301,7 @@ async def erase(session: AsyncSession, resident: Resident) -> Erased:
     busy = list(open_tickets.all())
     if busy:
         raise ResidentBusy(f"resident {resident.id} has open tickets {busy}; resolve them first")
-    conversations = select(Message.conversation_id).where(Message.resident_id == resident.id)
+    conversations = _conversations_of(resident)
     erased = await _erase(
         session,
         Scope(

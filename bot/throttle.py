@@ -30,6 +30,13 @@ class Throttle:
         wait = hits[0] + self._window - self._clock.now()
         return max(1, math.ceil(wait.total_seconds()))
 
+    def take(self, key: str) -> int:
+        """Count one attempt if `key` may try now (0); else the seconds to wait, uncounted."""
+        wait = self.retry_after(key)
+        if not wait:
+            self.record(key)
+        return wait
+
     def record(self, key: str) -> None:
         if len(self._hits) >= PRUNE_AT:
             self._prune()

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ from aiohttp.test_utils import TestClient
 from rasa.core.processor import MessageProcessor
 
 from bot.app import create_app
+from bot.clock import FakeClock
 from bot.demo import DEMO_PASSWORD, seed
+from bot.handoff.schedule import LOCAL
 from bot.settings import Settings
-from tests.helpers import Service
+from tests.helpers import Service, start_service
 
 os.environ["RASA_TELEMETRY_ENABLED"] = "false"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -107,3 +110,18 @@ async def service(settings: Settings, aiohttp_client) -> AsyncIterator[Service]:
     )
     await seed(settings)
     yield Service(client, settings, DEMO_PASSWORD)
+
+
+# A Friday, mid-morning in Beijing: everyone in the demo is on duty.
+MORNING = datetime(2026, 11, 27, 10, tzinfo=LOCAL)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(MORNING)
+
+
+@pytest.fixture
+async def timed(settings: Settings, clock: FakeClock, aiohttp_client) -> Service:  # type: ignore[no-untyped-def]
+    """The service on the injected `clock`."""
+    return await start_service(aiohttp_client, settings, clock)

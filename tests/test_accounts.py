@@ -4,29 +4,14 @@ be revoked, and no long-lived token travels in a URL (issue findings 5 and 6).""
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 
 import pytest
 
 from bot.cli import change_password, remove_member
 from bot.clock import FakeClock
 from bot.demo import DEMO_PASSWORD
-from bot.handoff.schedule import LOCAL
-from bot.settings import Settings
 from bot.typedefs import passwords_key
-from tests.helpers import Service, start_service
-
-START = datetime(2026, 11, 27, 10, tzinfo=LOCAL)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-async def timed(settings: Settings, clock: FakeClock, aiohttp_client) -> Service:  # type: ignore[no-untyped-def]
-    return await start_service(aiohttp_client, settings, clock)
+from tests.helpers import Service
 
 
 async def _login(service: Service, name: str, password: str) -> tuple[int, dict, dict]:

@@ -6,31 +6,18 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-import pytest
 from sqlalchemy import select, update
 
 from bot.clock import FakeClock
 from bot.db.models import Member
-from bot.handoff.schedule import LOCAL
 from bot.handoff.texts import SAFETY, WHOLE_BRANCH
 from bot.settings import Settings
 from bot.typedefs import router_key, sessions_key, timers_key
+from tests.conftest import MORNING
 from tests.helpers import Chat, Service, start_service
 
 LEAK = "我家厨房水管漏水了，3号楼2单元501，电话13900001234"
 FALL = "我爸在家摔倒了起不来，3号楼2单元501"
-# A Friday, mid-morning in Beijing: everyone in the demo is on duty.
-MORNING = datetime(2026, 11, 27, 10, tzinfo=LOCAL)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(MORNING)
-
-
-@pytest.fixture
-async def timed(settings: Settings, clock: FakeClock, aiohttp_client) -> Service:  # type: ignore[no-untyped-def]
-    return await start_service(aiohttp_client, settings, clock)
 
 
 async def everyone_takes_everything(service: Service) -> None:

@@ -13,9 +13,8 @@ from bot.cli import CommandError, privacy
 from bot.clock import FakeClock
 from bot.db.models import AuditEntry, Classification, Message, Resident, Ticket
 from bot.retention import RetentionJob
-from bot.settings import Settings
 from bot.typedefs import sessions_key
-from tests.helpers import Service, start_service
+from tests.helpers import Service
 
 PHONE = "13900001234"
 LEAK = f"我家厨房水管漏水了，3号楼2单元501，电话{PHONE}"
@@ -25,11 +24,6 @@ LEAK = f"我家厨房水管漏水了，3号楼2单元501，电话{PHONE}"
 def clock() -> FakeClock:
     # Rows and Rasa's events are stamped with the wall clock: the fake one starts there.
     return FakeClock(datetime.now(UTC))
-
-
-@pytest.fixture
-async def timed(settings: Settings, clock: FakeClock, aiohttp_client) -> Service:  # type: ignore[no-untyped-def]
-    return await start_service(aiohttp_client, settings, clock)
 
 
 async def _closed_request(service: Service) -> tuple[int, str]:

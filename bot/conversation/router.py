@@ -155,8 +155,7 @@ class Router:
     def _flooding(self, stored: StoredInbound) -> bool:
         """Over the sender's limit; the first message over it says so in the log, once."""
         sender = stored.chat.conversation_id
-        if self._flood.retry_after(sender) == 0:
-            self._flood.record(sender)
+        if not self._flood.take(sender):
             self._flooders.discard(sender)
             return False
         if sender not in self._flooders:

@@ -341,42 +341,40 @@ class RobotNotifier:
             return Backlog(int(count), int(last_id or 0), int(urgent))
 
     async def _deliver_digest(self, oldest: Notification, backlog: Backlog) -> None:
-        await self._wait_for_window()
-        self._window.record()
-        try:
-            await self._robot.send_markdown(digest_card(backlog, self._console_url))
-        except RateLimited as exc:
-            await self._record_failure(oldest, exc, RATE_LIMITED_FIRST_S)
-        except Exception as exc:
-            await self._record_failure(oldest, exc, BACKOFF_FIRST_S)
-        else:
-            self._failures = 0
-            async with self._database_work(), self._sessions() as session:
-                await session.execute(
-                    update(Notification)
-                    .where(*self._pending_filter(), Notification.id <= backlog.last_id)
-                    .values(attempts=Notification.attempts + 1, sent_at=utcnow(), last_error=DIGEST)
-                )
-                await session.commit()
-            log.warning("%d waiting cards sent as one digest", backlog.count)
+        if not await self._send(digest_card(backlog, self._console_url), oldest):
+            return
+        async with self._database_work(), self._sessions() as session:
+            await session.execute(
+                update(Notification)
+                .where(*self._pending_filter(), Notification.id <= backlog.last_id)
+                .values(attempts=Notification.attempts + 1, sent_at=utcnow(), last_error=DIGEST)
+            )
+            await session.commit()
+        log.warning("%d waiting cards sent as one digest", backlog.count)
 
     def _pending_filter(self) -> tuple:
         return (Notification.route == self._route, Notification.sent_at.is_(None))
 
     async def _deliver(self, row: Notification) -> None:
+        if await self._send(row.content, row):
+            await self._mark_sent(row.id)
+            log.info("notification %d for ticket %s sent", row.id, row.ticket_id)
+
+    async def _send(self, content: str, row: Notification) -> bool:
+        """One markdown message within the rate window; a failure is recorded on `row`."""
         await self._wait_for_window()
         # Counted before the call: a request that fails may still have reached the platform.
         self._window.record()
         try:
-            await self._robot.send_markdown(row.content)
+            await self._robot.send_markdown(content)
         except RateLimited as exc:
             await self._record_failure(row, exc, RATE_LIMITED_FIRST_S)
         except Exception as exc:
             await self._record_failure(row, exc, BACKOFF_FIRST_S)
         else:
             self._failures = 0
-            await self._mark_sent(row.id)
-            log.info("notification %d for ticket %s sent", row.id, row.ticket_id)
+            return True
+        return False
 
     async def _wait_for_window(self) -> None:
         while (delay := self._window.wait_time()) > 0:

@@ -22,6 +22,7 @@ from bot.web.auth import (
     SESSION,
     SOCKET,
     SOCKET_TICKET_TTL,
+    bearer_token,
     issue_token,
     member_for_token,
     revoke_token,
@@ -53,10 +54,10 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 
 def bearer(request: web.Request) -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request)
+    if not token:
         raise web.HTTPUnauthorized(reason="missing or invalid token")
-    return token.strip()
+    return token
 
 
 async def _member(request: web.Request, token: str, kind: str = SESSION) -> Member:

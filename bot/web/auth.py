@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta
 
+from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
@@ -51,6 +53,17 @@ class PasswordChecker:
             return self._hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return False
+
+
+def bearer_token(request: web.Request) -> str:
+    """The token of an `Authorization: Bearer ...` header; "" when there is none."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def secret_matches(presented: str, expected: str) -> bool:
+    """A shared secret, compared in constant time; an unset secret matches nothing."""
+    return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
 
 
 def _digest(token: str) -> str:

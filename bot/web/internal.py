@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from dataclasses import asdict
@@ -23,6 +22,7 @@ from actions.actions import build_actions
 from actions.handoff_client import HandoffError, HandoffRequest, HandoffResult
 from bot.handoff.service import TicketService
 from bot.typedefs import executor_key, settings_key, tickets_key
+from bot.web.auth import bearer_token, secret_matches
 
 logger = logging.getLogger(__name__)
 
@@ -79,13 +79,8 @@ def _refusal(status: int, reason: str, error: str, action_name: str) -> ClientRe
     return ClientResponseError(status, reason, body)
 
 
-def _token_ok(presented: str, expected: str) -> bool:
-    return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
-
-
 async def handoff(request: web.Request) -> web.Response:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not _token_ok(token, request.app[settings_key].internal_token):
+    if not secret_matches(bearer_token(request), request.app[settings_key].internal_token):
         logger.warning("internal handoff refused from %s", request.remote)
         raise web.HTTPForbidden(reason="internal route")
     try:

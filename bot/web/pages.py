@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import logging
 
@@ -11,6 +10,7 @@ from sqlalchemy import text
 
 from bot.channels.webchat.views import STATIC_DIR
 from bot.typedefs import metrics_key, rasa_key, sessions_key, settings_key
+from bot.web.auth import bearer_token, secret_matches
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,8 @@ async def metrics(request: web.Request) -> web.Response:
     """Loopback callers (a local Prometheus) or, when `BOT_METRICS_TOKEN` is set, only its
     bearer."""
     token = request.app[settings_key].metrics_token
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if token:
-        allowed = hmac.compare_digest(given.encode(), token.encode())
+        allowed = secret_matches(bearer_token(request), token)
     else:
         allowed = ipaddress.ip_address(request.remote or "0.0.0.0").is_loopback
     if not allowed:

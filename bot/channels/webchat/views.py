@@ -80,11 +80,9 @@ async def post_session(request: web.Request) -> web.Response:
 
 
 def _count_new_identity(request: web.Request) -> None:
-    throttle, address = request.app[identity_throttle_key], client_address(request)
-    wait = throttle.retry_after(address)
+    wait = request.app[identity_throttle_key].take(client_address(request))
     if wait:
         raise TooManyAttempts(wait)
-    throttle.record(address)
 
 
 async def room(request: web.Request) -> web.Response:
