@@ -363,11 +363,15 @@
     const own = isOwn(msg);
     if (own && !fromHistory) {
       // Our own message came back: drop the local placeholder with the same text.
-      // (Check the unacked outbox too, in case the echo beats the ack.)
-      for (const list of [state.sentLocal, state.outbox]) {
+      // (Check the unacked outbox too, in case the echo beats the ack.) In a room the server
+      // masks phone numbers, so the text may differ: echoes come back in the order they were
+      // sent, so then it is the oldest acked one.
+      const found = [state.sentLocal, state.outbox].some((list) => {
         const idx = list.findIndex((m) => m.text === msg.text);
-        if (idx >= 0) { list.splice(idx, 1)[0].el.remove(); break; }
-      }
+        if (idx >= 0) list.splice(idx, 1)[0].el.remove();
+        return idx >= 0;
+      });
+      if (!found && state.sentLocal.length) state.sentLocal.shift().el.remove();
     }
     const hint = $('messages').querySelector('.msg-hint');
     if (hint) hint.remove();
