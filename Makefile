@@ -33,9 +33,12 @@ test-stories: install
 	$(BIN)/rasa test core --stories tests/test_stories.yml --fail-on-prediction-errors \
 		--out var/results
 
+# Format and lint; the layers of docs/architecture.md (import-linter); types (mypy).
 check: install
 	$(BIN)/ruff format --check bot actions tests bench
 	$(BIN)/ruff check bot actions tests bench
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 test: check
 	$(BIN)/python -m pytest

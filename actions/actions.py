@@ -6,7 +6,7 @@ from rasa_sdk import Action
 
 from actions.chitchat import ActionChitchat
 from actions.handoff import ActionHandoff
-from actions.handoff_client import HandoffClient
+from bot.core.handoff import HandoffClient
 
 
 def build_actions(handoff_client: HandoffClient | None = None) -> list[Action]:

@@ -6,20 +6,21 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, EventType
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff_client import (
+from actions.handoff_client import HttpHandoffClient
+from bot.core.handoff import (
+    ENTITY_NAMES,
+    FALLBACK_INTENT,
     HandoffClient,
     HandoffError,
     HandoffRequest,
-    HttpHandoffClient,
+    Origin,
 )
 
 logger = logging.getLogger(__name__)
 
-FALLBACK_INTENT = "nlu_fallback"
-ENTITY_NAMES = ("address", "phone", "time")
 # Said only when the ticket could not be stored; no name is promised that nobody holds.
 SERVICE_DOWN_TEXT = "抱歉，系统暂时有点忙，请稍后再发一次，或直接打社区电话。"
 
@@ -41,8 +42,10 @@ class ActionHandoff(Action):
             logger.exception("handoff failed for %s", tracker.sender_id)
             dispatcher.utter_message(text=SERVICE_DOWN_TEXT)
             return []
-        dispatcher.utter_message(text=result.reply)
-        return [ConversationPaused()]
+        # The ticket id rides with the line, so the router knows which ticket this turn
+        # opened. The open ticket, not a paused tracker, now holds the conversation.
+        dispatcher.utter_message(text=result.reply, json_message={"ticket_id": result.ticket_id})
+        return []
 
 
 def handoff_request(tracker: Tracker) -> HandoffRequest:
@@ -58,8 +61,8 @@ def handoff_request(tracker: Tracker) -> HandoffRequest:
         intent=intent,
         confidence=confidence,
         text=message.get("text") or "",
+        origin=Origin.from_metadata(message.get("metadata") or {}, tracker.sender_id),
         entities=entities,
-        metadata=message.get("metadata") or {},
     )
 
 

@@ -1,4 +1,4 @@
-"""The client actions use to open a ticket in the service.
+"""How an action server outside the service opens a ticket (the contract is `bot.core.handoff`).
 
 In-process the service injects its own implementation; under `rasa run actions` the action
 server reaches the service over HTTP (`BOT_INTERNAL_URL`, authenticated by `BOT_INTERNAL_TOKEN`).
@@ -7,35 +7,10 @@ server reaches the service over HTTP (`BOT_INTERNAL_URL`, authenticated by `BOT_
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
 
 import aiohttp
 
-
-@dataclass(frozen=True)
-class HandoffRequest:
-    conversation_id: str
-    intent: str
-    confidence: float
-    text: str
-    entities: dict[str, str] = field(default_factory=dict)
-    # What the channel put on the message: chat type and id, resident ids, message id.
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class HandoffResult:
-    ticket_id: int
-    reply: str
-
-
-class HandoffError(Exception):
-    """The ticket could not be opened; the resident must not be told someone is coming."""
-
-
-class HandoffClient(Protocol):
-    async def open_ticket(self, request: HandoffRequest) -> HandoffResult: ...
+from bot.core.handoff import HandoffError, HandoffRequest, HandoffResult
 
 
 class HttpHandoffClient:
@@ -55,7 +30,7 @@ class HttpHandoffClient:
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
             async with aiohttp.ClientSession(timeout=self._timeout) as session:
-                async with session.post(self._url, json=asdict(request), headers=headers) as resp:
+                async with session.post(self._url, json=request.to_json(), headers=headers) as resp:
                     if resp.status != 200:
                         raise HandoffError(f"service answered {resp.status}")
                     body = await resp.json()

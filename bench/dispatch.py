@@ -65,19 +65,20 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from actions.handoff_client import HandoffRequest  # noqa: E402
-from bot.channels.base import ChatMessage, ChatRef  # noqa: E402
-from bot.clock import FakeClock  # noqa: E402
 from bot.conversation.delivery import Delivery  # noqa: E402
+from bot.core.categories import category_for_intent  # noqa: E402
+from bot.core.chat import ChatMessage, ChatRef  # noqa: E402
+from bot.core.clock import FakeClock  # noqa: E402
+from bot.core.handoff import HandoffRequest, Origin  # noqa: E402
 from bot.db.engine import create_engine, create_session_factory  # noqa: E402
 from bot.db.migrate import upgrade_async  # noqa: E402
 from bot.db.models import Grid, Member, Resident, Ticket, TicketEvent  # noqa: E402
-from bot.handoff.access import Scope, Viewer  # noqa: E402
-from bot.handoff.categories import category_for_intent  # noqa: E402
+from bot.handoff.access import Actor, Visibility  # noqa: E402
 from bot.handoff.dispatcher import has_skill  # noqa: E402
+from bot.handoff.ledger import NotAllowed, Timeouts  # noqa: E402
 from bot.handoff.push import MemberHub  # noqa: E402
 from bot.handoff.schedule import LOCAL, on_duty, parse_schedule, slots_to_json  # noqa: E402
-from bot.handoff.service import NotAllowed, TicketService, Timeouts  # noqa: E402
+from bot.handoff.service import TicketService  # noqa: E402
 from bot.handoff.states import UNCLAIMED, IllegalTransition  # noqa: E402
 from bot.handoff.timers import Timers  # noqa: E402
 from bot.metrics import Metrics  # noqa: E402
@@ -221,7 +222,7 @@ class RecordingHub(MemberHub):
         kind: str,
         ticket: Ticket,
         message: ChatMessage | None = None,
-        before: Scope | None = None,
+        before: Visibility | None = None,
     ) -> None:
         if ticket.status not in UNCLAIMED or ticket.incident_id is not None:
             return
@@ -247,10 +248,6 @@ class SilentSender:
 
     async def deliver(self, chat: ChatRef, message: ChatMessage) -> None:
         return None
-
-
-async def nothing_to_resume(conversation_id: str) -> None:
-    return None
 
 
 def roster(size: int) -> list[Person]:
@@ -296,12 +293,12 @@ class Simulation:
         delivery.register("webchat", SilentSender())
         self.timeouts = Timeouts()
         self.tickets = TicketService(
-            sessions, delivery, self.hub, nothing_to_resume, Metrics.create(), clock, self.timeouts
+            sessions, delivery, self.hub, Metrics.create(), clock, self.timeouts
         )
         self.timers = Timers(self.tickets)
         self.sessions = sessions
         self.members: dict[int, Member] = {}
-        self.viewers: dict[int, Viewer] = {}
+        self.actors: dict[int, Actor] = {}
         self.residents: list[tuple[int, str, str]] = []  # id, external id, grid name
         self.queue: list[tuple[datetime, int, str, int, int]] = []
         self.seq = 0
@@ -349,7 +346,7 @@ class Simulation:
         async with self.sessions() as session:
             for member in (await session.scalars(select(Member).order_by(Member.id))).all():
                 self.members[member.id] = member
-                self.viewers[member.id] = Viewer.of(member)
+                self.actors[member.id] = Actor.of(member)
             rows = await session.execute(
                 select(Resident.id, Resident.external_id, Grid.name)
                 .join(Grid, Resident.grid_id == Grid.id)
@@ -417,16 +414,12 @@ class Simulation:
             intent=arrival.intent,
             confidence=0.3 if arrival.intent == "nlu_fallback" else 0.9,
             text=arrival.text,
-            metadata={
-                "resident_id": resident_id,
-                "channel": "webchat",
-                "chat_type": "private",
-                "chat_id": external_id,
-                "user_id": external_id,
-            },
+            origin=Origin(
+                ChatRef("webchat", "private", external_id, external_id), resident_id=resident_id
+            ),
         )
         try:
-            result = await self.timed("open_ticket", self.tickets.open_ticket(request))
+            result = await self.timed("open_ticket", self.tickets.opening.open_ticket(request))
         except Exception as e:
             self.tally.errors.append(f"open_ticket at {arrival.at}: {e!r}")
             return
@@ -452,14 +445,14 @@ class Simulation:
                 self.schedule(at, "claim", offer.ticket_id, member_id)
 
     async def act(self, action: str, ticket_id: int, member_id: int) -> None:
-        member, viewer = self.members[member_id], self.viewers[member_id]
+        member, actor = self.members[member_id], self.actors[member_id]
         now = self.clock.now()
         if action == "claim":
             if not on_duty(member.schedule, member.paused, now):
                 self.tally.off_duty += 1
                 return
             try:
-                await self.timed("claim", self.tickets.claim(viewer, ticket_id))
+                await self.timed("claim", self.tickets.holding.claim(actor, ticket_id))
             except IllegalTransition:
                 self.tally.lost += 1
                 return
@@ -473,7 +466,9 @@ class Simulation:
             self.schedule(now + timedelta(seconds=delay), "resolve", ticket_id, member_id)
         else:
             try:
-                await self.timed("resolve", self.tickets.resolve(viewer, ticket_id, "已处理"))
+                await self.timed(
+                    "resolve", self.tickets.holding.resolve(actor, ticket_id, "已处理")
+                )
             except Exception as e:  # the holder resolving must not fail: report it
                 self.tally.errors.append(f"resolve {ticket_id} by {member.name}: {e!r}")
                 return

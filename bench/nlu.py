@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.conversation.engine import best_request  # noqa: E402
-from bot.handoff.categories import REQUEST_INTENTS  # noqa: E402
+from bot.core.categories import REQUEST_INTENTS  # noqa: E402
 from bot.ops.evaluation import load_examples, load_labelled_tsv, score  # noqa: E402
 
 TOKENIZE = [{"name": "JiebaTokenizer"}]

@@ -316,7 +316,7 @@ def load_texts() -> dict[str, list[str]]:
 
 
 def plan(args: argparse.Namespace, rng: random.Random, tag: str) -> list[Planned]:
-    from bot.handoff.categories import REQUEST_INTENTS
+    from bot.core.categories import REQUEST_INTENTS
     from tests.wechat_pusher import text_xml
 
     texts = load_texts()

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
@@ -17,6 +18,7 @@ from rasa.utils.endpoints import EndpointConfig
 
 from bot.channels import wechat as wechat_channel
 from bot.channels import wecom as wecom_channel
+from bot.channels.notify import RobotNotifier
 from bot.channels.replay import ReplayGuard
 from bot.channels.webchat import views as webchat_views
 from bot.channels.webchat.identity import ResidentCookies
@@ -26,17 +28,18 @@ from bot.channels.wechat import ApiSender
 from bot.channels.wechat_api import GroupRobot, OfficialAccountApi, WecomApi, post_robot_response
 from bot.channels.wecom import RobotSender
 from bot.channels.wecom_names import ResidentNames
-from bot.clock import Clock, SystemClock
 from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine, latest_model, tracker_store_for
 from bot.conversation.router import Router
+from bot.core.chat import Intake
+from bot.core.clock import Clock, SystemClock
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
 from bot.db.secrets import service_secret
-from bot.handoff.notify import RobotNotifier
+from bot.handoff.ledger import Timeouts
 from bot.handoff.possible import PossibleRequests
 from bot.handoff.push import MemberHub
-from bot.handoff.service import TicketService, Timeouts
+from bot.handoff.service import TicketService
 from bot.handoff.timers import Timers
 from bot.metrics import Metrics
 from bot.ops.switch import ModelWatcher, model_to_run
@@ -50,6 +53,7 @@ from bot.typedefs import (
     http_key,
     hub_key,
     identity_throttle_key,
+    intake_key,
     login_guard_key,
     metrics_key,
     notifier_key,
@@ -113,20 +117,22 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
     app[delivery_key] = delivery = Delivery(sessions)
     delivery.register(WEBCHAT, webchat)
 
-    async def resume(conversation_id: str) -> None:
-        await app[rasa_key].resume(conversation_id)
-
     settings = app[settings_key]
     timeouts = Timeouts(
         claim=timedelta(seconds=settings.claim_timeout_s),
         urgent_claim=timedelta(seconds=settings.urgent_claim_timeout_s),
     )
     app[tickets_key] = tickets = TicketService(
-        sessions, delivery, hub, resume, app[metrics_key], app[clock_key], timeouts
+        sessions, delivery, hub, app[metrics_key], app[clock_key], timeouts
     )
-    delivery.on_failure(tickets.report_undelivered)
+    delivery.on_failure(tickets.residents.report_undelivered)
     app[possible_key] = PossibleRequests(
-        sessions, tickets, delivery, hub, app[clock_key], settings.possible_request_threshold
+        sessions,
+        tickets.opening,
+        delivery,
+        hub,
+        app[clock_key],
+        settings.possible_request_threshold,
     )
     internal.setup(app, tickets)
     yield
@@ -203,12 +209,13 @@ async def dialogue(app: web.Application) -> AsyncIterator[None]:
     app[router_key] = router = Router(
         sessions,
         engine,
-        app[tickets_key],
+        app[tickets_key].desk(),
         app[delivery_key],
         app[metrics_key],
         app[possible_key],
         app[clock_key],
     )
+    app[intake_key] = Intake(router.accept, router.process_later)
     watcher = ModelWatcher(sessions, engine, settings.model_poll_s)
     watcher.start()
     yield
@@ -218,7 +225,8 @@ async def dialogue(app: web.Application) -> AsyncIterator[None]:
 
 async def ops_jobs(app: web.Application) -> AsyncIterator[None]:
     """A training started from /ops/models does not outlive the service that started it."""
-    app[ops_jobs_key] = jobs = []
+    jobs: list[Process] = []
+    app[ops_jobs_key] = jobs
     yield
     for job in jobs:
         if job.returncode is None:
@@ -228,9 +236,19 @@ async def ops_jobs(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
-    """The service; `clock` is for tests and benchmarks that move time themselves."""
+    """The service; `clock` is for tests and benchmarks that move time themselves.
+
+    The resource contexts open in order and close in reverse, and each uses what the ones
+    before it opened: `database` the sessions every other needs; `trust` the login and
+    cookie guards; `handoff` the consoles' hub, delivery and the ticket service; `platforms`
+    the WeChat-family senders (registered on delivery) and the group robot (told of new
+    tickets); `timers` the claim and survey timers (on the ticket service); `dialogue` the
+    model, the router and the intake channels hand messages to. So on shutdown the router
+    drains before the timers stop, the sockets close and the database is disposed.
+    """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
-    app.on_response_prepare.append(security_headers)
+    # aiohttp 3.9 types the signal as taking a handler of handlers; this handler is right.
+    app.on_response_prepare.append(security_headers)  # type: ignore[arg-type]
     app[settings_key] = settings
     app[clock_key] = clock or SystemClock()
     app[metrics_key] = Metrics.create()

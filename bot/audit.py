@@ -31,9 +31,10 @@ class AuditAction(StrEnum):
 
 
 class Actor(Protocol):
-    """A member as they act (`Member` or `Viewer`)."""
+    """A member as they act (`Member` or `Actor`)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
 
 def record(

@@ -85,7 +85,7 @@ async def transaction(settings: Settings) -> AsyncIterator[AsyncSession]:
         await engine.dispose()
 
 
-async def _grid(session, name: str) -> Grid:  # type: ignore[no-untyped-def]
+async def _grid(session: AsyncSession, name: str) -> Grid:
     grid = await session.scalar(select(Grid).where(Grid.name == name))
     if grid is None:
         raise CommandError(f"no grid named {name!r}; add it first: python -m bot grids add")

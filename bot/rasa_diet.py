@@ -22,6 +22,9 @@ from rasa.utils.tensorflow.models import RasaModel
 
 
 class PlainGraphDIET(DIET):
+    # Rasa's RasaModel sets it in __init__; Rasa ships no types to say so.
+    _tf_predict_step: Any
+
     def _rasa_predict(self, batch_in: Any) -> dict[str, Any]:
         if self._tf_predict_step is None and not self.run_eagerly:
             self._tf_predict_step = _plain_graph(

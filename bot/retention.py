@@ -25,7 +25,7 @@ from sqlalchemy.sql.expression import TableClause
 
 from bot import audit
 from bot.audit import AuditAction
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.db.models import (
     Classification,
     Message,

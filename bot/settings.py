@@ -91,6 +91,8 @@ class Settings:
     wecom: WecomSettings = field(default_factory=WecomSettings)
 
     def with_overrides(self, **changes: object) -> Settings:
+        # Values come from the command line and environment, already parsed; fields are
+        # checked by name only, so the checker cannot know each value fits its field.
         return replace(self, **changes)  # type: ignore[arg-type]
 
 

@@ -9,7 +9,7 @@ import math
 from collections import deque
 from datetime import datetime, timedelta
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 
 # Idle keys are forgotten once this many are held, so memory does not grow with every address.
 PRUNE_AT = 4096

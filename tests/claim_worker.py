@@ -12,19 +12,15 @@ import time
 
 from sqlalchemy import select
 
-from bot.clock import SystemClock
 from bot.conversation.delivery import Delivery
+from bot.core.clock import SystemClock
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.models import Member
-from bot.handoff.access import Viewer
+from bot.handoff.access import Actor
 from bot.handoff.push import MemberHub
 from bot.handoff.service import TicketService
 from bot.handoff.states import IllegalTransition
 from bot.metrics import Metrics
-
-
-async def nothing_to_resume(conversation_id: str) -> None:
-    return None
 
 
 async def claim(url: str, ticket_id: int, name: str, start_at: float) -> str:
@@ -34,16 +30,15 @@ async def claim(url: str, ticket_id: int, name: str, start_at: float) -> str:
         sessions,
         Delivery(sessions),
         MemberHub(),
-        nothing_to_resume,
         Metrics.create(),
         SystemClock(),
     )
     try:
         async with sessions() as session:
-            viewer = Viewer.of(await session.scalar(select(Member).where(Member.name == name)))
+            actor = Actor.of(await session.scalar(select(Member).where(Member.name == name)))
         await asyncio.sleep(max(0.0, start_at - time.time()))
         try:
-            await tickets.claim(viewer, ticket_id)
+            await tickets.holding.claim(actor, ticket_id)
         except IllegalTransition:
             return "lost"
         return "won"

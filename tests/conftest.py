@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny model trained once per session, and the service on a fresh database."""
+"""Shared fixtures: a tiny model trained once per session, the service on a fresh database,
+and the ticket service alone (`tickets`) for tests that need no model."""
 
 from __future__ import annotations
 
@@ -18,10 +19,17 @@ from aiohttp.test_utils import TestClient
 from rasa.core.processor import MessageProcessor
 
 from bot.app import create_app
-from bot.clock import FakeClock
+from bot.conversation.delivery import Delivery
+from bot.core.clock import FakeClock
+from bot.db.engine import create_engine, create_session_factory
+from bot.db.migrate import upgrade_async
 from bot.demo import DEMO_PASSWORD, seed
 from bot.handoff.schedule import LOCAL
+from bot.handoff.service import TicketService
+from bot.handoff.timers import Timers
+from bot.metrics import Metrics
 from bot.settings import Settings
+from tests.fakes import Desk, RecordingHub, RecordingSender
 from tests.helpers import Service, start_service
 
 os.environ["RASA_TELEMETRY_ENABLED"] = "false"
@@ -125,3 +133,20 @@ def clock() -> FakeClock:
 async def timed(settings: Settings, clock: FakeClock, aiohttp_client) -> Service:  # type: ignore[no-untyped-def]
     """The service on the injected `clock`."""
     return await start_service(aiohttp_client, settings, clock)
+
+
+@pytest.fixture
+async def tickets(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Desk]:
+    """The real ticket service on a migrated SQLite database with the demo's grids and
+    members, the fake clock, and recording chats and consoles: no model, no HTTP."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/tickets.db"
+    await upgrade_async(url)
+    await seed(Settings(database_url=url))
+    engine = create_engine(url)
+    sessions = create_session_factory(engine)
+    chats, hub = RecordingSender(), RecordingHub()
+    delivery = Delivery(sessions)
+    delivery.register("webchat", chats)
+    service = TicketService(sessions, delivery, hub, Metrics.create(), clock)
+    yield Desk(service, Timers(service), clock, chats, hub, sessions)
+    await engine.dispose()

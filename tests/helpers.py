@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,13 +14,16 @@ from sqlalchemy import select
 
 from bot.app import create_app
 from bot.channels.webchat.identity import COOKIE
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.db.models import Grid
 from bot.demo import DEMO_PASSWORD, seed
 from bot.settings import Settings
 from bot.typedefs import router_key, sessions_key
 
 WAIT_S = 15.0
+# After the router has drained, what the service sent is already on loopback: a frame that
+# has not arrived in this long was never sent.
+IN_FLIGHT_S = 0.2
 
 
 @dataclass
@@ -66,12 +69,13 @@ class Service:
         )
         history = await ws.receive_json(timeout=WAIT_S)
         assert history["type"] == "history"
-        return Chat(ws, cookie, history["messages"])
+        return Chat(ws, cookie, history["messages"], self.settle)
 
     async def console(self, token: str) -> Console:
         status, body = await self.api("POST", "/api/ws-ticket", token)
         assert status == 200, body
-        return Console(await self.client.ws_connect("/api/ws", params={"ticket": body["ticket"]}))
+        ws = await self.client.ws_connect("/api/ws", params={"ticket": body["ticket"]})
+        return Console(ws, self.settle)
 
 
 async def _receive_until(
@@ -102,6 +106,7 @@ class Chat:
     # The resident's identity cookie: reconnecting with it is the same resident.
     cookie: str
     history: list[dict[str, Any]]
+    settle: Callable[[], Awaitable[None]]
 
     @property
     def user_id(self) -> str:
@@ -122,17 +127,20 @@ class Chat:
         )
         return frame["message"]
 
-    async def hears_nothing_from(self, sender_kind: str, wait: float = 1.5) -> bool:
+    async def hears_nothing_from(self, sender_kind: str) -> bool:
+        """Drain, then assert: once every message is routed, nothing more is on its way."""
+        await self.settle()
         return await _nothing_matches(
             self.ws,
             lambda f: f["type"] == "message" and f["message"]["sender_kind"] == sender_kind,
-            wait,
+            IN_FLIGHT_S,
         )
 
 
 @dataclass
 class Console:
     ws: ClientWebSocketResponse
+    settle: Callable[[], Awaitable[None]]
 
     async def event(self, kind: str, timeout: float = WAIT_S) -> dict[str, Any]:
         return await _receive_until(self.ws, lambda f: f["type"] == kind, timeout)
@@ -145,8 +153,10 @@ class Console:
         )
         return frame
 
-    async def gets_nothing(self, wait: float = 1.0) -> bool:
-        return await _nothing_matches(self.ws, lambda f: True, wait)
+    async def gets_nothing(self) -> bool:
+        """Drain, then assert, as `Chat.hears_nothing_from`."""
+        await self.settle()
+        return await _nothing_matches(self.ws, lambda f: True, IN_FLIGHT_S)
 
 
 async def start_service(aiohttp_client, settings: Settings, clock: Clock | None = None) -> Service:  # type: ignore[no-untyped-def]

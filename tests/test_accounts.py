@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from bot.cli import change_password, remove_member
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.demo import DEMO_PASSWORD
 from bot.typedefs import passwords_key
 from tests.helpers import Service

@@ -13,7 +13,7 @@ from rasa.core.actions.action import RemoteAction
 from rasa.core.channels.channel import CollectingOutputChannel
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import BotUttered, ConversationPaused, UserUttered
+from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 from rasa_sdk import Action, Tracker
@@ -21,8 +21,9 @@ from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
 from rasa_sdk.interfaces import ActionExecutionRejection
 
 from actions.actions import build_actions
-from actions.handoff_client import HandoffRequest, HandoffResult, HttpHandoffClient
+from actions.handoff_client import HttpHandoffClient
 from bot.app import action_endpoint, create_app
+from bot.core.handoff import HandoffRequest, HandoffResult
 from bot.demo import seed
 from bot.settings import Settings
 from bot.web.internal import InProcessActionEndpoint
@@ -82,11 +83,13 @@ async def test_rasa_runs_an_in_process_action_and_gets_its_lines_and_events() ->
     events = await run("action_handoff", endpoint(action_handoff))
 
     # The endpoint has no URL to call: an HTTP request would have failed.
-    assert [type(e) for e in events] == [BotUttered, ConversationPaused]
+    assert [type(e) for e in events] == [BotUttered]
     assert events[0].text == "已请3号楼网格员王建国来帮您"
+    # The router learns from the line which ticket the turn opened.
+    assert events[0].data["custom"] == {"ticket_id": 7}
     [request] = client.requests
     assert (request.conversation_id, request.intent, request.text) == ("webchat:u1", "repair", LEAK)
-    assert request.metadata["message_id"] == 3
+    assert request.origin.message_id == 3
 
 
 async def test_a_refusing_action_is_a_rejection_to_rasa_as_over_http() -> None:

@@ -9,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.chitchat import HOW_TO_ASK_TEXT, ActionChitchat
 from actions.handoff import SERVICE_DOWN_TEXT, ActionHandoff
-from actions.handoff_client import HandoffError, HandoffRequest, HandoffResult
+from bot.core.handoff import HandoffError, HandoffRequest, HandoffResult
 
 
 class RecordingClient:
@@ -46,18 +46,20 @@ def tracker(intent: str, confidence: float, chat_type: str = "private", **extra:
     )  # fmt: skip
 
 
-async def test_handoff_opens_a_ticket_tells_who_and_pauses() -> None:
+async def test_handoff_opens_a_ticket_tells_who_and_hands_back_its_id() -> None:
     client = RecordingClient()
     dispatcher = CollectingDispatcher()
 
     events = await ActionHandoff(client).run(dispatcher, tracker("repair", 0.93), {})
 
-    assert events == [{"event": "pause", "timestamp": None}]
+    # No pause: the open ticket holds the conversation (docs/architecture.md).
+    assert events == []
     assert [m["text"] for m in dispatcher.messages] == ["已请3号楼网格员王建国来帮您"]
+    assert [m["custom"] for m in dispatcher.messages] == [{"ticket_id": 7}]
     [request] = client.requests
     assert (request.intent, request.confidence) == ("repair", 0.93)
     assert request.entities == {"address": "3号楼2单元501", "phone": "13900001234"}
-    assert request.metadata["message_id"] == 3
+    assert request.origin.message_id == 3
     assert request.conversation_id == "webchat:u1"
 
 

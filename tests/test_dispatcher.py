@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.base import ChatRef
+from bot.core.chat import ChatRef
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
 from bot.db.models import Grid, Member, Resident, Ticket

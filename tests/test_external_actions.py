@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from rasa_sdk.executor import ActionExecutor
 
-from actions.handoff_client import HandoffError, HandoffRequest, HttpHandoffClient
+from actions.handoff_client import HttpHandoffClient
+from bot.core.handoff import HandoffError, HandoffRequest, Origin
 from tests.helpers import Service
 
 
@@ -30,7 +31,7 @@ async def test_an_external_action_server_opens_a_ticket_through_the_service(
             intent="medical",
             confidence=0.88,
             text="东村的刘奶奶想约家庭医生上门",
-            metadata={"channel": "cmdline"},
+            origin=Origin.from_metadata({"channel": "cmdline"}, "shell-session-1"),
         )
     )
 
@@ -43,7 +44,9 @@ async def test_an_external_action_server_opens_a_ticket_through_the_service(
 async def test_a_wrong_internal_token_is_a_handoff_error(service: Service) -> None:
     client = HttpHandoffClient(str(service.client.make_url("/")), "wrong-token")
     with pytest.raises(HandoffError):
-        await client.open_ticket(HandoffRequest("c", "repair", 0.9, "灯坏了"))
+        await client.open_ticket(
+            HandoffRequest("c", "repair", 0.9, "灯坏了", Origin.from_metadata({}, "c"))
+        )
 
 
 async def test_an_unclear_message_goes_to_a_person_as_unclassified(service: Service) -> None:
@@ -52,7 +55,13 @@ async def test_an_unclear_message_goes_to_a_person_as_unclassified(service: Serv
     client = HttpHandoffClient(str(service.client.make_url("/")), service.settings.internal_token)
 
     result = await client.open_ticket(
-        HandoffRequest("shell-session-2", "nlu_fallback", 0.31, "那个 就是 你们管不管这个事")
+        HandoffRequest(
+            "shell-session-2",
+            "nlu_fallback",
+            0.31,
+            "那个 就是 你们管不管这个事",
+            Origin.from_metadata({}, "shell-session-2"),
+        )
     )
 
     ticket = (await console.event("ticket.created"))["ticket"]

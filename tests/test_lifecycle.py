@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.db.models import Member
 from bot.handoff.texts import SAFETY, WHOLE_BRANCH
 from bot.settings import Settings
@@ -237,7 +237,7 @@ async def test_no_answer_in_a_day_closes_without_asking_again(
     assert await time_passes(timed, clock, hours=1) == 1
     closed = await ticket_of(timed, wang, ticket["id"])
     assert (closed["status"], closed["rating"]) == ("closed", None)
-    assert await resident.hears_nothing_from("bot", wait=0.5)
+    assert await resident.hears_nothing_from("bot")
 
 
 async def test_still_leaking_within_three_days_reopens_the_same_ticket_to_the_same_member(

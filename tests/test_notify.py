@@ -18,11 +18,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from bot.channels.notify import ROUTE, RateWindow, RobotNotifier, backoff_delay, ticket_card
 from bot.channels.wechat_api import GroupRobot
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
 from bot.db.models import Grid, Notification, Resident, Ticket
-from bot.handoff.notify import ROUTE, RateWindow, RobotNotifier, backoff_delay, ticket_card
 from tests.fake_wechat import WEBHOOK_SEND, FakeWechat
 
 CONSOLE = "https://care.example.org/console/"

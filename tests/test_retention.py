@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, text
 
 from bot.cli import CommandError, privacy
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from bot.db.models import AuditEntry, Classification, Message, Resident, Ticket
 from bot.retention import RetentionJob
 from bot.typedefs import sessions_key

@@ -12,9 +12,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from bot.app import create_app, resume_after_restart
-from bot.channels.base import ChatRef
 from bot.channels.callbacks import WELCOME_TEXT
 from bot.conversation.messages import store_outbound
+from bot.core.chat import ChatRef
 from bot.db.models import Message, Resident, Ticket
 from bot.demo import DEMO_PASSWORD, seed
 from bot.settings import CallbackSecrets, Settings, WechatSettings

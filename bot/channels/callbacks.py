@@ -16,7 +16,6 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.channels.base import ChatRef, DeliveryFailed, Inbound, Media, Undeliverable
 from bot.channels.wechat_api import ApiUnavailable, WechatApiError
 from bot.channels.wechat_crypto import (
     DecryptError,
@@ -26,9 +25,9 @@ from bot.channels.wechat_crypto import (
     check_signature,
 )
 from bot.channels.wechat_xml import XmlError, parse_message, render_message
-from bot.conversation.messages import StoredInbound
+from bot.core.chat import ChatRef, DeliveryFailed, Inbound, Media, StoredInbound, Undeliverable
 from bot.settings import CallbackSecrets
-from bot.typedefs import delivery_key, replay_key, router_key
+from bot.typedefs import delivery_key, intake_key, replay_key
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +128,9 @@ def inbound_from_xml(channel: str, fields: Mapping[str, str]) -> Inbound | None:
         )
         return Inbound(**base, text=media.label, kind="location", media=media)
     if kind == "event" and fields.get("Event") in FOLLOW_EVENTS:
-        return Inbound(**base, text="", kind=fields["Event"])
+        if fields["Event"] == "subscribe":
+            return Inbound(**base, text="", kind="subscribe")
+        return Inbound(**base, text="", kind="unsubscribe")
     logger.info("%s: %s message (%s) not handled", channel, kind, fields.get("Event", "-"))
     return None
 
@@ -152,11 +153,7 @@ def delivery_error(error: WechatApiError) -> Exception:
 
 async def accept(app: web.Application, inbound: Inbound) -> StoredInbound | None:
     """Store before acknowledging; route after. None for a retry already stored."""
-    router = app[router_key]
-    stored = await router.accept(inbound)
-    if stored is not None:
-        router.process_later(stored)
-    return stored
+    return await app[intake_key].accept(inbound)
 
 
 async def welcome(

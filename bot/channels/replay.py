@@ -12,7 +12,7 @@ import hashlib
 from datetime import datetime, timedelta
 
 from bot.channels.wechat_crypto import SignatureError
-from bot.clock import Clock
+from bot.core.clock import Clock
 
 WINDOW = timedelta(seconds=300)
 

@@ -12,7 +12,6 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bot.channels.base import ChatMessage, ChatRef
 from bot.channels.callbacks import (
     SUCCESS,
     accept,
@@ -31,6 +30,7 @@ from bot.channels.callbacks import (
 from bot.channels.wechat_api import WechatApiError
 from bot.channels.wechat_crypto import MessageCrypto, SignatureError
 from bot.channels.wechat_xml import parse_message
+from bot.core.chat import ChatMessage, ChatRef
 from bot.settings import WechatSettings
 from bot.typedefs import settings_key
 

@@ -18,7 +18,6 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.orm import sessionmaker
 
-from bot.channels.base import ChatMessage, ChatRef, Inbound, Media, Undeliverable
 from bot.channels.callbacks import (
     accept,
     crypto_for,
@@ -36,6 +35,7 @@ from bot.channels.wechat_api import WechatApiError
 from bot.channels.wechat_crypto import MessageCrypto
 from bot.channels.wechat_xml import parse_message
 from bot.conversation.messages import latest_reply_handle, spend_reply_handle
+from bot.core.chat import ChatMessage, ChatRef, Inbound, Media, Undeliverable
 from bot.settings import CallbackSecrets
 from bot.typedefs import resident_names_key, settings_key
 

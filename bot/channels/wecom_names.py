@@ -6,8 +6,8 @@ import asyncio
 import logging
 from collections import OrderedDict
 
-from bot.channels.base import Inbound
 from bot.channels.wechat_api import WechatApiError, WecomApi
+from bot.core.chat import Inbound
 
 logger = logging.getLogger(__name__)
 

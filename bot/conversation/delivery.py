@@ -13,8 +13,8 @@ from dataclasses import replace
 
 from sqlalchemy.orm import sessionmaker
 
-from bot.channels.base import ChannelSender, ChatMessage, ChatRef, DeliveryFailed, Undeliverable
 from bot.conversation.messages import chat_message, pending_outbound, set_delivery, store_outbound
+from bot.core.chat import ChannelSender, ChatMessage, ChatRef, DeliveryFailed, Undeliverable
 
 logger = logging.getLogger(__name__)
 

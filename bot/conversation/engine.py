@@ -17,17 +17,16 @@ from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.lock_store import InMemoryLockStore, LockStore
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
-from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, ConversationResumed, Event
+from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
-from actions.handoff import ENTITY_NAMES
-from bot.handoff.categories import REQUEST_INTENTS
+from bot.core.categories import REQUEST_INTENTS
+from bot.core.handoff import ENTITY_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +167,7 @@ def _run_through(call: Coroutine[Any, Any, T]) -> T:
     try:
         call.send(None)
     except StopIteration as finished:
-        return finished.value  # type: ignore[no-any-return]
+        return finished.value
     call.close()
     raise RuntimeError("the tracker store waited for I/O, which a worker thread cannot do")
 
@@ -187,8 +186,8 @@ def speed_up_action_validation() -> None:
     def validate(self: RemoteAction, result: dict[str, Any]) -> bool:
         return validator.is_valid(result) or rasa_check(self, result)
 
-    RemoteAction._validate_action_result = validate  # type: ignore[method-assign]
-    RemoteAction._fast_validation = True  # type: ignore[attr-defined]
+    RemoteAction._validate_action_result = validate
+    RemoteAction._fast_validation = True
 
 
 @dataclass(frozen=True)
@@ -204,6 +203,8 @@ class Turn:
     request_confidence: float
     # The first address, phone and time found, as action_handoff would pass them on.
     entities: dict[str, str]
+    # The ticket this turn's handoff opened.
+    ticket_id: int | None = None
 
 
 def best_request(parsed: dict[str, Any]) -> tuple[str | None, float]:
@@ -283,16 +284,12 @@ class RasaEngine:
             request_intent=request_intent,
             request_confidence=request_confidence,
             entities=first_entities(parsed, ENTITY_NAMES),
+            ticket_id=next(
+                (
+                    int(m["custom"]["ticket_id"])
+                    for m in output.messages
+                    if "ticket_id" in (m.get("custom") or {})
+                ),
+                None,
+            ),
         )
-
-    async def resume(self, sender_id: str) -> None:
-        async with self._agent.lock_store.lock(sender_id):
-            tracker = await self._agent.tracker_store.get_or_create_tracker(sender_id)
-            tracker.update(ConversationResumed())
-            # Without this the rules see "previous action action_handoff" and mispredict.
-            tracker.update(ActionExecuted(ACTION_LISTEN_NAME))
-            await self._agent.tracker_store.save(tracker)
-
-    async def is_paused(self, sender_id: str) -> bool:
-        tracker = await self._agent.tracker_store.retrieve(sender_id)
-        return tracker is not None and tracker.is_paused()

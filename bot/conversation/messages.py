@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
-from bot.channels.base import ChatMessage, ChatRef, Inbound, Media
+from bot.core.chat import ChatMessage, ChatRef, Inbound, Media, StoredInbound
 from bot.db.models import Message, Resident, utcnow
 
 BOT_NAME = "社区小助手"
@@ -33,20 +32,6 @@ class RecentlyStored:
         self._ids[(inbound.chat.channel, inbound.platform_msg_id)] = None
         if len(self._ids) > self._size:
             self._ids.popitem(last=False)
-
-
-@dataclass(frozen=True)
-class StoredInbound:
-    """An inbound message once it is safely in the database."""
-
-    message_id: int
-    resident_id: int
-    resident_name: str
-    inbound: Inbound
-
-    @property
-    def chat(self) -> ChatRef:
-        return self.inbound.chat
 
 
 def chat_message(message: Message) -> ChatMessage:
@@ -113,7 +98,8 @@ async def _insert_inbound(sessions: sessionmaker, inbound: Inbound) -> StoredInb
         return StoredInbound(message.id, resident.id, resident.name, inbound)
 
 
-async def _resident(session: AsyncSession, chat: ChatRef, name: str, inbound_kind: str) -> Resident:
+async def resident_in(session: AsyncSession, chat: ChatRef, name: str = "") -> Resident:
+    """The resident who writes in `chat`, created on their first message."""
     resident = await session.scalar(
         select(Resident).where(
             Resident.channel == chat.channel, Resident.external_id == chat.user_id
@@ -123,11 +109,15 @@ async def _resident(session: AsyncSession, chat: ChatRef, name: str, inbound_kin
         resident = Resident(channel=chat.channel, external_id=chat.user_id, name=name)
         session.add(resident)
         await session.flush()
-    else:
-        if name and resident.name != name:
-            resident.name = name
-        if inbound_kind != "unsubscribe":
-            resident.active = True
+    return resident
+
+
+async def _resident(session: AsyncSession, chat: ChatRef, name: str, inbound_kind: str) -> Resident:
+    resident = await resident_in(session, chat, name)
+    if name and resident.name != name:
+        resident.name = name
+    if inbound_kind != "unsubscribe":
+        resident.active = True
     return resident
 
 

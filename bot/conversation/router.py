@@ -9,26 +9,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
-from bot.channels.base import EVENT_KINDS, Inbound
-from bot.clock import Clock
 from bot.conversation.delivery import Delivery
-from bot.conversation.engine import RasaEngine
+from bot.conversation.engine import RasaEngine, Turn
 from bot.conversation.messages import (
     RecentlyStored,
-    StoredInbound,
     mark_handled,
     mark_inactive,
     store_inbound,
     unhandled_inbound,
 )
-from bot.db.models import Classification
-from bot.handoff.possible import PossibleRequests
-from bot.handoff.service import TicketService, open_ticket_id
+from bot.core.chat import EVENT_KINDS, Inbound, StoredInbound
+from bot.core.clock import Clock
+from bot.core.handoff import HandoffResult, Origin
+from bot.db.models import Classification, PossibleRequest
 from bot.metrics import Metrics
 from bot.privacy import mask_text
 from bot.throttle import Throttle
@@ -39,6 +40,35 @@ LOCATION_NOTED_TEXT = "收到您发的位置了。需要帮什么忙，直接说
 # Messages one resident may have routed a minute; more are kept (on their open ticket, if
 # any) but not read again by the model or pushed to a member's screen one by one.
 SENDER_LIMIT = (12, timedelta(minutes=1))
+
+
+@dataclass(frozen=True)
+class TicketDesk:
+    """What routing asks of the ticket side (`bot.handoff`), which the app wires in."""
+
+    # The conversation's open ticket: while there is one, it holds the conversation.
+    open_ticket_of: Callable[[str], Awaitable[int | None]]
+    relay_from_resident: Callable[[int, int], Awaitable[None]]
+    remember_location: Callable[[StoredInbound], Awaitable[None]]
+    open_for_media: Callable[[StoredInbound, Origin], Awaitable[HandoffResult]]
+    # A rating or "not fixed" after a resolve; True when the message was one of those.
+    follow_up: Callable[[StoredInbound], Awaitable[bool]]
+
+
+class PossibleDesk(Protocol):
+    """Chatter in which the model half-heard a request (`bot.handoff.possible`)."""
+
+    def worth_asking(self, turn: Turn) -> bool: ...
+
+    async def record(
+        self,
+        session: AsyncSession,
+        stored: StoredInbound,
+        classification: Classification,
+        turn: Turn,
+    ) -> PossibleRequest: ...
+
+    async def announce(self, possible: PossibleRequest) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,10 +84,10 @@ class Router:
         self,
         sessions: sessionmaker,
         engine: RasaEngine,
-        tickets: TicketService,
+        tickets: TicketDesk,
         delivery: Delivery,
         metrics: Metrics,
-        possible: PossibleRequests,
+        possible: PossibleDesk,
         clock: Clock,
     ) -> None:
         self._sessions = sessions
@@ -133,8 +163,7 @@ class Router:
         if inbound.kind in EVENT_KINDS:
             await self._on_follow(stored)
             return []
-        async with self._sessions() as session:
-            ticket_id = await open_ticket_id(session, stored.chat.conversation_id)
+        ticket_id = await self._tickets.open_ticket_of(stored.chat.conversation_id)
         if self._flooding(stored):
             async with self._sessions() as session, session.begin():
                 await mark_handled(session, stored.message_id, ticket_id)
@@ -146,7 +175,7 @@ class Router:
             await self._tickets.remember_location(stored)
             return [Reply(LOCATION_NOTED_TEXT)]
         if not inbound.readable:
-            opened = await self._tickets.open_unread(stored, self._metadata(stored))
+            opened = await self._tickets.open_for_media(stored, self._origin(stored))
             return [Reply(opened.reply, opened.ticket_id)]
         if await self._tickets.follow_up(stored):
             return []
@@ -170,7 +199,7 @@ class Router:
     async def _ask_model(self, stored: StoredInbound) -> list[Reply]:
         conversation_id = stored.chat.conversation_id
         turn = await self._engine.handle(
-            stored.inbound.text, conversation_id, self._metadata(stored)
+            stored.inbound.text, conversation_id, self._origin(stored).to_metadata()
         )
         logger.info(
             "%s: %r -> %s %.2f, %d bot line(s)",
@@ -182,8 +211,7 @@ class Router:
         )
         possible = None
         async with self._sessions() as session, session.begin():
-            # A ticket open now was opened by this turn's handoff.
-            ticket_id = await open_ticket_id(session, conversation_id)
+            ticket_id = turn.ticket_id
             await mark_handled(session, stored.message_id, ticket_id)
             classification = Classification(
                 message_id=stored.message_id,
@@ -210,14 +238,5 @@ class Router:
             await mark_handled(session, stored.message_id, None)
 
     @staticmethod
-    def _metadata(stored: StoredInbound) -> dict[str, object]:
-        chat = stored.chat
-        return {
-            "channel": chat.channel,
-            "chat_type": chat.chat_type,
-            "chat_id": chat.chat_id,
-            "user_id": chat.user_id,
-            "resident_id": stored.resident_id,
-            "resident_name": stored.resident_name,
-            "message_id": stored.message_id,
-        }
+    def _origin(stored: StoredInbound) -> Origin:
+        return Origin(stored.chat, stored.resident_id, stored.resident_name, stored.message_id)

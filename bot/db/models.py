@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -26,7 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
-Base = declarative_base()
+# SQLAlchemy 1.4 has no types for declarative classes; the columns are checked at run time.
+Base: Any = declarative_base()
 
 
 class UTCDateTime(TypeDecorator):
@@ -226,7 +228,7 @@ class Message(Base):
     member_id = Column(ForeignKey("members.id"))
     ticket_id = Column(ForeignKey("tickets.id"), index=True)
     text = Column(Text, nullable=False, default="")
-    # text, voice, image, location, subscribe or unsubscribe (`bot.channels.base.MessageKind`).
+    # text, voice, image, location, subscribe or unsubscribe (`bot.core.chat.MessageKind`).
     kind = Column(String(16), nullable=False, default="text")
     media = Column(JSON)
     # A one-off handle for answering this inbound message (a WeCom robot's response_url).

@@ -20,14 +20,14 @@ from bot.handoff.states import UNCLAIMED
 
 
 @dataclass(frozen=True)
-class Viewer:
+class Actor:
     member_id: int
     name: str
     role: str
     grid_ids: frozenset[int]
 
     @classmethod
-    def of(cls, member: Member) -> Viewer:
+    def of(cls, member: Member) -> Actor:
         return cls(member.id, member.name, member.role, frozenset(g.id for g in member.grids))
 
     def may(self, action: Action) -> bool:
@@ -43,67 +43,74 @@ class Viewer:
 
 
 class Scoped(Protocol):
-    """What visibility depends on; a `Ticket`, or a `Scope` taken before it changed."""
+    """What visibility depends on; a `Ticket`, or a `Visibility` taken before it changed."""
 
-    status: str
-    assignee_id: int | None
-    grid_id: int | None
-    broadcast: bool
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def assignee_id(self) -> int | None: ...
+
+    @property
+    def grid_id(self) -> int | None: ...
+
+    @property
+    def broadcast(self) -> bool: ...
 
 
 @dataclass(frozen=True)
-class Scope:
+class Visibility:
     status: str
     assignee_id: int | None
     grid_id: int | None
     broadcast: bool
 
     @classmethod
-    def of(cls, ticket: Scoped) -> Scope:
+    def of(cls, ticket: Scoped) -> Visibility:
         return cls(ticket.status, ticket.assignee_id, ticket.grid_id, bool(ticket.broadcast))
 
 
-def covers(viewer: Viewer, grid_id: int | None) -> bool:
-    return viewer.sees_tickets and (viewer.sees_everything or grid_id in viewer.grid_ids)
+def covers(actor: Actor, grid_id: int | None) -> bool:
+    return actor.sees_tickets and (actor.sees_everything or grid_id in actor.grid_ids)
 
 
-def covered_by(viewer: Viewer, grid_id: ColumnElement[int]) -> ColumnElement[bool]:
+def covered_by(actor: Actor, grid_id: ColumnElement[int]) -> ColumnElement[bool]:
     """`covers` as a filter on a grid id column."""
-    if not viewer.sees_tickets:
+    if not actor.sees_tickets:
         return false()
-    return true() if viewer.sees_everything else grid_id.in_(viewer.grid_ids)
+    return true() if actor.sees_everything else grid_id.in_(actor.grid_ids)
 
 
-def was_offered(viewer: Viewer, ticket: Scoped) -> bool:
+def was_offered(actor: Actor, ticket: Scoped) -> bool:
     """Every member of the ticket's grid was offered it while it was unclaimed (and everyone,
     once it was broadcast to the branch)."""
-    return bool(ticket.broadcast) or ticket.grid_id in viewer.grid_ids
+    return bool(ticket.broadcast) or ticket.grid_id in actor.grid_ids
 
 
-def may_see(viewer: Viewer, ticket: Scoped) -> bool:
-    if not viewer.sees_tickets:
+def may_see(actor: Actor, ticket: Scoped) -> bool:
+    if not actor.sees_tickets:
         return False
-    if viewer.sees_everything or ticket.assignee_id == viewer.member_id:
+    if actor.sees_everything or ticket.assignee_id == actor.member_id:
         return True
-    return ticket.status in UNCLAIMED and was_offered(viewer, ticket)
+    return ticket.status in UNCLAIMED and was_offered(actor, ticket)
 
 
-def visible_to(viewer: Viewer) -> ColumnElement[bool]:
-    if not viewer.sees_tickets:
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    if not actor.sees_tickets:
         return false()
-    if viewer.sees_everything:
+    if actor.sees_everything:
         return true()
     return or_(
-        Ticket.assignee_id == viewer.member_id,
+        Ticket.assignee_id == actor.member_id,
         and_(
             Ticket.status.in_(UNCLAIMED),
-            or_(Ticket.grid_id.in_(viewer.grid_ids), Ticket.broadcast.is_(True)),
+            or_(Ticket.grid_id.in_(actor.grid_ids), Ticket.broadcast.is_(True)),
         ),
     )
 
 
-def may_act(viewer: Viewer, ticket: Scoped) -> bool:
+def may_act(actor: Actor, ticket: Scoped) -> bool:
     """Replying and resolving belong to the ticket's holder (or the secretary)."""
-    if not viewer.may(Action.HOLD):
+    if not actor.may(Action.HOLD):
         return False
-    return viewer.sees_everything or ticket.assignee_id == viewer.member_id
+    return actor.sees_everything or ticket.assignee_id == actor.member_id

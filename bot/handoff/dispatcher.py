@@ -17,9 +17,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.channels.base import ChatRef
+from bot.core.categories import CATEGORY_LABELS
+from bot.core.chat import ChatRef
 from bot.db.models import Grid, Member, Resident, Ticket, member_grids
-from bot.handoff.categories import CATEGORY_LABELS
 from bot.handoff.schedule import on_duty
 from bot.handoff.states import OPEN_STATUSES
 

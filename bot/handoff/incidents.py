@@ -70,3 +70,11 @@ def incident_label(ticket: Ticket) -> str:
     """How the incident is named in a group line: "3号楼停水", never anyone's details."""
     grid = ticket.grid.name if ticket.grid else ""
     return f"{grid}{(ticket.entities or {}).get('incident', '')}" or "这件事"
+
+
+async def reports_of(session: AsyncSession, ticket: Ticket) -> list[Ticket]:
+    """The neighbours' reports merged into an incident."""
+    rows = await session.scalars(
+        select(Ticket).where(Ticket.incident_id == ticket.id).order_by(Ticket.id)
+    )
+    return list(rows.all())

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.channels.base import ChatMessage
+from bot.core.categories import CATEGORY_LABELS, category_for_intent
+from bot.core.chat import ChatMessage
 from bot.db.models import Member, PossibleRequest, Ticket, TicketEvent
-from bot.handoff.categories import CATEGORY_LABELS, category_for_intent
 from bot.handoff.roles import Action, allowed
 from bot.handoff.schedule import describe, on_duty
 from bot.handoff.states import STATUS_LABELS, Status

@@ -18,18 +18,19 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
-from actions.handoff_client import HandoffRequest, HandoffResult
-from bot.channels.base import ChatRef
-from bot.clock import Clock
 from bot.conversation.delivery import Delivery
 from bot.conversation.engine import Turn
-from bot.conversation.messages import StoredInbound
+from bot.core.categories import CHITCHAT
+from bot.core.chat import ChatRef, StoredInbound
+from bot.core.clock import Clock
+from bot.core.handoff import HandoffRequest, HandoffResult, Origin
 from bot.db.models import Classification, Message, PossibleRequest, Resident
-from bot.handoff.access import Viewer, covered_by, covers
-from bot.handoff.categories import CHITCHAT
+from bot.handoff.access import Actor, covered_by, covers
 from bot.handoff.dispatcher import find_grid, on_duty_for
+from bot.handoff.ledger import NotAllowed
+from bot.handoff.opening import Opening
 from bot.handoff.push import MemberHub
-from bot.handoff.service import NotAllowed, TicketService, open_ticket_id
+from bot.handoff.residents import open_ticket_id
 from bot.privacy import mask_text
 
 logger = logging.getLogger(__name__)
@@ -66,14 +67,14 @@ class PossibleRequests:
     def __init__(
         self,
         sessions: sessionmaker,
-        tickets: TicketService,
+        opening: Opening,
         delivery: Delivery,
         hub: MemberHub,
         clock: Clock,
         threshold: float,
     ) -> None:
         self._sessions = sessions
-        self._tickets = tickets
+        self._opening = opening
         self._delivery = delivery
         self._hub = hub
         self._clock = clock
@@ -130,48 +131,46 @@ class PossibleRequests:
         )
         await self._hub.ask(possible, {m.id for m in members})
 
-    async def open_for(self, viewer: Viewer) -> list[PossibleRequest]:
-        """Undecided ones in the grids the viewer covers, newest first."""
+    async def open_for(self, actor: Actor) -> list[PossibleRequest]:
+        """Undecided ones in the grids the actor covers, newest first."""
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(PossibleRequest)
                 .where(
                     PossibleRequest.status == PossibleStatus.OPEN,
-                    covered_by(viewer, PossibleRequest.grid_id),
+                    covered_by(actor, PossibleRequest.grid_id),
                 )
                 .order_by(PossibleRequest.id.desc())
                 .limit(200)
             )
             return list(rows.all())
 
-    async def confirm(self, viewer: Viewer, possible_id: int) -> PossibleRequest:
+    async def confirm(self, actor: Actor, possible_id: int) -> PossibleRequest:
         """It is a request: a ticket opens exactly as if the model had read it as one, unless
         the resident has one open by now (then the message belongs to that one)."""
         async with self._sessions() as session, session.begin():
-            possible = await self._decide(session, viewer, possible_id, "confirm")
+            possible = await self._decide(session, actor, possible_id, "confirm")
             message = await session.get(Message, possible.message_id)
             request = self._handoff_request(possible, message.text or possible.text)
             already_open = await open_ticket_id(session, possible.conversation_id)
         if already_open is None:
-            opened = await self._open(viewer, possible_id, request)
+            opened = await self._open(actor, possible_id, request)
         async with self._sessions() as session, session.begin():
             possible = await session.get(PossibleRequest, possible_id)
             possible.ticket_id = already_open or opened.ticket_id
             # The model read a request as chatter: a lesson for the next training.
-            possible.classification.correct(possible.intent, viewer.member_id)
+            possible.classification.correct(possible.intent, actor.member_id)
             possible.classification.ticket_id = possible.ticket_id
         if already_open is None:
             await self._delivery.send(chat_of(possible), opened.reply, ticket_id=opened.ticket_id)
         await self._hub.decided(possible)
         return possible
 
-    async def _open(
-        self, viewer: Viewer, possible_id: int, request: HandoffRequest
-    ) -> HandoffResult:
+    async def _open(self, actor: Actor, possible_id: int, request: HandoffRequest) -> HandoffResult:
         """Open the ticket; if that fails, the possible request is open again for anyone to
         decide, never confirmed with no ticket."""
         try:
-            return await self._tickets.open_ticket(request, confirmed_by=viewer)
+            return await self._opening.open_ticket(request, confirmed_by=actor)
         except Exception:
             async with self._sessions() as session, session.begin():
                 await session.execute(
@@ -181,30 +180,30 @@ class PossibleRequests:
                 )
             raise
 
-    async def dismiss(self, viewer: Viewer, possible_id: int) -> PossibleRequest:
+    async def dismiss(self, actor: Actor, possible_id: int) -> PossibleRequest:
         """Only chatter: the operators get it as a chatter example, the resident hears nothing."""
         async with self._sessions() as session, session.begin():
-            possible = await self._decide(session, viewer, possible_id, "dismiss")
-            possible.classification.correct(CHITCHAT, viewer.member_id)
+            possible = await self._decide(session, actor, possible_id, "dismiss")
+            possible.classification.correct(CHITCHAT, actor.member_id)
         await self._hub.decided(possible)
         return possible
 
     async def _decide(
-        self, session: AsyncSession, viewer: Viewer, possible_id: int, decision: str
+        self, session: AsyncSession, actor: Actor, possible_id: int, decision: str
     ) -> PossibleRequest:
         possible = await session.get(PossibleRequest, possible_id)
         if possible is None:
             raise UnknownPossibleRequest(f"no possible request {possible_id}")
-        if not covers(viewer, possible.grid_id):
+        if not covers(actor, possible.grid_id):
             raise NotAllowed(
-                f"possible request {possible_id} is outside member {viewer.member_id}'s grids"
+                f"possible request {possible_id} is outside member {actor.member_id}'s grids"
             )
         source, target = DECISIONS[decision]
         # Conditional, so that two members tapping at once cannot both decide.
         won = await session.execute(
             update(PossibleRequest)
             .where(PossibleRequest.id == possible_id, PossibleRequest.status == source)
-            .values(status=target, decided_by=viewer.member_id, decided_at=self._clock.now())
+            .values(status=target, decided_by=actor.member_id, decided_at=self._clock.now())
             .execution_options(synchronize_session=False)
         )
         if won.rowcount != 1:
@@ -214,27 +213,23 @@ class PossibleRequests:
             "possible request %s %s by member %s (%s)",
             possible_id,
             target,
-            viewer.member_id,
-            viewer.name,
+            actor.member_id,
+            actor.name,
         )
         return possible
 
     @staticmethod
     def _handoff_request(possible: PossibleRequest, text: str) -> HandoffRequest:
-        chat = chat_of(possible)
         return HandoffRequest(
             conversation_id=possible.conversation_id,
             intent=possible.intent,
             confidence=possible.confidence,
             text=text,
+            origin=Origin(
+                chat_of(possible),
+                resident_id=possible.resident_id,
+                resident_name=possible.resident.name,
+                message_id=possible.message_id,
+            ),
             entities=dict(possible.entities or {}),
-            metadata={
-                "channel": chat.channel,
-                "chat_type": chat.chat_type,
-                "chat_id": chat.chat_id,
-                "user_id": chat.user_id,
-                "resident_id": possible.resident_id,
-                "resident_name": possible.resident.name,
-                "message_id": possible.message_id,
-            },
         )

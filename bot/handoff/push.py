@@ -6,20 +6,20 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from bot.channels.base import ChatMessage
+from bot.core.chat import ChatMessage
+from bot.core.sockets import SocketRegistry
 from bot.db.models import PossibleRequest, Ticket
-from bot.handoff.access import Scope, Viewer, covers, may_see
+from bot.handoff.access import Actor, Visibility, covers, may_see
 from bot.handoff.payloads import console_message, possible_payload, ticket_payload
-from bot.web.sockets import SocketRegistry
 
 
-class MemberHub(SocketRegistry[Viewer]):
+class MemberHub(SocketRegistry[Actor]):
     async def publish(
         self,
         kind: str,
         ticket: Ticket,
         message: ChatMessage | None = None,
-        before: Scope | None = None,
+        before: Visibility | None = None,
     ) -> None:
         """Send to every console whose member may see the ticket, or could see it `before` a
         change (so a colleague's screen learns the ticket was claimed and leaves it)."""

@@ -26,10 +26,11 @@ class Timers:
         """Escalate every ticket past its claim deadline and close unrated ones past theirs;
         returns how many steps were taken."""
         steps = 0
-        for ticket_id, level in await self._tickets.due_for_escalation():
-            if await self._tickets.escalate(ticket_id, level):
+        escalation = self._tickets.escalation
+        for due in await escalation.overdue():
+            if await escalation.escalate(due):
                 steps += 1
-        return steps + await self._tickets.expire_surveys()
+        return steps + await self._tickets.aftercare.expire_surveys()
 
     def start(self) -> None:
         self._stopping.clear()

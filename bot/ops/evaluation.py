@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.handoff.categories import REQUEST_INTENTS
+from bot.core.categories import REQUEST_INTENTS
+from bot.core.handoff import FALLBACK_INTENT
 
-FALLBACK_INTENT = "nlu_fallback"
 # The summary kept in the model registry and shown in the model list.
 SUMMARY_KEYS = ("macro_f1", "urgent_recall", "misroute", "fallback", "chatter_to_ticket")
 

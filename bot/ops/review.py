@@ -8,17 +8,16 @@ request" or skip each item; accepted items are what `ops export` writes into dat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Classification, Ticket, TicketEvent, utcnow
-from bot.handoff.access import Viewer
-from bot.handoff.categories import CATEGORY_LABELS, CHITCHAT, REQUEST_INTENTS
+from bot.core.categories import CATEGORY_LABELS, CHITCHAT, REQUEST_INTENTS
+from bot.db.models import Classification, Ticket, utcnow
+from bot.handoff.access import Actor
+from bot.handoff.ledger import Change, NotAllowed, TicketNotFound
 from bot.handoff.roles import Action
-from bot.handoff.service import NotAllowed, TicketNotFound, visible_ticket
 from bot.handoff.states import UNCLAIMED
 from bot.ops.evaluation import FALLBACK_INTENT
 from bot.privacy import mask_text
@@ -59,9 +58,9 @@ class Decision:
         raise BadDecision(f"action must be one of {', '.join(ACTIONS)}")
 
 
-def operator_only(viewer: Viewer) -> None:
-    if not viewer.may(Action.REVIEW):
-        raise NotAllowed(f"member {viewer.member_id} may not review")
+def operator_only(actor: Actor) -> None:
+    if not actor.may(Action.REVIEW):
+        raise NotAllowed(f"member {actor.member_id} may not review")
 
 
 def needs_review(below: float) -> Any:
@@ -102,9 +101,9 @@ def _item(row: Classification) -> dict[str, Any]:
 
 
 async def decide(
-    session: AsyncSession, viewer: Viewer, item_id: int, decision: Decision
+    session: AsyncSession, actor: Actor, item_id: int, decision: Decision
 ) -> Classification:
-    operator_only(viewer)
+    operator_only(actor)
     item = await session.get(Classification, item_id)
     if item is None:
         raise TicketNotFound(f"no review item {item_id}")
@@ -113,39 +112,31 @@ async def decide(
     label = decision.label_for(item)
     item.review = "skipped" if label is None else "accepted"
     item.label = label
-    item.reviewed_by = viewer.member_id
+    item.reviewed_by = actor.member_id
     item.reviewed_at = utcnow()
     await session.flush()
     return item
 
 
-async def correct_category(
-    session: AsyncSession, viewer: Viewer, ticket_id: int, category: str, urgent_deadline: datetime
-) -> Ticket:
+async def correct_category(change: Change, actor: Actor, ticket_id: int, category: str) -> Ticket:
     """A member says what the request really is ("其实是医疗"). Corrected to urgent while
     nobody holds it, its claim deadline becomes the urgent one, so the escalation chain
     reaches the secretary and the branch within minutes."""
     if category not in REQUEST_INTENTS:
         raise BadDecision(f"category must be one of {', '.join(REQUEST_INTENTS)}")
-    ticket = await visible_ticket(session, viewer, ticket_id)
+    session = change.session
+    ticket = await change.visible_ticket(actor, ticket_id)
     if ticket.category == category:
         return ticket
     was = ticket.category
     ticket.category = category
-    ticket.updated_at = utcnow()
+    ticket.updated_at = change.now
     if category == "urgent" and ticket.status in UNCLAIMED:
+        urgent_deadline = change.now + change.timeouts.urgent_claim
         ticket.claim_deadline = min(ticket.claim_deadline or urgent_deadline, urgent_deadline)
-    session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            kind="category_corrected",
-            from_status=ticket.status,
-            to_status=ticket.status,
-            actor_member_id=viewer.member_id,
-            actor=viewer.name,
-            reason=f"{CATEGORY_LABELS[was]} → {CATEGORY_LABELS[category]}",
-        )
-    )
+    reason = f"{CATEGORY_LABELS[was]} → {CATEGORY_LABELS[category]}"
+    change.record(ticket, "category_corrected", actor, reason, ticket.status, ticket.status)
+    change.push("ticket.updated", ticket)
     item = await session.scalar(select(Classification).where(Classification.ticket_id == ticket.id))
     if item is None:
         # Opened without a turn through the router (e.g. by an external action server).
@@ -157,6 +148,6 @@ async def correct_category(
             model="",
         )
         session.add(item)
-    item.correct(category, viewer.member_id)
+    item.correct(category, actor.member_id)
     await session.flush()
     return ticket

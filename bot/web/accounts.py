@@ -13,10 +13,10 @@ from sqlalchemy import select
 from bot import audit
 from bot.audit import AuditAction
 from bot.db.models import Member
-from bot.handoff.access import Viewer
+from bot.handoff.access import Actor
+from bot.handoff.ledger import NotAllowed
 from bot.handoff.payloads import member_payload
 from bot.handoff.roles import Action
-from bot.handoff.service import NotAllowed
 from bot.typedefs import clock_key, login_guard_key, passwords_key, sessions_key, settings_key
 from bot.web.auth import (
     SESSION,
@@ -69,13 +69,13 @@ async def _member(request: web.Request, token: str, kind: str = SESSION) -> Memb
     return member
 
 
-async def viewer(request: web.Request) -> Viewer:
-    return Viewer.of(await _member(request, bearer(request)))
+async def signed_in(request: web.Request) -> Actor:
+    return Actor.of(await _member(request, bearer(request)))
 
 
-async def actor(request: web.Request, action: Action) -> Viewer:
+async def actor(request: web.Request, action: Action) -> Actor:
     """The logged-in member, if their role may take `action` (`bot.handoff.roles`)."""
-    who = await viewer(request)
+    who = await signed_in(request)
     if not who.may(action):
         raise NotAllowed(f"{who.role} {who.member_id} may not {action}")
     return who

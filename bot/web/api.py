@@ -10,7 +10,8 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
 from bot.db.models import Member
-from bot.handoff.access import Viewer
+from bot.handoff.access import Actor
+from bot.handoff.holding import Visit
 from bot.handoff.payloads import (
     console_message,
     earlier_payload,
@@ -22,7 +23,6 @@ from bot.handoff.payloads import (
 )
 from bot.handoff.roles import Action
 from bot.handoff.schedule import LOCAL
-from bot.handoff.service import Visit
 from bot.handoff.states import Status
 from bot.typedefs import (
     clock_key,
@@ -57,7 +57,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     status = request.query.get("status") or None
     if status is not None and status not in STATUS_FILTERS:
         raise web.HTTPBadRequest(reason=f"status must be one of {sorted(STATUS_FILTERS)}")
-    tickets = await request.app[tickets_key].visible_tickets(
+    tickets = await request.app[tickets_key].queries.visible_tickets(
         await actor(request, Action.TICKETS), status
     )
     return web.json_response({"tickets": [ticket_payload(t) for t in tickets]})
@@ -65,7 +65,7 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 async def get_ticket(request: web.Request) -> web.Response:
     who = await actor(request, Action.TICKETS)
-    detail = await request.app[tickets_key].detail(who, ticket_id_of(request))
+    detail = await request.app[tickets_key].queries.detail(who, ticket_id_of(request))
     payload = ticket_payload(detail.ticket)
     payload["messages"] = [console_message(m) for m in detail.messages]
     payload["events"] = [event_payload(e) for e in detail.events]
@@ -75,7 +75,7 @@ async def get_ticket(request: web.Request) -> web.Response:
 
 
 async def reveal_phone(request: web.Request) -> web.Response:
-    phone = await request.app[tickets_key].reveal_phone(
+    phone = await request.app[tickets_key].holding.reveal_phone(
         await actor(request, Action.PHONE), ticket_id_of(request)
     )
     return web.json_response({"phone": phone})
@@ -89,14 +89,16 @@ async def transfer(request: web.Request) -> web.Response:
     except (KeyError, TypeError, ValueError) as e:
         raise web.HTTPBadRequest(reason="give 'to': a member id") from e
     reason = _reason(body)
-    ticket = await request.app[tickets_key].transfer(who, ticket_id_of(request), to_member, reason)
+    ticket = await request.app[tickets_key].holding.transfer(
+        who, ticket_id_of(request), to_member, reason
+    )
     return web.json_response(ticket_payload(ticket))
 
 
 async def hand_back(request: web.Request) -> web.Response:
     who = await actor(request, Action.HOLD)
     reason = _reason(await json_body(request))
-    ticket = await request.app[tickets_key].hand_back(who, ticket_id_of(request), reason)
+    ticket = await request.app[tickets_key].holding.hand_back(who, ticket_id_of(request), reason)
     return web.json_response(ticket_payload(ticket))
 
 
@@ -131,7 +133,7 @@ async def list_members(request: web.Request) -> web.Response:
 
 async def claim(request: web.Request) -> web.Response:
     who = await actor(request, Action.HOLD)
-    ticket = await request.app[tickets_key].claim(who, ticket_id_of(request))
+    ticket = await request.app[tickets_key].holding.claim(who, ticket_id_of(request))
     return web.json_response(ticket_payload(ticket))
 
 
@@ -142,7 +144,7 @@ async def reply(request: web.Request) -> web.Response:
     if not 0 < len(text) <= MAX_REPLY:
         raise web.HTTPBadRequest(reason=f"text must be 1 to {MAX_REPLY} characters")
     to_all = body.get("all") is True
-    message = await request.app[tickets_key].reply(who, ticket_id_of(request), text, to_all)
+    message = await request.app[tickets_key].holding.reply(who, ticket_id_of(request), text, to_all)
     return web.json_response(console_message(message))
 
 
@@ -152,13 +154,13 @@ async def merge(request: web.Request) -> web.Response:
         into = int((await json_body(request))["into"])
     except (KeyError, TypeError, ValueError) as e:
         raise web.HTTPBadRequest(reason="give 'into': the incident's ticket id") from e
-    ticket = await request.app[tickets_key].merge(who, ticket_id_of(request), into)
+    ticket = await request.app[tickets_key].holding.merge(who, ticket_id_of(request), into)
     return web.json_response(ticket_payload(ticket))
 
 
 async def split(request: web.Request) -> web.Response:
     who = await actor(request, Action.HOLD)
-    ticket = await request.app[tickets_key].split(who, ticket_id_of(request))
+    ticket = await request.app[tickets_key].holding.split(who, ticket_id_of(request))
     return web.json_response(ticket_payload(ticket))
 
 
@@ -167,7 +169,7 @@ async def resolve(request: web.Request) -> web.Response:
     body = await json_body(request)
     note = str(body.get("note", "")).strip()[:MAX_REPLY]
     visit = _visit(body)
-    ticket = await request.app[tickets_key].resolve(who, ticket_id_of(request), note, visit)
+    ticket = await request.app[tickets_key].holding.resolve(who, ticket_id_of(request), note, visit)
     return web.json_response(ticket_payload(ticket))
 
 
@@ -197,7 +199,7 @@ async def dismiss_possible_request(request: web.Request) -> web.Response:
 async def events_socket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request, request.app[settings_key].allowed_origins):
         raise web.HTTPForbidden(reason="origin not allowed")
-    who = Viewer.of(await socket_member(request))
+    who = Actor.of(await socket_member(request))
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     hub = request.app[hub_key]

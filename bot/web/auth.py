@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from bot.db.models import Member, MemberToken
 from bot.throttle import Throttle
 

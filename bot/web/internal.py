@@ -19,7 +19,8 @@ from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 
 from actions.actions import build_actions
-from actions.handoff_client import HandoffError, HandoffRequest, HandoffResult
+from bot.core.handoff import HandoffError, HandoffRequest, HandoffResult
+from bot.handoff.opening import Opening
 from bot.handoff.service import TicketService
 from bot.typedefs import executor_key, settings_key, tickets_key
 from bot.web.auth import bearer_token, secret_matches
@@ -30,12 +31,12 @@ logger = logging.getLogger(__name__)
 class InProcessHandoffClient:
     """The action's handoff client when actions run inside the service."""
 
-    def __init__(self, tickets: TicketService) -> None:
-        self._tickets = tickets
+    def __init__(self, opening: Opening) -> None:
+        self._opening = opening
 
     async def open_ticket(self, request: HandoffRequest) -> HandoffResult:
         try:
-            return await self._tickets.open_ticket(request)
+            return await self._opening.open_ticket(request)
         except Exception as failed:
             # The action then tells the resident to send again instead of naming nobody.
             logger.exception("opening a ticket for %s failed", request.conversation_id)
@@ -85,15 +86,17 @@ async def handoff(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(reason="internal route")
     try:
         body = await request.json()
-        handoff_request = HandoffRequest(**body)
-    except (ValueError, TypeError) as e:
+        handoff_request = HandoffRequest.from_json(body)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise web.HTTPBadRequest(reason="not a handoff request") from e
-    return web.json_response(asdict(await request.app[tickets_key].open_ticket(handoff_request)))
+    return web.json_response(
+        asdict(await request.app[tickets_key].opening.open_ticket(handoff_request))
+    )
 
 
 def setup(app: web.Application, tickets: TicketService) -> None:
     executor = ActionExecutor()
-    for action in build_actions(InProcessHandoffClient(tickets)):
+    for action in build_actions(InProcessHandoffClient(tickets.opening)):
         executor.register_action(action)
     app[executor_key] = executor
 

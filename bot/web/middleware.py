@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot.handoff.ledger import NotAllowed, TicketNotFound
 from bot.handoff.possible import AlreadyDecided, UnknownPossibleRequest
-from bot.handoff.service import NotAllowed, TicketNotFound
 from bot.handoff.states import IllegalTransition
 from bot.web.auth import TooManyAttempts
 

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,7 @@ from bot.ops.review import (
 from bot.ops.review import review_queue as pending_review
 from bot.ops.runs import run_payload
 from bot.settings import Settings
-from bot.typedefs import clock_key, ops_jobs_key, sessions_key, settings_key
+from bot.typedefs import ops_jobs_key, sessions_key, settings_key, tickets_key
 from bot.web.accounts import actor, json_body
 from bot.web.api import ticket_id_of
 
@@ -61,13 +60,9 @@ async def ops_page(request: web.Request) -> web.FileResponse:
 async def correct(request: web.Request) -> web.Response:
     who = await actor(request, Action.CORRECT)
     category = str((await json_body(request)).get("category", ""))
-    urgent_s = request.app[settings_key].urgent_claim_timeout_s
-    urgent_deadline = request.app[clock_key].now() + timedelta(seconds=urgent_s)
     try:
-        async with request.app[sessions_key]() as session, session.begin():
-            ticket = await correct_category(
-                session, who, ticket_id_of(request), category, urgent_deadline
-            )
+        async with request.app[tickets_key].ledger.change() as change:
+            ticket = await correct_category(change, who, ticket_id_of(request), category)
             payload = ticket_payload(ticket)
     except BadDecision as e:
         raise web.HTTPBadRequest(reason=str(e)) from e

@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.channels.base import ChatMessage, ChatRef
+from bot.core.chat import ChatMessage, ChatRef
+from bot.core.sockets import SocketRegistry
 from bot.privacy import mask_text
-from bot.web.sockets import SocketRegistry
 
 CHANNEL = "webchat"
 VERIFIED_SENDERS = frozenset({"bot", "member"})

@@ -14,7 +14,6 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
-from bot.channels.base import ChatRef, Inbound
 from bot.channels.webchat.identity import (
     MAX_NAME,
     WebchatResident,
@@ -23,11 +22,12 @@ from bot.channels.webchat.identity import (
 )
 from bot.channels.webchat.sockets import CHANNEL, resident_view
 from bot.conversation.messages import BOT_NAME, chat_history, message_by_id
+from bot.core.chat import ChatRef, Inbound
 from bot.db.models import Grid, Member
 from bot.typedefs import (
     identity_throttle_key,
+    intake_key,
     resident_cookies_key,
-    router_key,
     sessions_key,
     settings_key,
     webchat_sockets_key,
@@ -145,9 +145,9 @@ async def _on_frame(
         logger.warning("bad webchat frame from %s", chat.user_id)
         await ws.send_json({"type": "error", "message": "消息没发出去，请再试一次。"})
         return
-    router = app[router_key]
+    intake = app[intake_key]
     # The client's id, scoped to the resident, makes a resend after a reconnect a duplicate.
-    stored = await router.accept(Inbound(chat, f"{chat.user_id}:{client_id}", name, text))
+    stored = await intake.store(Inbound(chat, f"{chat.user_id}:{client_id}", name, text))
     await ws.send_json({"type": "ack", "id": client_id})
     if stored is None:
         return
@@ -155,7 +155,7 @@ async def _on_frame(
         own = await message_by_id(session, stored.message_id)
     # A chat shows the resident's own words too (in a group, to every neighbour).
     await app[webchat_sockets_key].deliver(chat, own)
-    router.process_later(stored)
+    intake.route_later(stored)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -5,6 +5,7 @@ Channels turn a platform message into one `Inbound`; nothing past them knows a p
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -74,6 +75,20 @@ class Inbound:
 
 
 @dataclass(frozen=True)
+class StoredInbound:
+    """An inbound message once it is safely in the database."""
+
+    message_id: int
+    resident_id: int
+    resident_name: str
+    inbound: Inbound
+
+    @property
+    def chat(self) -> ChatRef:
+        return self.inbound.chat
+
+
+@dataclass(frozen=True)
 class ChatMessage:
     """A stored message as a chat shows it."""
 
@@ -118,3 +133,19 @@ class ChannelSender(Protocol):
     """
 
     async def deliver(self, chat: ChatRef, message: ChatMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What a channel hands inbound messages to. `store` persists (the channel acknowledges
+    only after it returns; None for a platform retry already stored), `route_later` decides
+    what the message is for once the channel has answered."""
+
+    store: Callable[[Inbound], Awaitable[StoredInbound | None]]
+    route_later: Callable[[StoredInbound], None]
+
+    async def accept(self, inbound: Inbound) -> StoredInbound | None:
+        stored = await self.store(inbound)
+        if stored is not None:
+            self.route_later(stored)
+        return stored

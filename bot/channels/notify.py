@@ -28,8 +28,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from bot.channels.wechat_api import RateLimited, WechatApiError
+from bot.core.categories import CATEGORY_LABELS
 from bot.db.models import Notification, Ticket, utcnow
-from bot.handoff.categories import CATEGORY_LABELS
 from bot.privacy import mask_phone, mask_text
 
 log = logging.getLogger(__name__)

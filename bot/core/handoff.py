@@ -1,0 +1,104 @@
+"""The handoff contract: what an action asks of the ticket side, and what it gets back.
+
+Actions import it (in-process and under `rasa run actions`), the ticket service implements it.
+Where a message came from travels through Rasa's metadata as a plain dict; `Origin` is the one
+place that writes and reads that dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from bot.core.chat import ChatRef
+
+# Rasa's name for "no intent is confident enough".
+FALLBACK_INTENT = "nlu_fallback"
+# The entities a request carries to its ticket, the first value of each.
+ENTITY_NAMES = ("address", "phone", "time")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The chat a message came from, and the stored message and resident behind it."""
+
+    chat: ChatRef
+    resident_id: int | None = None
+    resident_name: str = ""
+    message_id: int | None = None
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {
+            "channel": self.chat.channel,
+            "chat_type": self.chat.chat_type,
+            "chat_id": self.chat.chat_id,
+            "user_id": self.chat.user_id,
+            "resident_id": self.resident_id,
+            "resident_name": self.resident_name,
+            "message_id": self.message_id,
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any], conversation_id: str) -> Origin:
+        """Our channels fill every field; a bare Rasa client (`rasa shell`) sends none, and
+        is taken as a private chat keyed by its sender id."""
+        if {"channel", "chat_type", "chat_id", "user_id"} <= meta.keys():
+            chat = ChatRef(meta["channel"], meta["chat_type"], meta["chat_id"], meta["user_id"])
+        else:
+            channel = str(meta.get("channel") or "rasa")
+            chat = ChatRef(channel, "private", conversation_id, conversation_id)
+        return cls(
+            chat=chat,
+            resident_id=_int_or_none(meta.get("resident_id")),
+            resident_name=str(meta.get("resident_name") or ""),
+            message_id=_int_or_none(meta.get("message_id")),
+        )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+@dataclass(frozen=True)
+class HandoffRequest:
+    conversation_id: str
+    intent: str
+    confidence: float
+    text: str
+    origin: Origin
+    entities: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> HandoffRequest:
+        """Raises ValueError, TypeError or KeyError for a body that is not a request."""
+        origin = body["origin"]
+        return cls(
+            conversation_id=str(body["conversation_id"]),
+            intent=str(body["intent"]),
+            confidence=float(body["confidence"]),
+            text=str(body["text"]),
+            origin=Origin(
+                chat=ChatRef(**origin["chat"]),
+                resident_id=_int_or_none(origin.get("resident_id")),
+                resident_name=str(origin.get("resident_name") or ""),
+                message_id=_int_or_none(origin.get("message_id")),
+            ),
+            entities={str(k): str(v) for k, v in (body.get("entities") or {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class HandoffResult:
+    ticket_id: int
+    reply: str
+
+
+class HandoffError(Exception):
+    """The ticket could not be opened; the resident must not be told someone is coming."""
+
+
+class HandoffClient(Protocol):
+    async def open_ticket(self, request: HandoffRequest) -> HandoffResult: ...

@@ -1,0 +1,94 @@
+"""What a ticket change sets off once it is committed: consoles and residents told, counters
+moved, new tickets announced. A change collects these while its transaction is open; the
+listeners registered for each kind run them after the commit, so a change rolled back tells
+nobody anything, and the rooms that change tickets know nothing of sockets or platforms.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from bot.core.chat import ChatMessage, ChatRef
+from bot.db.models import Ticket
+from bot.handoff.access import Visibility
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """An event for the consoles of members who may see the ticket, or could `before`."""
+
+    kind: str
+    ticket: Ticket
+    before: Visibility | None = None
+    message: ChatMessage | None = None
+
+
+@dataclass(frozen=True)
+class ForHolder:
+    """An event only the person answering for the ticket needs (a number to call)."""
+
+    kind: str
+    ticket: Ticket
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Told:
+    """A line from the service (or, with `member_id`, a member) to a chat."""
+
+    chat: ChatRef
+    text: str
+    ticket_id: int
+    member_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A new ticket: other routes to party members (the group robot) hear of it."""
+
+    ticket: Ticket
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One more of a counter in `bot.metrics.Metrics`, by label."""
+
+    metric: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A measurement for a histogram in `bot.metrics.Metrics`, by label."""
+
+    metric: str
+    label: str
+    value: float
+
+
+Effect = Pushed | ForHolder | Told | Opened | Counted | Observed
+E = TypeVar("E", Pushed, ForHolder, Told, Opened, Counted, Observed)
+
+
+class Listeners:
+    def __init__(self) -> None:
+        self._by_kind: dict[type, list[Callable[[Any], Awaitable[None]]]] = defaultdict(list)
+
+    def on(self, kind: type[E], listener: Callable[[E], Awaitable[None]]) -> None:
+        self._by_kind[kind].append(listener)
+
+    async def run(self, effects: Iterable[Effect]) -> None:
+        """In order; the change is already committed, so one listener failing is logged and
+        the others still run."""
+        for effect in effects:
+            for listener in self._by_kind[type(effect)]:
+                try:
+                    await listener(effect)
+                except Exception:
+                    logger.exception("%s listener failed", type(effect).__name__)

@@ -1,0 +1,122 @@
+"""Fakes at the ticket service's seams: the chats residents read, the consoles members watch,
+and `Desk`, the real ticket service on a migrated database with the demo's people and a
+fake clock (no Rasa, no HTTP)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from bot.core.chat import ChatMessage, ChatRef
+from bot.core.clock import FakeClock
+from bot.core.handoff import HandoffRequest, HandoffResult, Origin
+from bot.db.models import Member, PossibleRequest, Ticket
+from bot.handoff.access import Actor, Visibility
+from bot.handoff.push import MemberHub
+from bot.handoff.service import TicketService
+from bot.handoff.timers import Timers
+
+
+class RecordingSender:
+    """A channel that carries everything, and remembers what each chat was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[ChatRef, ChatMessage]] = []
+
+    async def deliver(self, chat: ChatRef, message: ChatMessage) -> None:
+        self.sent.append((chat, message))
+
+    def lines_to(self, chat_id: str) -> list[str]:
+        return [m.text for chat, m in self.sent if chat.chat_id == chat_id]
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """One console event as the hub was asked to send it."""
+
+    kind: str
+    ticket_id: int
+    status: str
+    assignee: str | None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class RecordingHub(MemberHub):
+    """The consoles: nobody is connected, every event is noted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[Pushed] = []
+
+    async def publish(
+        self,
+        kind: str,
+        ticket: Ticket,
+        message: ChatMessage | None = None,
+        before: Visibility | None = None,
+    ) -> None:
+        fields = {"message": message.text} if message is not None else {}
+        self.events.append(self._noted(kind, ticket, fields))
+
+    async def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
+        self.events.append(self._noted(kind, ticket, fields))
+
+    async def ask(self, possible: PossibleRequest, member_ids: Collection[int]) -> None:
+        return None
+
+    @staticmethod
+    def _noted(kind: str, ticket: Ticket, fields: dict[str, Any]) -> Pushed:
+        assignee = ticket.assignee.name if ticket.assignee is not None else None
+        return Pushed(kind, ticket.id, str(ticket.status), assignee, fields)
+
+    def kinds(self, ticket_id: int) -> list[str]:
+        return [e.kind for e in self.events if e.ticket_id == ticket_id]
+
+
+@dataclass
+class Desk:
+    service: TicketService
+    timers: Timers
+    clock: FakeClock
+    chats: RecordingSender
+    hub: RecordingHub
+    sessions: sessionmaker
+
+    async def actor(self, name: str) -> Actor:
+        async with self.sessions() as session:
+            return Actor.of(await session.scalar(select(Member).where(Member.name == name)))
+
+    async def asks(
+        self,
+        text: str,
+        intent: str = "repair",
+        *,
+        resident: str = "zhang",
+        group: str | None = None,
+    ) -> HandoffResult:
+        """A resident's request as `action_handoff` hands it over; in `group`'s chat if
+        given, else in their private chat."""
+        chat = ChatRef("webchat", "group" if group else "private", group or resident, resident)
+        request = HandoffRequest(
+            conversation_id=chat.conversation_id,
+            intent=intent,
+            confidence=0.9,
+            text=text,
+            origin=Origin(chat),
+        )
+        return await self.service.opening.open_ticket(request)
+
+    async def ticket(self, ticket_id: int) -> Ticket:
+        async with self.sessions() as session:
+            ticket = await session.get(Ticket, ticket_id)
+            assert ticket is not None
+            return ticket
+
+    async def time_passes(self, **delta: float) -> int:
+        """Move the clock and let the timers run once; how many steps they took."""
+        self.clock.advance(**delta)
+        return await self.timers.run_due()
