@@ -8,14 +8,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
 from rasa.core.processor import MessageProcessor
 
 from bot.app import create_app
@@ -29,6 +32,7 @@ from bot.handoff.service import TicketService
 from bot.handoff.timers import Timers
 from bot.metrics import Metrics
 from bot.settings import Settings
+from bot.web import auth
 from tests.fakes import Desk, RecordingHub, RecordingSender
 from tests.helpers import Service, start_service
 
@@ -36,7 +40,7 @@ os.environ["RASA_TELEMETRY_ENABLED"] = "false"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_EPOCHS = 25
+TINY_EPOCHS = 6
 MODEL_INPUTS = ["config.yml", "domain.yml", "data"]
 
 
@@ -50,34 +54,78 @@ def _inputs_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+def _cached_model() -> Path:
+    return ROOT / "var" / "test-models" / f"{_inputs_digest()}.tar.gz"
+
+
+class TinyTraining:
+    """`rasa train` of the project's config and data with fewer epochs, started as soon as
+    the tests are collected: the tests that need no model run meanwhile (they are ordered
+    first), and the first test that needs one waits for it."""
+
+    def __init__(self) -> None:
+        self.work = Path(tempfile.mkdtemp(prefix="tiny-model-"))
+        config = yaml.safe_load((ROOT / "config.yml").read_text())
+        for component in config["pipeline"]:
+            if "epochs" in component:
+                component["epochs"] = min(component["epochs"], TINY_EPOCHS)
+        (self.work / "config.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "rasa", "train",
+                "--config", str(self.work / "config.yml"),
+                "--domain", "domain.yml",
+                "--data", "data",
+                "--out", str(self.work),
+                "--fixed-model-name", "tiny",
+                "--quiet",
+            ],
+            cwd=ROOT,
+        )  # fmt: skip
+
+    def wait(self, cache: Path) -> Path:
+        if self.process.wait() != 0:
+            raise RuntimeError(f"training the test model failed ({self.process.returncode})")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.work / "tiny.tar.gz", cache)
+        shutil.rmtree(self.work, ignore_errors=True)
+        return cache
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+TRAINING = pytest.StashKey[TinyTraining]()
+
+
+def _needs_model(item: pytest.Item) -> bool:
+    return "trained_model" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=_needs_model)
+    if any(_needs_model(i) for i in items) and not _cached_model().exists():
+        config.stash[TRAINING] = TinyTraining()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    training = config.stash.get(TRAINING, None)
+    if training is not None:
+        training.stop()
+
+
 @pytest.fixture(scope="session")
-def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project's config and data with fewer epochs; reused while its inputs are unchanged."""
-    cache = ROOT / "var" / "test-models" / f"{_inputs_digest()}.tar.gz"
+def trained_model(pytestconfig: pytest.Config) -> Path:
+    """The tiny model; reused from var/test-models while its inputs are unchanged."""
+    cache = _cached_model()
     if cache.exists():
         return cache
-    work = tmp_path_factory.mktemp("model")
-    config = yaml.safe_load((ROOT / "config.yml").read_text())
-    for component in config["pipeline"]:
-        if "epochs" in component:
-            component["epochs"] = min(component["epochs"], TINY_EPOCHS)
-    (work / "config.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
-    subprocess.run(
-        [
-            sys.executable, "-m", "rasa", "train",
-            "--config", str(work / "config.yml"),
-            "--domain", "domain.yml",
-            "--data", "data",
-            "--out", str(work),
-            "--fixed-model-name", "tiny",
-            "--quiet",
-        ],
-        cwd=ROOT,
-        check=True,
-    )  # fmt: skip
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(work / "tiny.tar.gz", cache)
-    return cache
+    training = pytestconfig.stash.get(TRAINING, None) or TinyTraining()
+    pytestconfig.stash[TRAINING] = training
+    return training.wait(cache)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -97,6 +145,17 @@ def model_graphs_loaded_once() -> Iterator[None]:
     MessageProcessor._load_model = staticmethod(load_once)  # type: ignore[method-assign]
     yield
     MessageProcessor._load_model = staticmethod(load)  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2 as the service uses it, at its cheapest parameters: every service a test
+    starts seeds six members and logs some in, and at the real cost (~0.1 s a hash) that
+    was most of a test's setup. The real cost is the library's default, untouched here."""
+    cheap = partial(PasswordHasher, time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "PasswordHasher", cheap)
+        yield
 
 
 @pytest.fixture

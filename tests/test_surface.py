@@ -29,6 +29,17 @@ async def test_pages_and_answers_carry_security_headers(service: Service, path: 
     assert "frame-ancestors 'none'" in csp
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["Cache-Control"] == "no-cache"
+
+
+async def test_a_script_module_is_revalidated_not_refetched(service: Service) -> None:
+    """A page and its modules always come from one deploy, at the cost of a 304 each."""
+    first = await service.client.get("/static/console-core.js")
+    assert first.headers["Cache-Control"] == "no-cache"
+    again = await service.client.get(
+        "/static/console-core.js", headers={"If-Modified-Since": first.headers["Last-Modified"]}
+    )
+    assert again.status == 304
 
 
 async def test_pages_hold_no_inline_script_or_style(service: Service) -> None:

@@ -32,3 +32,8 @@ class FakeClock:
 
     def set(self, moment: datetime) -> None:
         self._now = moment.astimezone(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A moment as JSON carries it; None stays None."""
+    return moment.isoformat() if moment else None

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.core.categories import CATEGORY_LABELS, category_for_intent
 from bot.core.chat import ChatMessage
+from bot.core.clock import iso
 from bot.db.models import Member, PossibleRequest, Ticket, TicketEvent
 from bot.handoff.roles import Action, allowed
 from bot.handoff.schedule import describe, on_duty
@@ -70,7 +71,7 @@ def ticket_payload(ticket: Ticket) -> dict[str, Any]:
         "rating": ticket.rating,
         "escalation_level": ticket.escalation_level,
         "broadcast": ticket.broadcast,
-        "claim_deadline": _iso(ticket.claim_deadline),
+        "claim_deadline": iso(ticket.claim_deadline),
         "incident_id": ticket.incident_id,
         "created_at": ticket.created_at.isoformat(),
         "updated_at": ticket.updated_at.isoformat(),
@@ -102,10 +103,6 @@ def reporter_payload(ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
 def event_payload(event: TicketEvent) -> dict[str, Any]:
     return {
         "kind": event.kind,
@@ -131,7 +128,7 @@ def possible_payload(possible: PossibleRequest) -> dict[str, Any]:
         "confidence": round(possible.confidence, 3),
         "status": possible.status,
         "decided_by": possible.decider.name if possible.decided_by is not None else None,
-        "decided_at": _iso(possible.decided_at),
+        "decided_at": iso(possible.decided_at),
         "ticket_id": possible.ticket_id,
         "created_at": possible.created_at.isoformat(),
     }

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.clock import iso
 from bot.db.models import ModelEvent, NluModel, utcnow
 from bot.ops.evaluation import stored_report, summary
 
@@ -250,16 +251,12 @@ async def _make_active(
 def model_payload(model: NluModel) -> dict[str, Any]:
     return {
         "name": model.name,
-        "created_at": _iso(model.created_at),
+        "created_at": iso(model.created_at),
         "data_hash": model.data_hash[:12],
         "example_counts": model.example_counts,
         "examples": sum(model.example_counts.values()),
         "metrics": model.metrics,
         "active": model.active,
-        "activated_at": _iso(model.activated_at),
+        "activated_at": iso(model.activated_at),
         "activated_by": model.activated_by,
     }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None

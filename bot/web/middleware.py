@@ -141,6 +141,9 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
+    # Pages and their script modules must come from the same deploy: a browser revalidates
+    # each (a 304 when unchanged) rather than mixing a cached page with new modules.
+    "Cache-Control": "no-cache",
 }
 
 

@@ -60,6 +60,21 @@ window.Page = (function () {
   }
 
   // The login form: checks the fields, logs in with `api`, keeps the token, then `onLogin(data)`.
+  // A call to the server with the login token. A 401 on anything but the login itself means
+  // the login has ended: `onExpired` hears of it with the token the call was made with.
+  async function send(method, path, body, token, onExpired) {
+    const headers = { Accept: 'application/json' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+      .catch(() => { throw new Error('网络不太好，请稍后再试。'); });
+    if (resp.status === 401 && path !== '/api/login') {
+      onExpired(token);
+      throw new Error('请重新登录。');
+    }
+    return resp;
+  }
+
   function bindLogin(api, tokenKey, onLogin, onFailure) {
     $('login-form').addEventListener('submit', async (e) => {
       e.preventDefault();
@@ -88,5 +103,5 @@ window.Page = (function () {
     $('error-close').addEventListener('click', () => showError(''));
   }
 
-  return { $, el, showError, showOk, formatTime, showLoginNote, serverLogout, bindLogin };
+  return { $, el, showError, showOk, formatTime, showLoginNote, serverLogout, send, bindLogin };
 }());

@@ -1,0 +1,194 @@
+// Console: what a member does on one ticket. Claim, reply, merge, resolve, transfer, hand back.
+
+import { $, beijingNowLocal, el, showOk, state } from './console-core.js';
+import { clearUrgent } from './console-alerts.js';
+import { tag } from './console-list.js';
+import { api } from './console-session.js';
+import { act, renderTicket } from './console-ticket.js';
+
+$('claim').addEventListener('click', () => act($('claim'), '/claim', undefined, () => {
+  showOk('认领好了，请尽快联系居民。');
+  if (state.urgent && state.urgent.id === state.currentId) clearUrgent();
+  // Next step is usually a reply: bring the box into view once the page has re-rendered.
+  setTimeout(() => $('reply-form').scrollIntoView({ block: 'center', behavior: 'smooth' }), 400);
+}));
+
+$('reply-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const text = $('reply-text').value.trim();
+  if (!text) { $('reply-text').focus(); return; }
+  const all = !$('reply-all-row').hidden && $('reply-all').checked;
+  act($('reply-submit'), '/reply', { text, all }, () => { $('reply-text').value = ''; });
+});
+
+// The same thing a neighbour already reported: join this report to their ticket.
+$('merge-open').addEventListener('click', () => {
+  const answer = window.prompt('和哪张工单是同一件事？请输入工单号（#后面的数字）');
+  const into = Number((answer || '').replace(/[^0-9]/g, ''));
+  if (!into) return;
+  act($('merge-open'), '/merge', { into }, () => showOk('已并入工单 #' + into + '。'));
+});
+
+// ---------- resolve, transfer, hand back: one box open at a time ----------
+const PANELS = ['resolve', 'transfer', 'handback'];
+
+function formError(name, text, field) {
+  const box = $(name + '-error');
+  box.textContent = text;
+  box.hidden = !text;
+  for (const input of $(name + '-form').querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
+  if (field) { field.setAttribute('aria-invalid', 'true'); field.focus(); }
+}
+
+function openPanel(name) {
+  for (const other of PANELS) if (other !== name) closePanel(other);
+  formError(name, '');
+  $(name + '-form').hidden = false;
+  $('resolve-open').hidden = true;
+  $('holder-actions').hidden = true;
+  $(name + '-form').scrollIntoView({ block: 'start', behavior: 'smooth' });
+}
+
+function closePanel(name) {
+  $(name + '-form').hidden = true;
+  formError(name, '');
+  for (const field of $(name + '-form').querySelectorAll('textarea, input[type="text"]')) field.value = '';
+  if (name === 'resolve') { $('visit-on').checked = false; $('visit-fields').hidden = true; }
+}
+
+// Close every box and show the buttons again (as far as this ticket allows).
+function closePanels() {
+  for (const name of PANELS) closePanel(name);
+  if (state.current) renderTicket(state.current);
+  else { $('resolve-open').hidden = false; $('holder-actions').hidden = true; }
+}
+
+for (const name of PANELS) $(name + '-cancel').addEventListener('click', closePanels);
+
+// Common reasons as big buttons: one tap instead of typing.
+for (const chips of document.querySelectorAll('.chips')) {
+  for (const chip of chips.querySelectorAll('.chip')) {
+    chip.addEventListener('click', () => {
+      const field = $(chips.dataset.for);
+      field.value = chip.textContent;
+      field.removeAttribute('aria-invalid');
+      field.focus();
+    });
+  }
+}
+
+$('resolve-open').addEventListener('click', () => {
+  openPanel('resolve');
+  $('resolve-note').focus();
+});
+
+$('visit-on').addEventListener('change', () => {
+  const on = $('visit-on').checked;
+  $('visit-fields').hidden = !on;
+  if (on) {
+    if (!$('visit-at').value) $('visit-at').value = beijingNowLocal();
+    $('visit-outcome').focus();
+  }
+});
+
+$('resolve-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const body = { note: $('resolve-note').value.trim() };
+  if ($('visit-on').checked) {
+    const at = $('visit-at').value;
+    if (!at) { formError('resolve', '请填上走访时间。', $('visit-at')); return; }
+    body.visit = { at, outcome: $('visit-outcome').value.trim() };
+  }
+  act($('resolve-submit'), '/resolve', body, () => {
+    showOk('已标记为已解决，辛苦了！系统会请居民评价。');
+    closePanels();
+  });
+});
+
+// ---------- transfer to a colleague ----------
+const dutyText = (m) => (m.paused ? '暂停接单' : (m.on_duty ? '在岗' : '不在岗'));
+
+function memberOption(m, grid) {
+  const label = el('label', 'member-option' + (m.on_duty ? '' : ' is-off'));
+  const radio = el('input');
+  radio.type = 'radio';
+  radio.name = 'transfer-to';
+  radio.value = String(m.id);
+  const body = el('span', 'member-body');
+  const head = el('span', 'member-head');
+  head.append(el('span', 'member-name', m.name + (m.role === 'secretary' ? '（书记）' : '')),
+    tag(dutyText(m), m.on_duty ? 'duty-on' : 'duty-off'));
+  if (grid && (m.grids || []).includes(grid)) head.append(tag('本网格', 'tag-plain'));
+  const details = [(m.grids || []).join('、') || '没有网格', (m.skills || []).join('、') || ''];
+  body.append(head, el('span', 'member-meta', details.filter(Boolean).join(' · ')));
+  if (m.hours) body.append(el('span', 'member-meta', '值班：' + m.hours));
+  label.append(radio, body);
+  return label;
+}
+
+async function loadColleagues(t) {
+  const box = $('transfer-members');
+  box.replaceChildren(el('p', 'list-note', '正在加载同事名单…'));
+  try {
+    const data = await api('GET', '/api/members');
+    if (state.currentId !== t.id) return;
+    const rank = (m) => (m.on_duty ? 0 : 2) + ((m.grids || []).includes(t.grid) ? 0 : 1);
+    const others = (data.members || [])
+      .filter((m) => m.holds_tickets)
+      .filter((m) => !(state.me && m.id === state.me.id) && !(t.assignee && m.id === t.assignee.id))
+      .sort((a, b) => rank(a) - rank(b) || a.id - b.id);
+    box.replaceChildren();
+    for (const m of others) box.append(memberOption(m, t.grid));
+    if (!others.length) box.append(el('p', 'list-note', '没有可以转交的同事。'));
+  } catch (err) {
+    box.replaceChildren(el('p', 'form-error', err.message));
+  }
+}
+
+$('transfer-open').addEventListener('click', () => {
+  if (!state.current) return;
+  openPanel('transfer');
+  loadColleagues(state.current);
+});
+
+$('transfer-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const chosen = $('transfer-form').querySelector('input[name="transfer-to"]:checked');
+  const reason = $('transfer-reason').value.trim();
+  if (!chosen) { formError('transfer', '请先选一位同事。'); return; }
+  if (!reason) { formError('transfer', '请写一句原因，方便同事了解情况。', $('transfer-reason')); return; }
+  const name = chosen.closest('label').querySelector('.member-name').textContent;
+  act($('transfer-submit'), '/transfer', { to: Number(chosen.value), reason }, () => {
+    closePanels();
+    leaveTicket('已转交给' + name + '，谢谢您！');
+  });
+});
+
+// ---------- hand back ----------
+$('handback-open').addEventListener('click', () => {
+  openPanel('handback');
+  $('handback-reason').focus();
+});
+
+$('handback-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const reason = $('handback-reason').value.trim();
+  if (!reason) { formError('handback', '请写一句原因，方便下一位同事了解情况。', $('handback-reason')); return; }
+  act($('handback-submit'), '/hand-back', { reason }, () => {
+    closePanels();
+    leaveTicket('已退回，系统正在请下一位同事。没关系，谢谢您！');
+  });
+});
+
+// Passed on: the ticket is someone else's now, so go back to the list.
+function leaveTicket(message) {
+  showOk(message);
+  goBack();
+}
+
+function goBack() {
+  if (state.enteredInApp) history.back(); else location.hash = '';
+}
+$('back').addEventListener('click', goBack);
+
+export { PANELS, closePanel };
