@@ -29,7 +29,8 @@ from bot.channels.wechat_api import GroupRobot, OfficialAccountApi, WecomApi, po
 from bot.channels.wecom import RobotSender
 from bot.channels.wecom_names import ResidentNames
 from bot.conversation.delivery import Delivery
-from bot.conversation.engine import RasaEngine, latest_model, tracker_store_for
+from bot.conversation.engine import RasaEngine, latest_model
+from bot.conversation.rasa_patches import InProcessActionEndpoint, tracker_store_for
 from bot.conversation.router import Router
 from bot.core.chat import Intake
 from bot.core.clock import Clock, SystemClock
@@ -193,7 +194,7 @@ def action_endpoint(app: web.Application) -> EndpointConfig:
     settings = app[settings_key]
     if settings.action_endpoint:
         return EndpointConfig(url=settings.action_endpoint)
-    return internal.InProcessActionEndpoint(app[executor_key])
+    return InProcessActionEndpoint(app[executor_key])
 
 
 async def dialogue(app: web.Application) -> AsyncIterator[None]:

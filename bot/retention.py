@@ -43,7 +43,7 @@ ERASED_NAME = "已删除"
 RUN_EVERY = timedelta(days=1)
 # Not at start: startup is busy (Rasa creating its tables, routing what waited for us).
 FIRST_RUN_AFTER = timedelta(minutes=5)
-# Rasa's SQL tracker store's table, on the same database (`engine.tracker_store_for`).
+# Rasa's SQL tracker store's table, on the same database (`rasa_patches.tracker_store_for`).
 TRACKER_EVENTS = table("events", column("sender_id"), column("timestamp"), column("data"))
 
 

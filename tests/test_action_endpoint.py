@@ -1,105 +1,24 @@
 """How the agent reaches our custom actions: in this process without HTTP by default, over
-HTTP when an action server is configured (`rasa run actions`)."""
+HTTP when an action server is configured (`rasa run actions`). The in-process endpoint itself,
+against rasa_sdk's own action server, is in tests/test_rasa_patches.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from rasa.core.actions.action import ActionExecutionRejection as RasaRejection
-from rasa.core.actions.action import RemoteAction
-from rasa.core.channels.channel import CollectingOutputChannel
-from rasa.core.nlg import TemplatedNaturalLanguageGenerator
-from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import BotUttered, UserUttered
-from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.shared.exceptions import RasaException
-from rasa_sdk import Action, Tracker
-from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
-from rasa_sdk.interfaces import ActionExecutionRejection
+from rasa_sdk.executor import ActionExecutor
 
 from actions.actions import build_actions
 from actions.handoff_client import HttpHandoffClient
 from bot.app import action_endpoint, create_app
-from bot.core.handoff import HandoffRequest, HandoffResult
+from bot.conversation.rasa_patches import InProcessActionEndpoint
 from bot.demo import seed
 from bot.settings import Settings
-from bot.web.internal import InProcessActionEndpoint
 from tests.helpers import Service
 
 LEAK = "我家厨房水管漏水了，3号楼2单元501"
-
-
-class RecordingClient:
-    def __init__(self) -> None:
-        self.requests: list[HandoffRequest] = []
-
-    async def open_ticket(self, request: HandoffRequest) -> HandoffResult:
-        self.requests.append(request)
-        return HandoffResult(ticket_id=7, reply="已请3号楼网格员王建国来帮您")
-
-
-class ActionRefusing(Action):
-    def name(self) -> str:
-        return "action_refusing"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        raise ActionExecutionRejection(self.name(), "not for this message")
-
-
-def endpoint(*actions: Action) -> InProcessActionEndpoint:
-    executor = ActionExecutor()
-    for action in actions:
-        executor.register_action(action)
-    return InProcessActionEndpoint(executor)
-
-
-def repair_tracker() -> DialogueStateTracker:
-    said = UserUttered(
-        LEAK,
-        intent={"name": "repair", "confidence": 0.93},
-        metadata={"channel": "webchat", "chat_type": "private", "message_id": 3},
-    )
-    return DialogueStateTracker.from_events("webchat:u1", [said])
-
-
-async def run(action_name: str, endpoint: InProcessActionEndpoint) -> list[Any]:
-    return await RemoteAction(action_name, endpoint).run(
-        CollectingOutputChannel(),
-        TemplatedNaturalLanguageGenerator({}),
-        repair_tracker(),
-        Domain.empty(),
-    )
-
-
-async def test_rasa_runs_an_in_process_action_and_gets_its_lines_and_events() -> None:
-    client = RecordingClient()
-    [action_handoff, _] = build_actions(client)
-
-    events = await run("action_handoff", endpoint(action_handoff))
-
-    # The endpoint has no URL to call: an HTTP request would have failed.
-    assert [type(e) for e in events] == [BotUttered]
-    assert events[0].text == "已请3号楼网格员王建国来帮您"
-    # The router learns from the line which ticket the turn opened.
-    assert events[0].data["custom"] == {"ticket_id": 7}
-    [request] = client.requests
-    assert (request.conversation_id, request.intent, request.text) == ("webchat:u1", "repair", LEAK)
-    assert request.origin.message_id == 3
-
-
-async def test_a_refusing_action_is_a_rejection_to_rasa_as_over_http() -> None:
-    with pytest.raises(RasaRejection):
-        await run("action_refusing", endpoint(ActionRefusing()))
-
-
-async def test_an_unknown_action_fails_as_over_http() -> None:
-    with pytest.raises(RasaException, match="Failed to execute custom action"):
-        await run("action_nobody_wrote", endpoint(ActionRefusing()))
 
 
 async def test_the_service_runs_actions_in_process_unless_an_action_server_is_configured(

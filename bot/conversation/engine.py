@@ -4,33 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from jsonschema.validators import validator_for
-from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.lock_store import InMemoryLockStore, LockStore
-from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
-from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import Event
-from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.shared.nlu.constants import INTENT_NAME_KEY
+from rasa.core.tracker_store import TrackerStore
 from rasa.utils.endpoints import EndpointConfig
-from sqlalchemy import insert
-from sqlalchemy.engine import make_url
 
+from bot.conversation.rasa_patches import speed_up_action_validation
 from bot.core.categories import REQUEST_INTENTS
 from bot.core.handoff import ENTITY_NAMES
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 async def _load_agent(
@@ -68,126 +58,6 @@ def latest_model(models_dir: Path) -> Path:
     if not archives:
         raise NoModel(f"no trained model in {models_dir}/; run `make train` first")
     return archives[-1]
-
-
-def tracker_store_for(database_url: str) -> TrackerStore:
-    """Rasa's own SQL tracker store, on the service's database, kept off the event loop."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        return ThreadedTrackerStore(BatchedSQLTrackerStore(dialect="sqlite", db=url.database))
-    return ThreadedTrackerStore(
-        BatchedSQLTrackerStore(
-            dialect="postgresql",
-            host=url.host,
-            port=url.port,
-            db=url.database,
-            username=url.username,
-            password=url.password,
-        )
-    )
-
-
-class BatchedSQLTrackerStore(SQLTrackerStore):
-    """Rasa's SQL tracker store, writing a turn's new events in one statement.
-
-    Rasa adds each event as an ORM object and inserts them one by one. On SQLite the write
-    lock is held from the first insert to the commit, and in a worker thread each statement
-    also waits for the interpreter while the event loop runs, so callbacks waited for the
-    lock through as many of those waits as the turn had events. The rows are the ones Rasa
-    writes (tests/test_tracker_store.py).
-    """
-
-    async def save(self, tracker: DialogueStateTracker) -> None:
-        await self.stream_events(tracker)
-        with self.session_scope() as session:
-            rows = [
-                _event_row(tracker.sender_id, event)
-                for event in self._additional_events(session, tracker)
-            ]
-            if rows:
-                session.execute(insert(self.SQLEvent.__table__), rows)
-            session.commit()
-
-
-def _event_row(sender_id: str, event: Event) -> dict[str, Any]:
-    """An `events` row as `SQLTrackerStore.save` makes it."""
-    data = event.as_dict()
-    return {
-        "sender_id": sender_id,
-        "type_name": event.type_name,
-        "timestamp": data.get("timestamp"),
-        "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-        "action_name": data.get("name"),
-        "data": json.dumps(data),
-    }
-
-
-class ThreadedTrackerStore(TrackerStore):
-    """Runs a tracker store in a worker thread.
-
-    Rasa 3.6's SQLTrackerStore is synchronous behind `async def`. On the event loop, a save
-    waiting for SQLite's write lock blocks the loop, so the service's own transaction that holds
-    the lock can never commit: both stall for seconds and callbacks time out. In a thread the
-    save waits while the loop goes on.
-    """
-
-    def __init__(self, store: TrackerStore) -> None:
-        self._store = store
-        super().__init__(store.domain, store.event_broker)
-
-    @property
-    def domain(self) -> Domain:
-        return self._store.domain
-
-    @domain.setter
-    def domain(self, domain: Domain) -> None:
-        self._store.domain = domain
-
-    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
-        return await _in_thread(self._store.retrieve(sender_id))
-
-    async def retrieve_full_tracker(self, sender_id: str) -> DialogueStateTracker | None:
-        return await _in_thread(self._store.retrieve_full_tracker(sender_id))
-
-    async def save(self, tracker: DialogueStateTracker) -> None:
-        await _in_thread(self._store.save(tracker))
-
-    async def keys(self) -> Iterable[str]:
-        return await _in_thread(self._store.keys())
-
-
-async def _in_thread(call: Coroutine[Any, Any, T]) -> T:
-    return await asyncio.to_thread(_run_through, call)
-
-
-def _run_through(call: Coroutine[Any, Any, T]) -> T:
-    """Rasa's SQL tracker store is synchronous behind `async def`: with no event broker its
-    coroutines never wait, so one step runs them to the end. A new event loop for each call
-    (`asyncio.run`) cost about half a millisecond of CPU, two or three times a turn."""
-    try:
-        call.send(None)
-    except StopIteration as finished:
-        return finished.value
-    call.close()
-    raise RuntimeError("the tracker store waited for I/O, which a worker thread cannot do")
-
-
-def speed_up_action_validation() -> None:
-    """Rasa checks every action server answer with `jsonschema.validate`, which first checks
-    the schema itself: about 11 ms per turn, most of a turn's CPU. Valid answers are checked
-    here with a validator built once; anything else still goes through Rasa's own check, so its
-    errors are unchanged."""
-    if getattr(RemoteAction, "_fast_validation", False):
-        return
-    schema = RemoteAction.action_response_format_spec()
-    validator = validator_for(schema)(schema)
-    rasa_check = RemoteAction._validate_action_result
-
-    def validate(self: RemoteAction, result: dict[str, Any]) -> bool:
-        return validator.is_valid(result) or rasa_check(self, result)
-
-    RemoteAction._validate_action_result = validate
-    RemoteAction._fast_validation = True
 
 
 @dataclass(frozen=True)

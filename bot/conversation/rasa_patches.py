@@ -1,0 +1,183 @@
+"""Every place the service replaces or bends Rasa 3.6.21's internals.
+
+What each patch replaces, why (with the measured figures), and what to check when upgrading
+Rasa are in docs/rasa-patches.md; tests/test_rasa_patches.py fails when the Rasa behaviour a
+patch relies on changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
+
+from jsonschema.validators import validator_for
+from rasa.core.actions.action import RemoteAction
+from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import Event
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+from rasa.utils.endpoints import ClientResponseError, EndpointConfig
+from rasa_sdk.executor import ActionExecutor
+from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
+from sqlalchemy import insert
+from sqlalchemy.engine import make_url
+
+T = TypeVar("T")
+
+
+# Tracker store -------------------------------------------------------------------------------
+
+
+def tracker_store_for(database_url: str) -> TrackerStore:
+    """Rasa's SQL tracker store on the service's database, batched and kept off the event loop."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return ThreadedTrackerStore(BatchedSQLTrackerStore(dialect="sqlite", db=url.database))
+    return ThreadedTrackerStore(
+        BatchedSQLTrackerStore(
+            dialect="postgresql",
+            host=url.host,
+            port=url.port,
+            db=url.database,
+            username=url.username,
+            password=url.password,
+        )
+    )
+
+
+class BatchedSQLTrackerStore(SQLTrackerStore):
+    """`SQLTrackerStore`, writing a turn's new events in one INSERT instead of one each.
+
+    Why: SQLite's write lock is held from the first insert to the commit (docs/rasa-patches.md).
+    """
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)
+        with self.session_scope() as session:
+            rows = [
+                _event_row(tracker.sender_id, event)
+                for event in self._additional_events(session, tracker)
+            ]
+            if rows:
+                session.execute(insert(self.SQLEvent.__table__), rows)
+            session.commit()
+
+
+def _event_row(sender_id: str, event: Event) -> dict[str, Any]:
+    """An `events` row as `SQLTrackerStore.save` makes it."""
+    data = event.as_dict()
+    return {
+        "sender_id": sender_id,
+        "type_name": event.type_name,
+        "timestamp": data.get("timestamp"),
+        "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+        "action_name": data.get("name"),
+        "data": json.dumps(data),
+    }
+
+
+class ThreadedTrackerStore(TrackerStore):
+    """Runs a tracker store's methods in a worker thread.
+
+    Why: Rasa's SQL store blocks behind `async def`, stalling the loop (docs/rasa-patches.md).
+    """
+
+    def __init__(self, store: TrackerStore) -> None:
+        self._store = store
+        super().__init__(store.domain, store.event_broker)
+
+    @property
+    def domain(self) -> Domain:
+        return self._store.domain
+
+    @domain.setter
+    def domain(self, domain: Domain) -> None:
+        self._store.domain = domain
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        return await _in_thread(self._store.retrieve(sender_id))
+
+    async def retrieve_full_tracker(self, sender_id: str) -> DialogueStateTracker | None:
+        return await _in_thread(self._store.retrieve_full_tracker(sender_id))
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await _in_thread(self._store.save(tracker))
+
+    async def keys(self) -> Iterable[str]:
+        return await _in_thread(self._store.keys())
+
+
+async def _in_thread(call: Coroutine[Any, Any, T]) -> T:
+    return await asyncio.to_thread(_run_through, call)
+
+
+def _run_through(call: Coroutine[Any, Any, T]) -> T:
+    """Runs a coroutine that never waits in one step, without an event loop.
+
+    Why: a loop per call (`asyncio.run`) cost CPU two or three times a turn
+    (docs/rasa-patches.md)."""
+    try:
+        call.send(None)
+    except StopIteration as finished:
+        return finished.value
+    call.close()
+    raise RuntimeError("the tracker store waited for I/O, which a worker thread cannot do")
+
+
+# Action server answers -----------------------------------------------------------------------
+
+# Rasa's own check, still used for every answer the prebuilt validator refuses.
+rasa_validate_action_result = RemoteAction._validate_action_result
+_response_schema = RemoteAction.action_response_format_spec()
+action_response_validator = validator_for(_response_schema)(_response_schema)
+
+
+def validate_action_result(action: RemoteAction, result: dict[str, Any]) -> bool:
+    """`RemoteAction._validate_action_result` with a validator built once; Rasa's own check
+    raises its errors. Why: most of a turn's CPU went to re-checking the schema
+    (docs/rasa-patches.md)."""
+    return action_response_validator.is_valid(result) or rasa_validate_action_result(action, result)
+
+
+def speed_up_action_validation() -> None:
+    RemoteAction._validate_action_result = validate_action_result
+
+
+# Action endpoint -----------------------------------------------------------------------------
+
+
+class InProcessActionEndpoint(EndpointConfig):
+    """The endpoint `RemoteAction` posts each action call to, handing the call to rasa_sdk's
+    executor in this process instead. Why: loopback HTTP's JSON cost a quarter of a turn's CPU
+    (docs/rasa-patches.md).
+
+    Actions get Rasa's own dicts, not a parsed copy: they must not change the tracker."""
+
+    def __init__(self, executor: ActionExecutor) -> None:
+        # Our actions never read the domain, so Rasa need not serialise it into every call.
+        super().__init__(url="in-process", enable_selective_domain=True)
+        self._executor = executor
+
+    async def request(
+        self,
+        method: str = "post",
+        subpath: str | None = None,
+        content_type: str | None = "application/json",
+        compress: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        # Refusals get the action server's statuses, so Rasa treats them as over HTTP.
+        try:
+            return await self._executor.run(kwargs["json"])
+        except ActionNotFoundException as e:
+            raise _refusal(404, "Not Found", e.message, e.action_name) from e
+        except ActionExecutionRejection as e:
+            raise _refusal(400, "Bad Request", e.message, e.action_name) from e
+
+
+def _refusal(status: int, reason: str, error: str, action_name: str) -> ClientResponseError:
+    body = json.dumps({"error": error, "action_name": action_name})
+    return ClientResponseError(status, reason, body)

@@ -1,0 +1,455 @@
+"""Each patch of Rasa's internals (bot/conversation/rasa_patches.py) against the Rasa behaviour
+it relies on or mirrors: a Rasa upgrade that changes that behaviour fails here, not in
+production. docs/rasa-patches.md says what each patch replaces and why."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from jsonschema import ValidationError
+from jsonschema.validators import validator_for
+from rasa.core.actions.action import ActionExecutionRejection as RasaRejection
+from rasa.core.actions.action import RemoteAction
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, TrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
+    ActionExecuted,
+    BotUttered,
+    ConversationPaused,
+    Event,
+    FollowupAction,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.exceptions import RasaException
+from rasa.utils.endpoints import ClientResponseError, EndpointConfig
+from rasa_sdk.executor import ActionExecutor
+
+from actions.actions import build_actions
+from bot.conversation import rasa_patches
+from bot.conversation.rasa_patches import (
+    BatchedSQLTrackerStore,
+    InProcessActionEndpoint,
+    ThreadedTrackerStore,
+    _event_row,
+    _run_through,
+    action_response_validator,
+    rasa_validate_action_result,
+    speed_up_action_validation,
+    tracker_store_for,
+    validate_action_result,
+)
+from bot.core.handoff import HandoffRequest, HandoffResult
+from tests import sdk_actions
+
+ROOT = Path(__file__).resolve().parents[1]
+LEAK = "我家厨房水管漏水了，3号楼2单元501"
+
+
+def names(function: Any) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+# BatchedSQLTrackerStore: the rows of SQLTrackerStore.save in one INSERT ----------------------
+
+
+class RecordingBroker:
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+
+    def publish(self, event: dict[str, Any]) -> None:
+        self.published.append(event)
+
+
+def conversation() -> DialogueStateTracker:
+    return DialogueStateTracker.from_events(
+        "wechat:o1",
+        [
+            ActionExecuted("action_session_start", timestamp=2.0),
+            SessionStarted(timestamp=2.0),
+            ActionExecuted("action_listen", timestamp=3.0),
+            UserUttered(
+                "我家水管漏了",
+                intent={"name": "repair", "confidence": 0.93},
+                metadata={"channel": "wechat", "message_id": 3},
+                timestamp=4.0,
+            ),
+        ],
+    )
+
+
+async def saved_rows(store: SQLTrackerStore) -> list[tuple[object, ...]]:
+    tracker = conversation()
+    await store.save(tracker)
+    # The next save adds only what is new since.
+    tracker.update(ActionExecuted("action_handoff", timestamp=5.0))
+    tracker.update(BotUttered("已请3号楼网格员王建国来帮您", timestamp=6.0))
+    tracker.update(ConversationPaused(timestamp=7.0))
+    await store.save(tracker)
+    table = store.SQLEvent.__table__
+    with store.engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(sa.select(table).order_by(table.c.id))]
+
+
+async def test_batched_saves_write_the_rows_and_publish_the_events_rasa_does(
+    tmp_path: Path,
+) -> None:
+    domain = Domain.empty()
+    rasa_broker, our_broker = RecordingBroker(), RecordingBroker()
+    rasa_store = SQLTrackerStore(
+        domain, dialect="sqlite", db=str(tmp_path / "rasa.db"), event_broker=rasa_broker
+    )
+    ours = BatchedSQLTrackerStore(
+        domain, dialect="sqlite", db=str(tmp_path / "ours.db"), event_broker=our_broker
+    )
+
+    expected = await saved_rows(rasa_store)
+    assert len(expected) == 7
+    # Every column of Rasa's `events` table, a new one included.
+    assert await saved_rows(ours) == expected
+    assert our_broker.published == rasa_broker.published and len(rasa_broker.published) == 7
+
+    retrieved = await ours.retrieve("wechat:o1")
+    assert retrieved is not None and retrieved.is_paused()
+    rasas = await rasa_store.retrieve("wechat:o1")
+    assert rasas is not None and retrieved.events == rasas.events
+
+
+def test_the_batched_store_uses_rasas_names_as_they_are() -> None:
+    assert names(SQLTrackerStore._additional_events) == ["self", "session", "tracker"]
+    assert inspect.iscoroutinefunction(SQLTrackerStore.stream_events)
+    assert names(SQLTrackerStore.stream_events) == ["self", "tracker"]
+    assert names(SQLTrackerStore.session_scope) == ["self"]
+    row = _event_row("s", ActionExecuted("action_listen", timestamp=1.0))
+    assert set(SQLTrackerStore.SQLEvent.__table__.columns.keys()) == {"id", *row}
+
+
+# ThreadedTrackerStore and _run_through: Rasa's SQL store never waits -------------------------
+
+
+async def test_rasas_sql_store_coroutines_finish_in_one_step_as_when_awaited(
+    tmp_path: Path,
+) -> None:
+    rasa_store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "rasa.db"))
+    tracker = conversation()
+
+    assert _run_through(rasa_store.save(tracker)) is None
+    stepped = _run_through(rasa_store.retrieve("wechat:o1"))
+    assert stepped is not None and stepped == await rasa_store.retrieve("wechat:o1")
+    assert stepped.events == tracker.events
+    full = _run_through(rasa_store.retrieve_full_tracker("wechat:o1"))
+    assert full == await rasa_store.retrieve_full_tracker("wechat:o1")
+    assert list(_run_through(rasa_store.keys())) == list(await rasa_store.keys()) == ["wechat:o1"]
+    assert _run_through(rasa_store.retrieve("nobody")) is None
+
+    # And through the worker thread, as the service runs it.
+    threaded = ThreadedTrackerStore(
+        BatchedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "ours.db"))
+    )
+    await threaded.save(tracker)
+    assert await threaded.retrieve("wechat:o1") == stepped
+    assert await threaded.retrieve_full_tracker("wechat:o1") == full
+    assert list(await threaded.keys()) == ["wechat:o1"]
+
+
+def test_a_tracker_store_coroutine_that_waits_is_refused_and_closed() -> None:
+    finished: list[str] = []
+
+    async def waits() -> None:
+        try:
+            await asyncio.sleep(0)
+        finally:
+            finished.append("closed")
+
+    with pytest.raises(RuntimeError, match="waited for I/O"):
+        _run_through(waits())
+    assert finished == ["closed"]
+
+
+def test_the_threaded_store_forwards_every_method_rasa_calls_on_it(tmp_path: Path) -> None:
+    def own_async_methods(cls: type) -> set[str]:
+        return {
+            name
+            for name, member in vars(cls).items()
+            if inspect.iscoroutinefunction(member) and not name.startswith("_")
+        }
+
+    forwarded = own_async_methods(ThreadedTrackerStore)
+    assert forwarded == {"retrieve", "retrieve_full_tracker", "save", "keys"}
+    # Whatever Rasa's SQL store does itself runs in the thread...
+    assert own_async_methods(SQLTrackerStore) == forwarded
+    # ...and the wrapper Agent puts around every store calls nothing else on it.
+    assert own_async_methods(FailSafeTrackerStore) <= forwarded
+
+    # The agent gives the store the model's domain through the setter we forward.
+    inner = BatchedSQLTrackerStore(dialect="sqlite", db=str(tmp_path / "ours.db"))
+    threaded = ThreadedTrackerStore(inner)
+    domain = Domain.from_dict({"intents": ["repair"]})
+    wrapped = Agent._create_tracker_store(threaded, domain)
+    assert isinstance(wrapped, FailSafeTrackerStore) and wrapped._tracker_store is threaded
+    assert inner.domain is domain and threaded.domain is domain
+    assert names(TrackerStore.__init__)[:3] == ["self", "domain", "event_broker"]
+
+
+def test_the_service_tracker_store_writes_to_the_service_database(tmp_path: Path) -> None:
+    store = tracker_store_for(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+    assert isinstance(store, ThreadedTrackerStore)
+    inner = store._store
+    assert isinstance(inner, BatchedSQLTrackerStore)
+    assert Path(inner.engine.url.database) == tmp_path / "bot.db"
+
+
+# The action-validation speed-up: Rasa's schema, Rasa's verdicts ----------------------------
+
+ANSWERS: list[Any] = [
+    {},
+    {"events": [], "responses": []},
+    {
+        "events": [
+            {"event": "slot", "timestamp": None, "name": "ticket", "value": 7},
+            {"event": "followup", "name": "action_listen"},
+            {"event": "bot", "text": "已请王建国来帮您", "data": {"custom": {"ticket_id": 7}}},
+            {"event": "action", "name": "action_listen"},
+            {"event": "pause"},
+            {"event": "resume"},
+            {"event": "restart"},
+            {"event": "reset_slots"},
+        ],
+        "responses": [{"text": "好的", "buttons": [], "custom": {"ticket_id": 7}}],
+    },
+    # Rasa's schema leaves an action's name optional.
+    {"events": [{"event": "action"}]},
+    {"events": "not a list"},
+    {"events": [{"name": "ticket"}]},
+    {"events": [{"event": "no_such_event"}]},
+    {"events": [{"event": "slot", "timestamp": "yesterday", "name": "ticket"}]},
+    {"responses": [1]},
+    {"responses": {"text": "好的"}},
+    [],
+    None,
+]
+
+
+def rasa_verdict(check: Any, answer: Any) -> str:
+    action = RemoteAction("action_echo", None)
+    try:
+        assert check(action, answer) is True
+        return "accepted"
+    except ValidationError as refused:
+        return f"rejected: {refused.message}"
+
+
+def test_the_prebuilt_validation_accepts_and_rejects_what_rasa_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Rasa's own check, not an earlier patch.
+    assert rasa_validate_action_result.__module__ == "rasa.core.actions.action"
+    assert rasa_validate_action_result.__qualname__ == "RemoteAction._validate_action_result"
+    assert names(rasa_validate_action_result) == ["self", "result"]
+
+    verdicts = [rasa_verdict(rasa_validate_action_result, answer) for answer in ANSWERS]
+    assert [rasa_verdict(validate_action_result, answer) for answer in ANSWERS] == verdicts
+    assert verdicts[:4] == ["accepted"] * 4
+    assert all("Failed to validate Action server response" in v for v in verdicts[4:])
+
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", rasa_validate_action_result)
+    speed_up_action_validation()
+    speed_up_action_validation()
+    assert RemoteAction._validate_action_result is validate_action_result
+
+
+def test_the_prebuilt_validator_checks_rasas_schema_as_jsonschema_validate_would() -> None:
+    schema = RemoteAction.action_response_format_spec()
+    assert action_response_validator.schema == schema
+    # `jsonschema.validate`, which Rasa calls, picks its validator class the same way.
+    assert type(action_response_validator) is validator_for(schema)
+    assert names(RemoteAction.action_response_format_spec) == []
+
+
+async def test_rasa_still_validates_every_action_answer_through_the_patched_method(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked: list[Any] = []
+
+    class Counting:
+        def is_valid(self, result: Any) -> bool:
+            checked.append(result)
+            return action_response_validator.is_valid(result)
+
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", validate_action_result)
+    monkeypatch.setattr(rasa_patches, "action_response_validator", Counting())
+
+    events = await run("action_echo", sdk_endpoint())
+
+    assert len(checked) == 1 and checked[0]["events"][0]["event"] == "slot"
+    assert [type(e) for e in events] == [BotUttered, SlotSet, FollowupAction]
+
+
+# InProcessActionEndpoint: what the HTTP action server protocol gives Rasa -----------------------
+
+
+class RecordingClient:
+    def __init__(self) -> None:
+        self.requests: list[HandoffRequest] = []
+
+    async def open_ticket(self, request: HandoffRequest) -> HandoffResult:
+        self.requests.append(request)
+        return HandoffResult(ticket_id=7, reply="已请3号楼网格员王建国来帮您")
+
+
+def sdk_endpoint() -> InProcessActionEndpoint:
+    executor = ActionExecutor()
+    for action in sdk_actions.ACTIONS:
+        executor.register_action(action)
+    return InProcessActionEndpoint(executor)
+
+
+def repair_tracker() -> DialogueStateTracker:
+    said = UserUttered(
+        LEAK,
+        intent={"name": "repair", "confidence": 0.93},
+        metadata={"channel": "webchat", "chat_type": "private", "message_id": 3},
+        input_channel="webchat",
+    )
+    return DialogueStateTracker.from_events("webchat:u1", [said])
+
+
+async def run(action_name: str, endpoint: EndpointConfig) -> list[Event]:
+    return await RemoteAction(action_name, endpoint).run(
+        CollectingOutputChannel(),
+        TemplatedNaturalLanguageGenerator({}),
+        repair_tracker(),
+        Domain.empty(),
+    )
+
+
+def without_timestamps(events: list[Event]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in e.as_dict().items() if k != "timestamp"} for e in events]
+
+
+@pytest.fixture(scope="module")
+def sdk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """rasa_sdk's own action server (what `rasa run actions` starts) serving tests.sdk_actions."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path_factory.mktemp("sdk") / "server.log"
+    command = [sys.executable, "-m", "rasa_sdk", "--actions", "tests.sdk_actions"]
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [*command, "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "SANIC_HOST": "127.0.0.1"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"rasa_sdk did not start:\n{log.read_text()}") from None
+                time.sleep(0.1)
+        yield f"{url}/webhook"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def over_http(url: str) -> EndpointConfig:
+    # The same domain setting as in process, so both actions get the same call.
+    return EndpointConfig(url=url, enable_selective_domain=True)
+
+
+async def test_rasa_runs_an_in_process_action_and_gets_its_lines_and_events() -> None:
+    client = RecordingClient()
+    executor = ActionExecutor()
+    for action in build_actions(client):
+        executor.register_action(action)
+
+    events = await run("action_handoff", InProcessActionEndpoint(executor))
+
+    # The endpoint has no URL to call: an HTTP request would have failed.
+    assert [type(e) for e in events] == [BotUttered]
+    assert events[0].text == "已请3号楼网格员王建国来帮您"
+    # The router learns from the line which ticket the turn opened.
+    assert events[0].data["custom"] == {"ticket_id": 7}
+    [request] = client.requests
+    assert (request.conversation_id, request.intent, request.text) == ("webchat:u1", "repair", LEAK)
+    assert request.origin.message_id == 3
+
+
+async def test_rasa_gets_the_same_events_in_process_as_from_the_sdk_action_server(
+    sdk_server: str,
+) -> None:
+    in_process = await run("action_echo", sdk_endpoint())
+    from_server = await run("action_echo", over_http(sdk_server))
+
+    assert without_timestamps(in_process) == without_timestamps(from_server)
+    assert [type(e) for e in in_process] == [BotUttered, SlotSet, FollowupAction]
+    said = in_process[0]
+    assert said.text == f"webchat:u1: {LEAK}"
+    assert said.data["custom"]["metadata"]["message_id"] == 3
+    assert said.data["custom"]["channel"] == "webchat"
+    assert said.data["custom"]["domain"] == {}
+
+
+async def test_refusals_reach_rasa_with_the_sdk_action_servers_statuses(sdk_server: str) -> None:
+    ours, server = sdk_endpoint(), over_http(sdk_server)
+    for action_name, status in (("action_refusing", 400), ("action_nobody_wrote", 404)):
+        call = RemoteAction(action_name, ours)._action_call_format(repair_tracker(), Domain.empty())
+        refusals = []
+        for endpoint in (ours, server):
+            with pytest.raises(ClientResponseError) as refused:
+                await endpoint.request(json=call, method="post")
+            error = refused.value
+            refusals.append((error.status, error.message, json.loads(error.text)))
+        assert refusals[0] == refusals[1]
+        assert refusals[0][0] == status and refusals[0][2]["action_name"] == action_name
+
+    # And Rasa makes the same of them as over HTTP.
+    for endpoint in (ours, server):
+        with pytest.raises(RasaRejection, match="not for this message"):
+            await run("action_refusing", endpoint)
+        with pytest.raises(RasaException, match="Failed to execute custom action") as failed:
+            await run("action_nobody_wrote", endpoint)
+        assert not isinstance(failed.value, RasaRejection)
+
+
+def test_the_in_process_endpoint_overrides_rasas_request_and_skips_the_domain() -> None:
+    ours = inspect.signature(InProcessActionEndpoint.request).parameters
+    rasas = inspect.signature(EndpointConfig.request).parameters
+    assert [(p.name, p.kind, p.default) for p in ours.values()] == [
+        (p.name, p.kind, p.default) for p in rasas.values()
+    ]
+    assert names(ClientResponseError.__init__) == ["self", "status", "message", "text"]
+
+    # Rasa leaves the domain out of an action call when the endpoint says so.
+    domain = Domain.from_dict({"intents": ["repair"], "actions": ["action_echo"]})
+    call = RemoteAction("action_echo", sdk_endpoint())._action_call_format(repair_tracker(), domain)
+    assert "domain" not in call and call["next_action"] == "action_echo"
+    assert "domain" in RemoteAction("action_echo", EndpointConfig("http://h"))._action_call_format(
+        repair_tracker(), domain
+    )
