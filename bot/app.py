@@ -143,17 +143,19 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
 
 async def platforms(app: web.Application) -> AsyncIterator[None]:
     """Senders for the WeChat-family channels that are configured, and the group robot."""
-    settings = app[settings_key]
+    settings, clock = app[settings_key], app[clock_key]
     async with aiohttp.ClientSession(json_serialize=dumps_utf8) as http:
         app[http_key] = http
         wechat, wecom = settings.wechat, settings.wecom
         delivery = app[delivery_key]
         if wechat.appid and wechat.secret:
-            oa = OfficialAccountApi(http, wechat.api_base, wechat.appid, wechat.secret)
+            oa = OfficialAccountApi(http, wechat.api_base, wechat.appid, wechat.secret, clock=clock)
             delivery.register(wechat_channel.CHANNEL, ApiSender(oa))
         wecom_api = None
         if wecom.corpid and wecom.secret:
-            wecom_api = WecomApi(http, wecom.api_base, wecom.corpid, wecom.secret, wecom.agentid)
+            wecom_api = WecomApi(
+                http, wecom.api_base, wecom.corpid, wecom.secret, wecom.agentid, clock=clock
+            )
             delivery.register(wecom_channel.CHANNEL, ApiSender(wecom_api))
         app[resident_names_key] = ResidentNames(wecom_api)
         delivery.register(

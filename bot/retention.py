@@ -26,15 +26,8 @@ from sqlalchemy.sql.expression import TableClause
 from bot import audit
 from bot.audit import AuditAction
 from bot.core.clock import Clock
-from bot.db.models import (
-    Classification,
-    Message,
-    Notification,
-    PossibleRequest,
-    Resident,
-    Ticket,
-    TicketEvent,
-)
+from bot.db.models import Message, Notification, Resident, Ticket, TicketEvent
+from bot.db.nlu_models import Classification, PossibleRequest
 from bot.handoff.states import OPEN_STATUSES, Status
 
 logger = logging.getLogger(__name__)

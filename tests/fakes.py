@@ -14,7 +14,8 @@ from sqlalchemy.orm import sessionmaker
 from bot.core.chat import ChatMessage, ChatRef
 from bot.core.clock import FakeClock
 from bot.core.handoff import HandoffRequest, HandoffResult, Origin
-from bot.db.models import Member, PossibleRequest, Ticket
+from bot.db.models import Member, Ticket
+from bot.db.nlu_models import PossibleRequest
 from bot.handoff.access import Actor, Visibility
 from bot.handoff.push import MemberHub
 from bot.handoff.service import TicketService

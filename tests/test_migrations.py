@@ -13,6 +13,8 @@ from rasa.shared.core.events import ActionExecuted, ConversationPaused
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import create_engine
 
+# Every model module is imported, so that Base.metadata holds every table.
+import bot.db.nlu_models  # noqa: F401
 from bot.db.migrate import upgrade, upgrade_async
 from bot.db.models import Base
 

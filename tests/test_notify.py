@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from bot.channels.notify import ROUTE, RateWindow, RobotNotifier, backoff_delay, ticket_card
+from bot.channels.notify import ROUTE, RateWindow, RobotNotifier, backoff_delay
+from bot.channels.robot_cards import ticket_card
 from bot.channels.wechat_api import GroupRobot
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async

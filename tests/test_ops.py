@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
-from bot.db.models import Classification, ModelEvent, OpsRun
+from bot.db.nlu_models import Classification, ModelEvent, OpsRun
 from bot.ops.evaluation import load_examples
 from bot.ops.export import export_accepted
 from bot.ops.registry import gate

@@ -11,7 +11,8 @@ from sqlalchemy import select, text
 
 from bot.cli import CommandError, privacy
 from bot.core.clock import FakeClock
-from bot.db.models import AuditEntry, Classification, Message, Resident, Ticket
+from bot.db.models import AuditEntry, Message, Resident, Ticket
+from bot.db.nlu_models import Classification
 from bot.retention import RetentionJob
 from bot.typedefs import sessions_key
 from tests.helpers import Service

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.db.models import ModelEvent
+from bot.db.nlu_models import ModelEvent
 from bot.demo import DEMO_PASSWORD, seed
 from bot.ops.evaluation import evaluate, load_examples
 from bot.ops.export import export_accepted

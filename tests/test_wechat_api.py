@@ -5,23 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
 
 from bot.channels.wechat_api import (
-    AccessTokenCache,
-    ApiUnavailable,
     GroupRobot,
     OfficialAccountApi,
-    RateLimited,
-    WechatApiError,
     WecomApi,
-    WindowClosed,
     post_robot_response,
     truncate_utf8,
 )
+from bot.channels.wechat_errors import ApiUnavailable, RateLimited, WechatApiError, WindowClosed
+from bot.channels.wechat_tokens import AccessTokenCache
+from bot.core.clock import FakeClock
 from tests.fake_wechat import (
     CUSTOM_SEND,
     EXTERNAL_GET,
@@ -36,28 +35,19 @@ from tests.fake_wechat import (
 
 OPENID = "oAbCdEfGhIjKlMnOpQrStUvWx"
 TEXT = "王师傅下午三点上门修水管"
-
-
-class Clock:
-    """A clock that moves only when a test moves it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+START = datetime(2026, 11, 27, 2, tzinfo=UTC)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def fake(clock: Clock) -> AsyncIterator[FakeWechat]:
+async def fake(clock: FakeClock) -> AsyncIterator[FakeWechat]:
+    """The fake server on the test's `clock` (conftest), read as seconds."""
     users = {"zhangsan": "张三"}
     contacts = {"wmAbC123": "李阿姨"}
-    async with FakeWechat(users=users, external_contacts=contacts, clock=clock) as server:
+
+    def server_time() -> float:
+        return clock.now().timestamp()
+
+    async with FakeWechat(users=users, external_contacts=contacts, clock=server_time) as server:
         yield server
 
 
@@ -101,13 +91,13 @@ async def test_concurrent_first_sends_share_one_token_request(
 async def test_token_is_refreshed_shortly_before_it_expires(
     http: aiohttp.ClientSession, fake: FakeWechat
 ) -> None:
-    client_clock = Clock()
+    client_clock = FakeClock(START)
     api = oa_api(http, fake, clock=client_clock)
     await api.send_text(OPENID, "one")
-    client_clock.now += fake.token_ttl - 301  # more than the 300 s margin left
+    client_clock.advance(seconds=fake.token_ttl - 301)  # more than the 300 s margin left
     await api.send_text(OPENID, "two")
     assert fake.token_requests == 1
-    client_clock.now += 2  # now less than 300 s left
+    client_clock.advance(seconds=2)  # now less than 300 s left
     await api.send_text(OPENID, "three")
     assert fake.token_requests == 2
     first, _, last = (call.query["access_token"] for call in fake.calls(CUSTOM_SEND))
@@ -187,7 +177,7 @@ async def test_concurrent_callers_share_a_failed_refresh() -> None:
 
 
 async def test_a_failed_early_refresh_keeps_the_current_token() -> None:
-    clock = Clock()
+    clock = FakeClock(START)
     answers: list[tuple[str, int] | Exception] = [("first", 7200), ApiUnavailable(-1, "down")]
 
     async def fetch() -> tuple[str, int]:
@@ -198,23 +188,23 @@ async def test_a_failed_early_refresh_keeps_the_current_token() -> None:
 
     cache = AccessTokenCache(fetch, clock=clock)
     assert await cache.get() == "first"
-    clock.now += 7200 - 100  # inside the refresh margin, not yet expired
+    clock.advance(seconds=7200 - 100)  # inside the refresh margin, not yet expired
     assert await cache.get() == "first"
-    clock.now += 100  # expired: nothing to fall back on
+    clock.advance(seconds=100)  # expired: nothing to fall back on
     answers.append(ApiUnavailable(-1, "still down"))
     with pytest.raises(ApiUnavailable):
         await cache.get()
 
 
 async def test_fake_keeps_a_superseded_token_valid_for_a_grace_period(
-    http: aiohttp.ClientSession, fake: FakeWechat, clock: Clock
+    http: aiohttp.ClientSession, fake: FakeWechat, clock: FakeClock
 ) -> None:
     old_api, new_api = oa_api(http, fake), oa_api(http, fake)
     await old_api.send_text(OPENID, "old")
     await new_api.send_text(OPENID, "new")  # issues a second token
     old_token = fake.calls(CUSTOM_SEND)[0].query["access_token"]
     await old_api.send_text(OPENID, "old, within grace")
-    clock.now += fake.previous_token_grace
+    clock.advance(seconds=fake.previous_token_grace)
     await old_api.send_text(OPENID, "old, refreshed")
     assert fake.calls(CUSTOM_SEND)[-2].query["access_token"] == old_token
     assert fake.calls(CUSTOM_SEND)[-2].errcode == 40001
@@ -347,7 +337,7 @@ async def test_a_refused_connection_backs_off_then_gives_up(
 async def test_logs_hold_no_tokens_contents_or_full_ids(
     http: aiohttp.ClientSession, fake: FakeWechat, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="bot.channels.wechat_api")
+    caplog.set_level(logging.DEBUG, logger="bot.channels")
     fake.fail(CUSTOM_SEND, errcode=40001)
     fake.fail(CUSTOM_SEND, status=503)
     api = oa_api(http, fake)
@@ -432,10 +422,10 @@ async def test_a_robot_response_url_works_once(
 
 
 async def test_a_robot_response_url_expires_after_an_hour(
-    http: aiohttp.ClientSession, fake: FakeWechat, clock: Clock
+    http: aiohttp.ClientSession, fake: FakeWechat, clock: FakeClock
 ) -> None:
     url = fake.response_url()
-    clock.now += 3600
+    clock.advance(seconds=3600)
     with pytest.raises(WechatApiError) as caught:
         await post_robot_response(http, url, "late")
     assert caught.value.errcode == RESPONSE_URL_INVALID
@@ -468,17 +458,17 @@ async def test_group_robot_retries_a_server_error(
 
 
 async def test_the_21st_webhook_message_in_a_minute_is_rate_limited(
-    http: aiohttp.ClientSession, fake: FakeWechat, clock: Clock
+    http: aiohttp.ClientSession, fake: FakeWechat, clock: FakeClock
 ) -> None:
     robot = GroupRobot(http, fake.base_url, fake.webhook_key)
     for n in range(20):
         await robot.send_markdown(f"工单 {n}")
-        clock.now += 1
+        clock.advance(seconds=1)
     with pytest.raises(RateLimited) as caught:
         await robot.send_markdown("工单 20")
     assert caught.value.errcode == 45009
     assert len(fake.calls(WEBHOOK_SEND)) == 21  # not retried
-    clock.now += 41  # the first message is a minute old now
+    clock.advance(seconds=41)  # the first message is a minute old now
     await robot.send_markdown("工单 20")
     assert len(fake.webhook_messages) == 21
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.channels.wechat_api import ApiUnavailable, WechatApiError
 from bot.channels.wechat_crypto import (
     DecryptError,
     MessageCrypto,
@@ -24,6 +23,7 @@ from bot.channels.wechat_crypto import (
     SignatureError,
     check_signature,
 )
+from bot.channels.wechat_errors import ApiUnavailable, WechatApiError
 from bot.channels.wechat_xml import XmlError, parse_message, render_message
 from bot.core.chat import ChatRef, DeliveryFailed, Inbound, Media, StoredInbound, Undeliverable
 from bot.settings import CallbackSecrets

@@ -27,8 +27,8 @@ from bot.channels.callbacks import (
     require_configured,
     welcome,
 )
-from bot.channels.wechat_api import WechatApiError
 from bot.channels.wechat_crypto import MessageCrypto, SignatureError
+from bot.channels.wechat_errors import WechatApiError
 from bot.channels.wechat_xml import parse_message
 from bot.core.chat import ChatMessage, ChatRef
 from bot.settings import WechatSettings

@@ -3,15 +3,16 @@
 Every client runs on one shared `aiohttp.ClientSession` handed in by the app; none is created
 here. All calls follow one policy:
 
-- An access token per app comes from one `AccessTokenCache`: fetched once, refreshed shortly
-  before it expires, and refreshed when an API answers 40001 / 42001 / 40014, after which the
-  call is tried again.
+- An access token per app comes from one `AccessTokenCache` (`bot.channels.wechat_tokens`):
+  fetched once, refreshed shortly before it expires, and refreshed when an API answers
+  40001 / 42001 / 40014, after which the call is tried again.
 - HTTP 5xx, timeouts, connection errors and answers that are not JSON are tried again after a
   short, growing pause.
 - At most `attempts` tries in all. Then `ApiUnavailable` (errcode -1) when the transport
   failed, or `WechatApiError` with the token errcode when the token kept being refused.
 - Business errors are raised at once, never retried: `WindowClosed` when the message cannot
-  reach the person by this route, `RateLimited` for 45009, `WechatApiError` for the rest.
+  reach the person by this route, `RateLimited` for 45009, `WechatApiError` for the rest (the
+  family is in `bot.channels.wechat_errors`).
 
 A timed-out send may still have been delivered (the answer, not the request, was lost), so a
 retried send can reach the person twice: delivery is at least once.
@@ -25,23 +26,28 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
 
+from bot.channels.wechat_errors import (
+    NO_ERRCODE,
+    TOKEN_ERRORS,
+    ApiUnavailable,
+    WechatApiError,
+    WindowClosed,
+    errcode_of,
+    errmsg_of,
+    error_for,
+)
+from bot.channels.wechat_tokens import AccessTokenCache, token_from
+from bot.core.clock import Clock
+
 __all__ = [
-    "TOKEN_ERRORS",
-    "UNREACHABLE",
-    "AccessTokenCache",
-    "ApiUnavailable",
     "GroupRobot",
     "OfficialAccountApi",
-    "RateLimited",
-    "WechatApiError",
     "WecomApi",
-    "WindowClosed",
     "post_robot_response",
     "truncate_utf8",
 ]
@@ -50,43 +56,9 @@ logger = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
 Sleep = Callable[[float], Awaitable[None]]
-Clock = Callable[[], float]
 
-# 40001 invalid or not the latest, 42001 expired, 40014 malformed: a fresh token fixes these.
-TOKEN_ERRORS = frozenset({40001, 42001, 40014})
-# Official Account: 45015 the 48-hour window is closed, 45047 the customer-service quota for this
-# user is used up, 48001 API not authorised. WeCom: 48002 API forbidden for this app, 81013 every
-# recipient is invalid or outside the app's visible range.
-UNREACHABLE = frozenset({45015, 45047, 48001, 48002, 81013})
-FREQ_LIMIT = 45009
 WEBHOOK_MARKDOWN_MAX_BYTES = 4096
-NO_ERRCODE = -1
-DEFAULT_EXPIRES_IN = 7200
 EXTERNAL_USER_PREFIXES = ("wm", "wo")
-
-
-class WechatApiError(Exception):
-    """A non-zero errcode from the API, or errcode -1 when no usable answer came at all."""
-
-    def __init__(self, errcode: int, errmsg: str) -> None:
-        super().__init__(errcode, errmsg)
-        self.errcode = errcode
-        self.errmsg = errmsg
-
-    def __str__(self) -> str:
-        return f"errcode {self.errcode}: {self.errmsg}"
-
-
-class WindowClosed(WechatApiError):
-    """The message cannot reach the person by this route now; retrying will not help."""
-
-
-class RateLimited(WechatApiError):
-    """45009: too many calls; the caller should queue and send later."""
-
-
-class ApiUnavailable(WechatApiError):
-    """HTTP 5xx, timeouts, connection errors or non-JSON answers on every try (errcode -1)."""
 
 
 class _Transient(Exception):
@@ -116,30 +88,10 @@ def _mask(value: str) -> str:
     return f"{value[:4]}***" if len(value) > 6 else "***"
 
 
-def _errcode(payload: Mapping[str, Any]) -> int:
-    try:
-        return int(payload.get("errcode", 0) or 0)
-    except (TypeError, ValueError):
-        return NO_ERRCODE
-
-
-def _errmsg(payload: Mapping[str, Any]) -> str:
-    return str(payload.get("errmsg", ""))
-
-
-def _error_for(payload: Mapping[str, Any]) -> WechatApiError:
-    errcode, errmsg = _errcode(payload), _errmsg(payload)
-    if errcode in UNREACHABLE:
-        return WindowClosed(errcode, errmsg)
-    if errcode == FREQ_LIMIT:
-        return RateLimited(errcode, errmsg)
-    return WechatApiError(errcode, errmsg)
-
-
 def _raise_unless_ok(payload: Mapping[str, Any], what: str, recipient: str) -> None:
-    if _errcode(payload) == 0:
+    if errcode_of(payload) == 0:
         return
-    error = _error_for(payload)
+    error = error_for(payload)
     logger.warning("%s to %s not delivered: errcode %d", what, _mask(recipient), error.errcode)
     raise error
 
@@ -217,101 +169,6 @@ class _Retry:
         raise failure
 
 
-class AccessTokenCache:
-    """One token per app, refreshed in one place: early (before expiry, when less than
-    `refresh_margin` seconds are left), and when an API call reports 40001/42001/40014.
-    Concurrent callers share one refresh (asyncio.Lock, single flight).
-
-    Callers queued behind a refresh that failed get that same failure instead of each trying
-    the token endpoint again. An early refresh that fails leaves the current token in use
-    until it really expires.
-    """
-
-    def __init__(
-        self,
-        fetch: Callable[[], Awaitable[tuple[str, int]]],
-        *,
-        clock: Clock = time.monotonic,
-        refresh_margin: float = 300.0,
-    ) -> None:
-        self._fetch = fetch
-        self._clock = clock
-        self._margin = refresh_margin
-        self._lock = asyncio.Lock()
-        self._token: str | None = None
-        self._refresh_at = 0.0
-        self._expires_at = 0.0
-        # Fetches ended (well or not): tells a waiter whether one ended while it queued.
-        self._finished = 0
-        self._failure: Exception | None = None
-
-    async def get(self) -> str:
-        token = self._fresh()
-        if token is not None:
-            return token
-        finished_before = self._finished
-        async with self._lock:
-            token = self._fresh()
-            if token is not None:
-                return token
-            if self._finished != finished_before and self._failure is not None:
-                return self._fallback(self._failure)
-            return await self._refresh()
-
-    def invalidate(self, token: str) -> None:
-        """Drops `token` only if it is still the cached one, so that several callers failing
-        with the same old token cause one refresh, not one each."""
-        if token == self._token:
-            self._token = None
-            logger.info("access token invalidated")
-
-    def _fresh(self) -> str | None:
-        if self._token is not None and self._clock() < self._refresh_at:
-            return self._token
-        return None
-
-    async def _refresh(self) -> str:
-        # Cleared first so that a cancelled fetch never hands an older failure to waiters.
-        self._failure = None
-        try:
-            token, expires_in = await self._fetch()
-        except Exception as exc:
-            self._failure = exc
-            return self._fallback(exc)
-        finally:
-            self._finished += 1
-        now = self._clock()
-        # Short-lived tokens would otherwise be "due for refresh" the moment they arrive.
-        margin = min(self._margin, expires_in / 2)
-        self._token = token
-        self._refresh_at = now + expires_in - margin
-        self._expires_at = now + expires_in
-        logger.info("access token fetched, valid for %d s", expires_in)
-        return token
-
-    def _fallback(self, failure: Exception) -> str:
-        if self._token is not None and self._clock() < self._expires_at:
-            logger.warning(
-                "access token refresh failed (%s); the current one is used until it expires",
-                type(failure).__name__,
-            )
-            return self._token
-        raise failure
-
-
-def _token_from(payload: Mapping[str, Any]) -> tuple[str, int]:
-    token = payload.get("access_token")
-    if _errcode(payload) != 0:
-        raise _error_for(payload)
-    if not isinstance(token, str) or not token:
-        raise WechatApiError(NO_ERRCODE, "the token answer has no access_token")
-    try:
-        expires_in = int(payload.get("expires_in", DEFAULT_EXPIRES_IN))
-    except (TypeError, ValueError):
-        expires_in = DEFAULT_EXPIRES_IN
-    return token, max(1, expires_in)
-
-
 class _TokenApi:
     """What the Official Account and WeCom app clients share: a token cache and retries."""
 
@@ -326,7 +183,7 @@ class _TokenApi:
         timeout: float = 5.0,
         backoff: float = 0.2,
         sleep: Sleep = asyncio.sleep,
-        clock: Clock = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
@@ -337,7 +194,7 @@ class _TokenApi:
         self.tokens = AccessTokenCache(self._fetch_token, clock=clock)
 
     async def _fetch_token(self) -> tuple[str, int]:
-        return _token_from(await self._get_without_token(self._token_path, self._token_params))
+        return token_from(await self._get_without_token(self._token_path, self._token_params))
 
     async def _get_without_token(self, path: str, params: Mapping[str, str]) -> Payload:
         url = self._base_url + path
@@ -361,9 +218,9 @@ class _TokenApi:
             payload = await _exchange(
                 self._http, method, url, params=query, body=body, timeout=self._timeout
             )
-            if _errcode(payload) in TOKEN_ERRORS:
+            if errcode_of(payload) in TOKEN_ERRORS:
                 self.tokens.invalidate(token)
-                raise _TokenRejected(_errcode(payload), _errmsg(payload))
+                raise _TokenRejected(errcode_of(payload), errmsg_of(payload))
             return payload
 
         return await self._retry.run(f"{method} {path}", once)
@@ -427,8 +284,8 @@ class WecomApi(_TokenApi):
         else:
             payload = await self._call("GET", "/cgi-bin/user/get", params={"userid": userid})
             name = payload.get("name")
-        if _errcode(payload) != 0:
-            logger.info("no name for %s: errcode %d", _mask(userid), _errcode(payload))
+        if errcode_of(payload) != 0:
+            logger.info("no name for %s: errcode %d", _mask(userid), errcode_of(payload))
             return None
         return name if isinstance(name, str) and name else None
 

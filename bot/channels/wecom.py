@@ -31,8 +31,8 @@ from bot.channels.callbacks import (
     require_configured,
     welcome,
 )
-from bot.channels.wechat_api import WechatApiError
 from bot.channels.wechat_crypto import MessageCrypto
+from bot.channels.wechat_errors import WechatApiError
 from bot.channels.wechat_xml import parse_message
 from bot.conversation.messages import latest_reply_handle, spend_reply_handle
 from bot.core.chat import ChatMessage, ChatRef, Inbound, Media, Undeliverable

@@ -6,7 +6,8 @@ import asyncio
 import logging
 from collections import OrderedDict
 
-from bot.channels.wechat_api import WechatApiError, WecomApi
+from bot.channels.wechat_api import WecomApi
+from bot.channels.wechat_errors import WechatApiError
 from bot.core.chat import Inbound
 
 logger = logging.getLogger(__name__)

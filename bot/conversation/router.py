@@ -29,7 +29,7 @@ from bot.conversation.messages import (
 from bot.core.chat import EVENT_KINDS, Inbound, StoredInbound
 from bot.core.clock import Clock
 from bot.core.handoff import HandoffResult, Origin
-from bot.db.models import Classification, PossibleRequest
+from bot.db.nlu_models import Classification, PossibleRequest
 from bot.metrics import Metrics
 from bot.privacy import mask_text
 from bot.throttle import Throttle

@@ -8,7 +8,8 @@ from typing import Any
 from bot.core.categories import CATEGORY_LABELS, category_for_intent
 from bot.core.chat import ChatMessage
 from bot.core.clock import iso
-from bot.db.models import Member, PossibleRequest, Ticket, TicketEvent
+from bot.db.models import Member, Ticket, TicketEvent
+from bot.db.nlu_models import PossibleRequest
 from bot.handoff.roles import Action, allowed
 from bot.handoff.schedule import describe, on_duty
 from bot.handoff.states import STATUS_LABELS, Status

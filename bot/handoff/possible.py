@@ -24,7 +24,8 @@ from bot.core.categories import CHITCHAT
 from bot.core.chat import ChatRef, StoredInbound
 from bot.core.clock import Clock
 from bot.core.handoff import HandoffRequest, HandoffResult, Origin
-from bot.db.models import Classification, Message, PossibleRequest, Resident
+from bot.db.models import Message, Resident
+from bot.db.nlu_models import Classification, PossibleRequest
 from bot.handoff.access import Actor, covered_by, covers
 from bot.handoff.dispatcher import find_grid, on_duty_for
 from bot.handoff.ledger import NotAllowed

@@ -8,7 +8,8 @@ from typing import Any
 
 from bot.core.chat import ChatMessage
 from bot.core.sockets import SocketRegistry
-from bot.db.models import PossibleRequest, Ticket
+from bot.db.models import Ticket
+from bot.db.nlu_models import PossibleRequest
 from bot.handoff.access import Actor, Visibility, covers, may_see
 from bot.handoff.payloads import console_message, possible_payload, ticket_payload
 

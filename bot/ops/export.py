@@ -16,7 +16,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Classification, utcnow
+from bot.db.models import utcnow
+from bot.db.nlu_models import Classification
 from bot.ops.evaluation import load_examples
 from bot.privacy import mask_text
 

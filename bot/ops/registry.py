@@ -18,7 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.clock import iso
-from bot.db.models import ModelEvent, NluModel, utcnow
+from bot.db.models import utcnow
+from bot.db.nlu_models import ModelEvent, NluModel
 from bot.ops.evaluation import stored_report, summary
 
 # The candidate may lose at most half a point of macro-F1 against the active model.

@@ -14,7 +14,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.categories import CATEGORY_LABELS, CHITCHAT, REQUEST_INTENTS
-from bot.db.models import Classification, Ticket, utcnow
+from bot.db.models import Ticket, utcnow
+from bot.db.nlu_models import Classification
 from bot.handoff.access import Actor
 from bot.handoff.ledger import Change, NotAllowed, TicketNotFound
 from bot.handoff.roles import Action

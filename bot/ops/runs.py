@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import sessionmaker
 
-from bot.db.models import OpsRun, utcnow
+from bot.db.models import utcnow
+from bot.db.nlu_models import OpsRun
 
 # What the page keeps of a run's output: enough to see progress and the error.
 OUTPUT_TAIL = 8000

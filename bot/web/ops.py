@@ -18,7 +18,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.channels.webchat.views import STATIC_DIR
-from bot.db.models import ModelEvent, OpsRun
+from bot.db.nlu_models import ModelEvent, OpsRun
 from bot.handoff.payloads import ticket_payload
 from bot.handoff.roles import Action
 from bot.ops.evaluation import report_paths, stored_report

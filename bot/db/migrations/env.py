@@ -8,6 +8,8 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
+# Every model module is imported, so that Base.metadata holds every table.
+import bot.db.nlu_models  # noqa: F401
 from bot.db.engine import create_engine
 from bot.db.models import Base, UTCDateTime
 from bot.settings import DEFAULT_DATABASE_URL
