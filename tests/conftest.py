@@ -22,18 +22,14 @@ from argon2 import PasswordHasher
 from rasa.core.processor import MessageProcessor
 
 from bot.app import create_app
-from bot.conversation.delivery import Delivery
 from bot.core.clock import FakeClock
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
 from bot.demo import DEMO_PASSWORD, seed
 from bot.handoff.schedule import LOCAL
-from bot.handoff.service import TicketService
-from bot.handoff.timers import Timers
-from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.web import auth
-from tests.fakes import Desk, RecordingHub, RecordingSender
+from tests.fakes import Desk, desk_on
 from tests.helpers import Service, start_service
 
 os.environ["RASA_TELEMETRY_ENABLED"] = "false"
@@ -203,9 +199,5 @@ async def tickets(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Desk]:
     await seed(Settings(database_url=url))
     engine = create_engine(url)
     sessions = create_session_factory(engine)
-    chats, hub = RecordingSender(), RecordingHub()
-    delivery = Delivery(sessions)
-    delivery.register("webchat", chats)
-    service = TicketService(sessions, delivery, hub, Metrics.create(), clock)
-    yield Desk(service, Timers(service), clock, chats, hub, sessions)
+    yield desk_on(sessions, clock)
     await engine.dispose()

@@ -8,18 +8,20 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
+from bot.conversation.delivery import Delivery
 from bot.core.chat import ChatMessage, ChatRef
 from bot.core.clock import FakeClock
 from bot.core.handoff import HandoffRequest, HandoffResult, Origin
-from bot.db.models import Member, Ticket
+from bot.db.models import Member, Ticket, TicketEvent
 from bot.db.nlu_models import PossibleRequest
 from bot.handoff.access import Actor, Visibility
 from bot.handoff.push import MemberHub
 from bot.handoff.service import TicketService
 from bot.handoff.timers import Timers
+from bot.metrics import Metrics
 
 
 class RecordingSender:
@@ -117,7 +119,34 @@ class Desk:
             assert ticket is not None
             return ticket
 
+    def restarted(self) -> Desk:
+        """A new service on the same database, as after a restart: nothing carried over in
+        memory."""
+        return desk_on(self.sessions, self.clock)
+
+    async def everyone_takes_everything(self) -> None:
+        """Members without skills take every kind of request: two candidates per grid."""
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(Member).values(skills=""))
+
+    async def history(self, ticket_id: int) -> list[TicketEvent]:
+        async with self.sessions() as session:
+            events = await session.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket_id)
+                .order_by(TicketEvent.id)
+            )
+            return list(events.all())
+
     async def time_passes(self, **delta: float) -> int:
         """Move the clock and let the timers run once; how many steps they took."""
         self.clock.advance(**delta)
         return await self.timers.run_due()
+
+
+def desk_on(sessions: sessionmaker, clock: FakeClock) -> Desk:
+    chats, hub = RecordingSender(), RecordingHub()
+    delivery = Delivery(sessions)
+    delivery.register("webchat", chats)
+    service = TicketService(sessions, delivery, hub, Metrics.create(), clock)
+    return Desk(service, Timers(service), clock, chats, hub, sessions)

@@ -1,20 +1,16 @@
-"""The dispatcher over time: claim timeouts and the escalation chain, urgent broadcasts,
-transfers and hand-backs, the resident's rating and reopening; all on an injected clock."""
+"""The lifecycle end to end, through the webchat, the model and the API: the resident's rating
+and reopening, history and the phone, incidents in a group room, merging by hand. The same
+rules at the service seam, without the model, are in tests/test_tickets.py."""
 
 from __future__ import annotations
-
-import asyncio
-from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
 from bot.core.clock import FakeClock
 from bot.db.models import Member
-from bot.handoff.texts import SAFETY, WHOLE_BRANCH
-from bot.settings import Settings
-from bot.typedefs import router_key, sessions_key, timers_key
+from bot.typedefs import router_key, sessions_key
 from tests.conftest import MORNING
-from tests.helpers import Chat, Service, start_service
+from tests.helpers import Chat, Service
 
 LEAK = "我家厨房水管漏水了，3号楼2单元501，电话13900001234"
 FALL = "我爸在家摔倒了起不来，3号楼2单元501"
@@ -24,11 +20,6 @@ async def everyone_takes_everything(service: Service) -> None:
     """Members without skills take every kind of request: two candidates per grid."""
     async with service.client.app[sessions_key]() as session, session.begin():
         await session.execute(update(Member).values(skills=""))
-
-
-async def time_passes(service: Service, clock: FakeClock, **delta: float) -> int:
-    clock.advance(**delta)
-    return await service.client.app[timers_key].run_due()
 
 
 async def ticket_of(service: Service, token: str, ticket_id: int) -> dict:
@@ -56,156 +47,6 @@ async def resolved_leak(service: Service) -> tuple[str, Chat, dict]:
     return wang, resident, ticket
 
 
-async def test_unclaimed_requests_climb_the_chain_and_the_resident_is_told_each_time(
-    timed: Service, clock: FakeClock
-) -> None:
-    await everyone_takes_everything(timed)
-    secretary = await timed.login("陈红梅")
-    resident = await timed.resident("张阿姨")
-    ticket = await report(timed, resident, LEAK, secretary)
-    assert ticket["assignee"]["name"] == "王建国"
-
-    assert await time_passes(timed, clock, minutes=9) == 0
-    assert await time_passes(timed, clock, minutes=1) == 1
-    said = (await resident.hear("bot"))["text"]
-    assert "王建国这会儿走不开" in said and "李秀英" in said
-    assert (await ticket_of(timed, secretary, ticket["id"]))["assignee"]["name"] == "李秀英"
-
-    assert await time_passes(timed, clock, minutes=10) == 1
-    assert "已请社区书记陈红梅" in (await resident.hear("bot"))["text"]
-
-    # Nobody in the grid, not even the secretary: every on-duty member of the branch is asked.
-    assert await time_passes(timed, clock, minutes=10) == 1
-    assert (await resident.hear("bot"))["text"] == WHOLE_BRANCH
-    far_away = await timed.login("张志强")
-    status, claimed = await timed.api("POST", f"/api/tickets/{ticket['id']}/claim", far_away)
-    assert (status, claimed["assignee"]["name"]) == (200, "张志强")
-    assert "现在由张志强来帮您" in (await resident.hear("bot"))["text"]
-    # Everyone was told; whoever comes second hears that someone was quicker.
-    too_late = await timed.login("刘桂兰")
-    status, _ = await timed.api("POST", f"/api/tickets/{ticket['id']}/claim", too_late)
-    assert status == 409
-
-    events = (await ticket_of(timed, secretary, ticket["id"]))["events"]
-    steps = [(e["kind"], e["to_status"]) for e in events]
-    assert steps == [
-        ("created", "new"),
-        ("assign", "assigned"),
-        ("escalate", "escalated"),
-        ("escalate", "escalated"),
-        ("escalate", "escalated"),
-        ("claim", "claimed"),
-    ]
-    assert events[2]["reason"].startswith("10分钟无人认领 · 3号楼")
-    assert datetime.fromisoformat(events[2]["created_at"]) == MORNING + timedelta(minutes=10)
-
-
-async def test_an_escalation_resumes_after_a_restart(
-    settings: Settings, clock: FakeClock, aiohttp_client
-) -> None:  # type: ignore[no-untyped-def]
-    first = await start_service(aiohttp_client, settings, clock)
-    await everyone_takes_everything(first)
-    secretary = await first.login("陈红梅")
-    resident = await first.resident("张阿姨")
-    ticket = await report(first, resident, LEAK, secretary)
-    assert await time_passes(first, clock, minutes=10) == 1
-    await first.client.close()
-
-    second = await start_service(aiohttp_client, settings, clock)
-    secretary = await second.login("陈红梅")
-    assert await time_passes(second, clock, minutes=5) == 0
-    assert await time_passes(second, clock, minutes=5) == 1
-    assert (await ticket_of(second, secretary, ticket["id"]))["assignee"]["name"] == "陈红梅"
-
-
-async def test_an_emergency_goes_to_everyone_on_duty_at_once_and_the_first_claim_wins(
-    timed: Service, clock: FakeClock
-) -> None:
-    wang, li = await timed.login("王建国"), await timed.login("李秀英")
-    wang_console, li_console = await timed.console(wang), await timed.console(li)
-    resident = await timed.resident("张阿姨")
-    await resident.say(FALL)
-
-    ticket = (await wang_console.event("ticket.created"))["ticket"]
-    assert (await li_console.event("ticket.created"))["ticket"]["id"] == ticket["id"]
-    assert (ticket["category"], ticket["assignee"]) == ("urgent", None)
-    said = (await resident.hear("bot"))["text"]
-    assert said.startswith(SAFETY) and all(n in said for n in ("王建国", "李秀英", "陈红梅"))
-
-    claims = await asyncio.gather(
-        timed.api("POST", f"/api/tickets/{ticket['id']}/claim", wang),
-        timed.api("POST", f"/api/tickets/{ticket['id']}/claim", li),
-    )
-    assert sorted(status for status, _ in claims) == [200, 409]
-
-
-async def test_an_emergency_without_an_address_reaches_every_member_on_duty(
-    timed: Service, clock: FakeClock
-) -> None:
-    wang, zhang = await timed.login("王建国"), await timed.login("张志强")
-    wang_console, zhang_console = await timed.console(wang), await timed.console(zhang)
-    resident = await timed.resident("张阿姨")
-    await resident.say("我爸在家摔倒了起不来")
-
-    ticket = (await wang_console.event("ticket.created"))["ticket"]
-    assert (await zhang_console.event("ticket.created"))["ticket"]["id"] == ticket["id"]
-    assert (ticket["category"], ticket["grid"]) == ("urgent", None)
-    status, _ = await timed.api("POST", f"/api/tickets/{ticket['id']}/claim", zhang)
-    assert status == 200
-
-
-async def test_an_unclaimed_emergency_reaches_the_whole_branch_after_a_minute(
-    timed: Service, clock: FakeClock
-) -> None:
-    secretary = await timed.login("陈红梅")
-    resident = await timed.resident("张阿姨")
-    ticket = await report(timed, resident, FALL, secretary)
-    assert await time_passes(timed, clock, seconds=59) == 0
-    assert await time_passes(timed, clock, seconds=1) == 1
-    assert (await resident.hear("bot"))["text"] == WHOLE_BRANCH
-    assert (await ticket_of(timed, secretary, ticket["id"]))["broadcast"] is True
-
-
-async def test_transfer_and_hand_back_are_recorded_and_the_resident_told(
-    timed: Service, clock: FakeClock
-) -> None:
-    await everyone_takes_everything(timed)
-    wang, li = await timed.login("王建国"), await timed.login("李秀英")
-    resident = await timed.resident("张阿姨")
-    ticket = await report(timed, resident, LEAK, wang)
-    await timed.api("POST", f"/api/tickets/{ticket['id']}/claim", wang)
-
-    _, members = await timed.api("GET", "/api/members", wang)
-    li_id = next(m["id"] for m in members["members"] if m["name"] == "李秀英")
-    status, moved = await timed.api(
-        "POST",
-        f"/api/tickets/{ticket['id']}/transfer",
-        wang,
-        json={"to": li_id, "reason": "我在外地"},
-    )
-    assert (status, moved["status"], moved["assignee"]["name"]) == (200, "transferred", "李秀英")
-    assert "李秀英" in (await resident.hear("bot"))["text"]
-    # 王建国 no longer holds it.
-    status, _ = await timed.api(
-        "POST", f"/api/tickets/{ticket['id']}/reply", wang, json={"text": "x"}
-    )
-    assert status == 403
-
-    status, back = await timed.api(
-        "POST", f"/api/tickets/{ticket['id']}/hand-back", li, json={"reason": "腿脚不便"}
-    )
-    assert (status, back["status"], back["assignee"]["name"]) == (200, "escalated", "陈红梅")
-    assert "陈红梅" in (await resident.hear("bot"))["text"]
-    status, _ = await timed.api(
-        "POST", f"/api/tickets/{ticket['id']}/hand-back", li, json={"reason": ""}
-    )
-    assert status in (400, 403)
-
-    events = (await ticket_of(timed, await timed.login("陈红梅"), ticket["id"]))["events"]
-    moves = [(e["kind"], e["actor"], e["reason"].split(" · ")[0]) for e in events[3:]]
-    assert moves == [("transfer", "王建国", "我在外地"), ("hand_back", "李秀英", "退回：腿脚不便")]
-
-
 async def test_resolve_asks_once_and_a_dissatisfied_answer_reopens_to_the_secretary(
     timed: Service, clock: FakeClock
 ) -> None:
@@ -227,17 +68,6 @@ async def test_resolve_asks_once_and_a_dissatisfied_answer_reopens_to_the_secret
     reopened = await ticket_of(timed, secretary, ticket["id"])
     assert (reopened["status"], reopened["assignee"]["name"]) == ("reopened", "陈红梅")
     assert reopened["rating"] == "不满意"
-
-
-async def test_no_answer_in_a_day_closes_without_asking_again(
-    timed: Service, clock: FakeClock
-) -> None:
-    wang, resident, ticket = await resolved_leak(timed)
-    assert await time_passes(timed, clock, hours=23) == 0
-    assert await time_passes(timed, clock, hours=1) == 1
-    closed = await ticket_of(timed, wang, ticket["id"])
-    assert (closed["status"], closed["rating"]) == ("closed", None)
-    assert await resident.hears_nothing_from("bot")
 
 
 async def test_still_leaking_within_three_days_reopens_the_same_ticket_to_the_same_member(

@@ -4,16 +4,23 @@ consoles learn, and what the ticket's history says."""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select, update
+import asyncio
+from datetime import timedelta
 
-from bot.db.models import Member, TicketEvent
+import pytest
+from sqlalchemy import select
+
+from bot.db.models import TicketEvent
+from bot.handoff.access import may_see
+from bot.handoff.ledger import NotAllowed
 from bot.handoff.states import IllegalTransition
-from bot.handoff.texts import WHOLE_BRANCH
+from bot.handoff.texts import SAFETY, WHOLE_BRANCH
 from bot.ops.review import correct_category
+from tests.conftest import MORNING
 from tests.fakes import Desk
 
-LEAK = "我家厨房水管漏水了，3号楼2单元501"
+LEAK = "我家厨房水管漏水了，3号楼2单元501，电话13900001234"
+FALL = "我爸在家摔倒了起不来，3号楼2单元501"
 NO_WATER = "3号楼停水了，一滴水都没有"
 
 
@@ -66,28 +73,6 @@ async def test_a_refused_change_writes_nothing_and_tells_nobody(tickets: Desk) -
     assert [kind for kind, *_ in await history(tickets, opened.ticket_id)][-1] == "claim"
 
 
-async def test_unclaimed_requests_climb_the_chain_to_the_whole_branch(tickets: Desk) -> None:
-    async with tickets.sessions() as session, session.begin():
-        await session.execute(update(Member).values(skills=""))
-    opened = await tickets.asks(LEAK)
-
-    assert await tickets.time_passes(minutes=9) == 0
-    assert await tickets.time_passes(minutes=1) == 1
-    assert (await tickets.ticket(opened.ticket_id)).assignee.name == "李秀英"
-    assert await tickets.time_passes(minutes=10) == 1
-    assert (await tickets.ticket(opened.ticket_id)).assignee.name == "陈红梅"
-    assert await tickets.time_passes(minutes=10) == 1
-    assert await tickets.time_passes(minutes=10) == 0
-
-    lines = tickets.chats.lines_to("zhang")
-    assert "王建国这会儿走不开" in lines[0] and "李秀英" in lines[0]
-    assert "已请社区书记陈红梅" in lines[1]
-    assert lines[2] == WHOLE_BRANCH
-    kinds = [kind for kind, *_ in await history(tickets, opened.ticket_id)]
-    # The whole branch was the last step: no timer is left to fire.
-    assert kinds == ["created", "assign", "escalate", "escalate", "escalate"]
-
-
 async def test_neighbours_reports_join_one_incident_and_one_claim_takes_them_all(
     tickets: Desk,
 ) -> None:
@@ -122,3 +107,140 @@ async def test_a_category_correction_goes_through_the_ledger_and_reaches_the_con
             select(TicketEvent.created_at).where(TicketEvent.kind == "category_corrected")
         )
     assert at == tickets.clock.now()
+
+
+async def test_unclaimed_requests_climb_the_chain_and_the_resident_is_told_each_time(
+    tickets: Desk,
+) -> None:
+    await tickets.everyone_takes_everything()
+    opened = await tickets.asks(LEAK)
+    assert (await tickets.ticket(opened.ticket_id)).assignee.name == "王建国"
+
+    assert await tickets.time_passes(minutes=9) == 0
+    assert await tickets.time_passes(minutes=1) == 1
+    said = tickets.chats.lines_to("zhang")[-1]
+    assert "王建国这会儿走不开" in said and "李秀英" in said
+    assert (await tickets.ticket(opened.ticket_id)).assignee.name == "李秀英"
+
+    assert await tickets.time_passes(minutes=10) == 1
+    assert "已请社区书记陈红梅" in tickets.chats.lines_to("zhang")[-1]
+
+    # Nobody in the grid, not even the secretary: every on-duty member of the branch is asked.
+    assert await tickets.time_passes(minutes=10) == 1
+    assert tickets.chats.lines_to("zhang")[-1] == WHOLE_BRANCH
+    far_away = await tickets.actor("张志强")
+    claimed = await tickets.service.holding.claim(far_away, opened.ticket_id)
+    assert claimed.assignee.name == "张志强"
+    assert "现在由张志强来帮您" in tickets.chats.lines_to("zhang")[-1]
+    # Everyone was told; whoever comes second hears that someone was quicker.
+    with pytest.raises(IllegalTransition):
+        await tickets.service.holding.claim(await tickets.actor("刘桂兰"), opened.ticket_id)
+
+    events = await tickets.history(opened.ticket_id)
+    assert [(e.kind, e.to_status) for e in events] == [
+        ("created", "new"),
+        ("assign", "assigned"),
+        ("escalate", "escalated"),
+        ("escalate", "escalated"),
+        ("escalate", "escalated"),
+        ("claim", "claimed"),
+    ]
+    assert events[2].reason.startswith("10分钟无人认领 · 3号楼")
+    assert events[2].created_at == MORNING + timedelta(minutes=10)
+    # The whole branch was the last step: no timer is left to fire.
+    assert await tickets.time_passes(minutes=30) == 0
+
+
+async def test_an_escalation_resumes_after_a_restart(tickets: Desk) -> None:
+    await tickets.everyone_takes_everything()
+    opened = await tickets.asks(LEAK)
+    assert await tickets.time_passes(minutes=10) == 1
+
+    again = tickets.restarted()
+    assert await again.time_passes(minutes=5) == 0
+    assert await again.time_passes(minutes=5) == 1
+    assert (await again.ticket(opened.ticket_id)).assignee.name == "陈红梅"
+
+
+async def test_an_emergency_goes_to_everyone_on_duty_at_once_and_the_first_claim_wins(
+    tickets: Desk,
+) -> None:
+    opened = await tickets.asks(FALL, "urgent")
+
+    wang, li = await tickets.actor("王建国"), await tickets.actor("李秀英")
+    created = [e for e in tickets.hub.events if e.kind == "ticket.created"]
+    assert [(e.ticket_id, e.assignee) for e in created] == [(opened.ticket_id, None)]
+    ticket = await tickets.ticket(opened.ticket_id)
+    # Both consoles show it.
+    assert ticket.category == "urgent" and may_see(wang, ticket) and may_see(li, ticket)
+    said = opened.reply
+    assert said.startswith(SAFETY) and all(n in said for n in ("王建国", "李秀英", "陈红梅"))
+
+    claims = await asyncio.gather(
+        tickets.service.holding.claim(wang, opened.ticket_id),
+        tickets.service.holding.claim(li, opened.ticket_id),
+        return_exceptions=True,
+    )
+    assert sorted(type(c).__name__ for c in claims) == ["IllegalTransition", "Ticket"]
+
+
+async def test_an_emergency_without_an_address_reaches_every_member_on_duty(
+    tickets: Desk,
+) -> None:
+    opened = await tickets.asks("我爸在家摔倒了起不来", "urgent")
+
+    ticket = await tickets.ticket(opened.ticket_id)
+    assert (ticket.category, ticket.grid) == ("urgent", None)
+    zhang, wang = await tickets.actor("张志强"), await tickets.actor("王建国")
+    # Members of both grids see it on their consoles.
+    assert may_see(zhang, ticket) and may_see(wang, ticket)
+    claimed = await tickets.service.holding.claim(zhang, opened.ticket_id)
+    assert claimed.assignee.name == "张志强"
+
+
+async def test_an_unclaimed_emergency_reaches_the_whole_branch_after_a_minute(
+    tickets: Desk,
+) -> None:
+    opened = await tickets.asks(FALL, "urgent")
+    assert await tickets.time_passes(seconds=59) == 0
+    assert await tickets.time_passes(seconds=1) == 1
+    assert tickets.chats.lines_to("zhang")[-1] == WHOLE_BRANCH
+    assert (await tickets.ticket(opened.ticket_id)).broadcast is True
+
+
+async def test_transfer_and_hand_back_are_recorded_and_the_resident_told(tickets: Desk) -> None:
+    await tickets.everyone_takes_everything()
+    wang, li = await tickets.actor("王建国"), await tickets.actor("李秀英")
+    opened = await tickets.asks(LEAK)
+    holding = tickets.service.holding
+    await holding.claim(wang, opened.ticket_id)
+
+    moved = await holding.transfer(wang, opened.ticket_id, li.member_id, "我在外地")
+    assert (moved.status, moved.assignee.name) == ("transferred", "李秀英")
+    assert "李秀英" in tickets.chats.lines_to("zhang")[-1]
+    # 王建国 no longer holds it.
+    with pytest.raises(NotAllowed):
+        await holding.reply(wang, opened.ticket_id, "x")
+
+    back = await holding.hand_back(li, opened.ticket_id, "腿脚不便")
+    assert (back.status, back.assignee.name) == ("escalated", "陈红梅")
+    assert "陈红梅" in tickets.chats.lines_to("zhang")[-1]
+    with pytest.raises(NotAllowed):
+        await holding.hand_back(li, opened.ticket_id, "再退一次")
+
+    events = (await tickets.history(opened.ticket_id))[3:]
+    moves = [(e.kind, e.actor, e.reason.split(" · ")[0]) for e in events]
+    assert moves == [("transfer", "王建国", "我在外地"), ("hand_back", "李秀英", "退回：腿脚不便")]
+
+
+async def test_no_answer_in_a_day_closes_without_asking_again(tickets: Desk) -> None:
+    opened = await tickets.asks(LEAK)
+    wang = await tickets.actor("王建国")
+    await tickets.service.holding.resolve(wang, opened.ticket_id, "好了")
+    asked = len(tickets.chats.lines_to("zhang"))
+
+    assert await tickets.time_passes(hours=23) == 0
+    assert await tickets.time_passes(hours=1) == 1
+    closed = await tickets.ticket(opened.ticket_id)
+    assert (closed.status, closed.rating) == ("closed", None)
+    assert len(tickets.chats.lines_to("zhang")) == asked
