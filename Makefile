@@ -14,11 +14,10 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 install: $(STAMP)
 
 # Rasa 3.6 declares Python <3.11; the lock is resolved for 3.10 and installed as-is on 3.11
-# (README, "Regenerating the lock"). Bytecode is compiled on first import, only for the
-# modules used (a third of the install's time went to compiling all of them).
+# (README, "Regenerating the lock").
 $(STAMP): requirements/lock.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile \
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		--no-deps --ignore-requires-python --prefer-binary -r requirements/lock.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
