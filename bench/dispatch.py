@@ -8,7 +8,7 @@ PostgreSQL) is migrated and filled with 4 grids, a roster of party members (20 b
 18 grid members with mixed skills and weekly hours, two of them paused, and two branch
 secretaries) and residents who each live in a grid. Requests arrive over the simulated days,
 more by day than by night (a Poisson process with an hourly intensity profile, fixed seed),
-and go through the real `TicketService.open_ticket`; the real `Timers.run_due` runs after
+and go through the real ticket service (`opening.open_ticket`); the real `Timers.run_due` runs after
 every step of the clock (--step seconds of simulated time), so claim timeouts escalate as in
 service (up to one step late). Most requests are one household's own (a leak, a meal, a
 noisy neighbour), worded in a dozen ways per category; --outages times a grid loses water,
