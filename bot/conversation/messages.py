@@ -200,18 +200,9 @@ async def unhandled_inbound(session: AsyncSession) -> list[StoredInbound]:
     return [_stored_from_row(m) for m in rows.all()]
 
 
-def _chat_of_row(message: Message) -> ChatRef:
-    return ChatRef(
-        channel=message.channel,
-        chat_type=message.chat_type,
-        chat_id=message.chat_id,
-        user_id=message.resident.external_id,
-    )
-
-
 def _stored_from_row(message: Message) -> StoredInbound:
     resident = message.resident
-    chat = _chat_of_row(message)
+    chat = message.chat
     inbound = Inbound(
         chat=chat,
         platform_msg_id=message.platform_msg_id,
@@ -242,7 +233,7 @@ async def pending_outbound(session: AsyncSession) -> list[tuple[ChatRef, ChatMes
         .where(Message.direction == "out", Message.delivery == "pending")
         .order_by(Message.id)
     )
-    return [(_chat_of_row(m), chat_message(m)) for m in rows.all()]
+    return [(m.chat, chat_message(m)) for m in rows.all()]
 
 
 async def latest_reply_handle(session: AsyncSession, chat: ChatRef) -> tuple[int, str] | None:

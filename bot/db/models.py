@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
+from bot.core.chat import ChatRef
+
 # SQLAlchemy 1.4 has no types for declarative classes; the columns are checked at run time.
 Base: Any = declarative_base()
 
@@ -55,6 +57,19 @@ def utcnow() -> datetime:
 
 def new_invite() -> str:
     return secrets.token_urlsafe(9)
+
+
+class InChat:
+    """A row that belongs to one resident's chat: a ticket, a message, a possible request."""
+
+    channel: Any
+    chat_type: Any
+    chat_id: Any
+    resident: Any
+
+    @property
+    def chat(self) -> ChatRef:
+        return ChatRef(self.channel, self.chat_type, self.chat_id, self.resident.external_id)
 
 
 class Grid(Base):
@@ -150,7 +165,7 @@ class Resident(Base):
     grid = relationship("Grid", lazy="joined")
 
 
-class Ticket(Base):
+class Ticket(InChat, Base):
     """One request handed to a person. Its status changes only through `bot.handoff.states`."""
 
     __tablename__ = "tickets"
@@ -205,7 +220,7 @@ class Ticket(Base):
         return registered or (self.entities or {}).get("phone")
 
 
-class Message(Base):
+class Message(InChat, Base):
     """Every message in or out, stored before anything acts on it."""
 
     __tablename__ = "messages"

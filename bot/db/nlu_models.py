@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, Boolean, Column, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import relationship
 
-from bot.db.models import Base, UTCDateTime, utcnow
+from bot.db.models import Base, InChat, UTCDateTime, utcnow
 
 
 class Classification(Base):
@@ -49,7 +49,7 @@ class Classification(Base):
         self.review = "pending"
 
 
-class PossibleRequest(Base):
+class PossibleRequest(InChat, Base):
     """A message the model read as chatter although something in it sounds like a request.
 
     A member of its grid decides with one tap: a request (a ticket opens) or chatter. Its

@@ -19,7 +19,7 @@ from bot.handoff.access import Actor, Visibility, may_act, may_see, was_offered
 from bot.handoff.dispatcher import Assignment, next_step
 from bot.handoff.effects import Pushed
 from bot.handoff.incidents import incident_label, reports_of
-from bot.handoff.ledger import Change, Ledger, NotAllowed, TicketNotFound, addressed, chat_of
+from bot.handoff.ledger import Change, Ledger, NotAllowed, TicketNotFound, addressed
 from bot.handoff.roles import Action, allowed
 from bot.handoff.states import OPEN_STATUSES, UNCLAIMED, IllegalTransition, Status, next_status
 
@@ -69,7 +69,7 @@ class Holding:
                 change.observe("first_response", ticket.category, waited)
             ticket.updated_at = change.now
             reports = await reports_of(change.session, ticket) if to_all else []
-            chat = chat_of(ticket)
+            chat = ticket.chat
         # The reply itself is what the member asked for, so it is sent here and returned.
         message = await self._delivery.send(
             chat, self._addressed(ticket, text), member_id=actor.member_id, ticket_id=ticket.id
@@ -78,7 +78,7 @@ class Holding:
         for report in reports:
             if report.status in OPEN_STATUSES:
                 await self._delivery.send(
-                    chat_of(report),
+                    report.chat,
                     self._addressed(report, text),
                     member_id=actor.member_id,
                     ticket_id=report.id,
@@ -224,7 +224,7 @@ class Holding:
         groups: dict[tuple[str, str], ChatRef] = {}
         for report in (ticket, *reports):
             if report.chat_type == "group":
-                groups.setdefault((report.channel, report.chat_id), chat_of(report))
+                groups.setdefault((report.channel, report.chat_id), report.chat)
         for chat in groups.values():
             change.tell_chat(chat, text, ticket.id)
 

@@ -61,15 +61,6 @@ class Timeouts:
         return self.urgent_claim if category == "urgent" else self.claim
 
 
-def chat_of(ticket: Ticket) -> ChatRef:
-    return ChatRef(
-        channel=ticket.channel,
-        chat_type=ticket.chat_type,
-        chat_id=ticket.chat_id,
-        user_id=ticket.resident.external_id,
-    )
-
-
 def addressed(chat_type: str, resident_name: str, text: str) -> str:
     """In a group, a line meant for one resident names them."""
     return f"@{resident_name} {text}" if chat_type == "group" and resident_name else text
@@ -199,7 +190,7 @@ class Change:
 
     def tell_resident(self, ticket: Ticket, text: str, member_id: int | None = None) -> None:
         text = addressed(ticket.chat_type, ticket.resident.name, text)
-        self.effects.append(Told(chat_of(ticket), text, ticket.id, member_id))
+        self.effects.append(Told(ticket.chat, text, ticket.id, member_id))
 
     def tell_chat(self, chat: ChatRef, text: str, ticket_id: int) -> None:
         self.effects.append(Told(chat, text, ticket_id))

@@ -21,7 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from bot.conversation.delivery import Delivery
 from bot.conversation.engine import Turn
 from bot.core.categories import CHITCHAT
-from bot.core.chat import ChatRef, StoredInbound
+from bot.core.chat import StoredInbound
 from bot.core.clock import Clock
 from bot.core.handoff import HandoffRequest, HandoffResult, Origin
 from bot.db.models import Message, Resident
@@ -56,12 +56,6 @@ class UnknownPossibleRequest(Exception):
 
 class AlreadyDecided(Exception):
     pass
-
-
-def chat_of(possible: PossibleRequest) -> ChatRef:
-    return ChatRef(
-        possible.channel, possible.chat_type, possible.chat_id, possible.resident.external_id
-    )
 
 
 class PossibleRequests:
@@ -163,7 +157,7 @@ class PossibleRequests:
             possible.classification.correct(possible.intent, actor.member_id)
             possible.classification.ticket_id = possible.ticket_id
         if already_open is None:
-            await self._delivery.send(chat_of(possible), opened.reply, ticket_id=opened.ticket_id)
+            await self._delivery.send(possible.chat, opened.reply, ticket_id=opened.ticket_id)
         await self._hub.decided(possible)
         return possible
 
@@ -227,7 +221,7 @@ class PossibleRequests:
             confidence=possible.confidence,
             text=text,
             origin=Origin(
-                chat_of(possible),
+                possible.chat,
                 resident_id=possible.resident_id,
                 resident_name=possible.resident.name,
                 message_id=possible.message_id,
