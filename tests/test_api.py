@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.cli import member_token
 from tests.helpers import Service
 
@@ -95,6 +97,25 @@ async def test_internal_routes_refuse_callers_without_the_secret(service: Servic
         "/internal/handoff", json={}, headers={"Authorization": "Bearer wrong"}
     )
     assert resp.status == 403
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"conversation_id": "c", "intent": "repair", "confidence": 0.9, "text": "灯坏了"},
+        {"conversation_id": "c", "intent": "repair", "confidence": "高", "text": "x", "origin": {}},
+        {"conversation_id": "c", "intent": "repair", "confidence": 0.9, "text": "x", "origin": 7},
+    ],
+)
+async def test_a_body_that_is_not_a_handoff_request_is_400(
+    service: Service, body: dict[str, object]
+) -> None:
+    token = service.settings.internal_token
+    resp = await service.client.post(
+        "/internal/handoff", json=body, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert resp.status == 400
 
 
 async def test_health_and_readiness(service: Service) -> None:

@@ -7,7 +7,7 @@ place that writes and reads that dict.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.core.chat import ChatRef
@@ -69,23 +69,27 @@ class HandoffRequest:
     entities: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """As `/internal/handoff` takes it: the origin as the metadata it came from."""
+        return {
+            "conversation_id": self.conversation_id,
+            "intent": self.intent,
+            "confidence": self.confidence,
+            "text": self.text,
+            "origin": self.origin.to_metadata(),
+            "entities": self.entities,
+        }
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> HandoffRequest:
-        """Raises ValueError, TypeError or KeyError for a body that is not a request."""
-        origin = body["origin"]
+        """Raises ValueError, TypeError, KeyError or AttributeError for a body that is not a
+        request."""
+        conversation_id = str(body["conversation_id"])
         return cls(
-            conversation_id=str(body["conversation_id"]),
+            conversation_id=conversation_id,
             intent=str(body["intent"]),
             confidence=float(body["confidence"]),
             text=str(body["text"]),
-            origin=Origin(
-                chat=ChatRef(**origin["chat"]),
-                resident_id=_int_or_none(origin.get("resident_id")),
-                resident_name=str(origin.get("resident_name") or ""),
-                message_id=_int_or_none(origin.get("message_id")),
-            ),
+            origin=Origin.from_metadata(body["origin"], conversation_id),
             entities={str(k): str(v) for k, v in (body.get("entities") or {}).items()},
         )
 

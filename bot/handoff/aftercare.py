@@ -26,19 +26,22 @@ class Aftercare:
 
     async def follow_up(self, stored: StoredInbound) -> bool:
         """A rating of the resolved ticket, or word that it is not fixed; True when the
-        message was one of those (and has been dealt with)."""
+        message was one of those (and has been dealt with). Every message no open ticket
+        takes comes here: words that are neither cost no query."""
+        rating = texts.read_rating(stored.inbound.text)
+        not_fixed = texts.says_not_fixed(stored.inbound.text)
+        if rating is None and not not_fixed:
+            return False
         ticket_id = await self._latest_if_resolved(stored.chat.conversation_id)
         if ticket_id is None:
             return False
         async with self._ledger.change() as change:
             ticket = await change.session.get(Ticket, ticket_id)
-            text = stored.inbound.text
-            rating = texts.read_rating(text)
             if ticket.status == Status.RESOLVED and rating is not None:
                 await self._rate(change, ticket, rating, stored)
                 return True
             in_time = change.now - ticket.resolved_at <= change.timeouts.reopen
-            if in_time and texts.says_not_fixed(text):
+            if in_time and not_fixed:
                 await self._reopen(
                     change, ticket, stored, to_secretary=False, reason="居民说还没好"
                 )
@@ -62,9 +65,8 @@ class Aftercare:
         return len(tickets)
 
     async def _latest_if_resolved(self, conversation_id: str) -> int | None:
-        """The conversation's latest ticket if it has been resolved. Every message that no
-        open ticket takes comes here, and most find none or an unresolved one: two columns
-        tell, without loading a ticket and everything it brings along."""
+        """The conversation's latest ticket if it has been resolved: two columns tell, without
+        loading a ticket and everything it brings along."""
         async with self._ledger.sessions() as session:
             latest = (
                 await session.execute(
