@@ -53,6 +53,11 @@ class WecomSettings:
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
+    # Shared by several workers (`serve --workers N`): conversation locks, console events,
+    # callback retry memory, token caches, throttles. Empty: one worker's own memory.
+    redis_url: str = ""
+    # Processes `serve` runs on one port; more than one needs PostgreSQL and Redis.
+    workers: int = 1
     host: str = "127.0.0.1"
     port: int = 8080
     models_dir: Path = Path("models")
@@ -104,6 +109,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     origins = env.get("BOT_ALLOWED_ORIGINS", "")
     return Settings(
         database_url=env.get("BOT_DATABASE_URL", DEFAULT_DATABASE_URL),
+        redis_url=env.get("BOT_REDIS_URL", ""),
+        workers=int(env.get("BOT_WORKERS", "1")),
         host=host,
         port=port,
         models_dir=Path(env.get("BOT_MODELS_DIR", "models")),
