@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import socket
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -28,8 +29,12 @@ from bot.channels.wechat import ApiSender
 from bot.channels.wechat_api import GroupRobot, OfficialAccountApi, WecomApi, post_robot_response
 from bot.channels.wecom import RobotSender
 from bot.channels.wecom_names import ResidentNames
+from bot.cluster.bus import Bus
+from bot.cluster.redis import SharedRedis
+from bot.cluster.throttle import Throttle
+from bot.cluster.tokens import SharedTokens
 from bot.conversation.delivery import Delivery
-from bot.conversation.engine import RasaEngine, latest_model
+from bot.conversation.engine import RasaEngine, latest_model, lock_store_for
 from bot.conversation.rasa_patches import InProcessActionEndpoint, tracker_store_for
 from bot.conversation.router import Router
 from bot.core.chat import Intake
@@ -46,8 +51,8 @@ from bot.metrics import Metrics
 from bot.ops.switch import ModelWatcher, model_to_run
 from bot.retention import RetentionJob
 from bot.settings import Settings
-from bot.throttle import Throttle
 from bot.typedefs import (
+    bus_key,
     clock_key,
     delivery_key,
     executor_key,
@@ -62,6 +67,7 @@ from bot.typedefs import (
     passwords_key,
     possible_key,
     rasa_key,
+    redis_key,
     replay_key,
     resident_cookies_key,
     resident_names_key,
@@ -71,6 +77,7 @@ from bot.typedefs import (
     tickets_key,
     timers_key,
     webchat_sockets_key,
+    worker_key,
 )
 from bot.web import accounts, api, internal, ops, pages
 from bot.web.auth import LoginGuard, PasswordChecker
@@ -97,25 +104,38 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+async def cluster(app: web.Application) -> AsyncIterator[None]:
+    """Redis, when configured, and the bus every worker hears (`bot.cluster`)."""
+    app[redis_key] = redis = SharedRedis(app[settings_key].redis_url)
+    await redis.open()
+    app[bus_key] = bus = Bus(redis, app[worker_key])
+    bus.start()
+    yield
+    await bus.close()
+    await redis.close()
+
+
 async def trust(app: web.Application) -> AsyncIterator[None]:
     """Passwords checked off the event loop, login throttling, residents' signed cookies."""
     settings, clock = app[settings_key], app[clock_key]
     app[passwords_key] = PasswordChecker()
-    app[login_guard_key] = LoginGuard(clock)
+    app[login_guard_key] = LoginGuard(clock, app[redis_key])
     key = await service_secret(app[sessions_key], WEBCHAT_KEY)
     secure = settings.public_url.startswith("https://")
     app[resident_cookies_key] = ResidentCookies(key, secure)
     per_hour = settings.webchat_identities_per_hour
-    app[identity_throttle_key] = Throttle(per_hour, timedelta(hours=1), clock)
-    app[replay_key] = ReplayGuard(clock)
+    app[identity_throttle_key] = Throttle(
+        "webchat-identity", per_hour, timedelta(hours=1), clock, app[redis_key]
+    )
+    app[replay_key] = ReplayGuard(clock, app[redis_key])
     yield
 
 
 async def handoff(app: web.Application) -> AsyncIterator[None]:
     sessions = app[sessions_key]
-    app[hub_key] = hub = MemberHub()
-    app[webchat_sockets_key] = webchat = WebchatSockets()
-    app[delivery_key] = delivery = Delivery(sessions)
+    app[hub_key] = hub = MemberHub(app[bus_key])
+    app[webchat_sockets_key] = webchat = WebchatSockets(app[bus_key])
+    app[delivery_key] = delivery = Delivery(sessions, app[worker_key])
     delivery.register(WEBCHAT, webchat)
 
     settings = app[settings_key]
@@ -148,13 +168,28 @@ async def platforms(app: web.Application) -> AsyncIterator[None]:
         app[http_key] = http
         wechat, wecom = settings.wechat, settings.wecom
         delivery = app[delivery_key]
+        redis = app[redis_key]
+        tokens = SharedTokens(redis) if redis.configured else None
         if wechat.appid and wechat.secret:
-            oa = OfficialAccountApi(http, wechat.api_base, wechat.appid, wechat.secret, clock=clock)
+            oa = OfficialAccountApi(
+                http,
+                wechat.api_base,
+                wechat.appid,
+                wechat.secret,
+                clock=clock,
+                shared_tokens=tokens,
+            )
             delivery.register(wechat_channel.CHANNEL, ApiSender(oa))
         wecom_api = None
         if wecom.corpid and wecom.secret:
             wecom_api = WecomApi(
-                http, wecom.api_base, wecom.corpid, wecom.secret, wecom.agentid, clock=clock
+                http,
+                wecom.api_base,
+                wecom.corpid,
+                wecom.secret,
+                wecom.agentid,
+                clock=clock,
+                shared_tokens=tokens,
             )
             delivery.register(wecom_channel.CHANNEL, ApiSender(wecom_api))
         app[resident_names_key] = ResidentNames(wecom_api)
@@ -206,7 +241,10 @@ async def dialogue(app: web.Application) -> AsyncIterator[None]:
         sessions, lambda: settings.model_path or latest_model(settings.models_dir)
     )
     engine = await RasaEngine.load(
-        model, tracker_store_for(settings.database_url), action_endpoint(app)
+        model,
+        tracker_store_for(settings.database_url),
+        action_endpoint(app),
+        lock_store_for(settings.redis_url),
     )
     app[rasa_key] = engine
     app[router_key] = router = Router(
@@ -217,13 +255,18 @@ async def dialogue(app: web.Application) -> AsyncIterator[None]:
         app[metrics_key],
         app[possible_key],
         app[clock_key],
+        app[worker_key],
+        app[bus_key],
+        timedelta(seconds=settings.routing_lease_s),
+        app[redis_key],
     )
     app[intake_key] = Intake(router.accept, router.process_later)
     watcher = ModelWatcher(sessions, engine, settings.model_poll_s)
     watcher.start()
+    router.work.start()
     yield
+    await router.work.close()
     await watcher.close()
-    await router.drain()
 
 
 async def ops_jobs(app: web.Application) -> AsyncIterator[None]:
@@ -254,6 +297,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.on_response_prepare.append(security_headers)  # type: ignore[arg-type]
     app[settings_key] = settings
     app[clock_key] = clock or SystemClock()
+    app[worker_key] = f"{socket.gethostname()}:{os.getpid()}"
     app[metrics_key] = Metrics.create()
     pages.setup_routes(app)
     webchat_views.setup_routes(app)
@@ -264,7 +308,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     ops.setup_routes(app)
     internal.setup_routes(app)
     app.cleanup_ctx.extend(
-        [database, trust, handoff, platforms, timers, dialogue, retention_job, ops_jobs]
+        [database, cluster, trust, handoff, platforms, timers, dialogue, retention_job, ops_jobs]
     )
     return app
 
@@ -272,9 +316,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
 async def resume_after_restart(app: web.Application) -> None:
     """Route messages acknowledged before the last stop; needs the server to be listening,
     because an external action server opens tickets through `/internal/handoff`."""
-    count = await app[router_key].resume_unhandled()
-    if count:
-        logger.info("resuming %d message(s) left unrouted by the last stop", count)
+    app[router_key].work.wake()
     sent = await app[delivery_key].resume_pending()
     if sent:
         logger.info("handed on %d message(s) left unsent by the last stop", sent)

@@ -8,7 +8,6 @@ import contextlib
 import getpass
 import json
 import logging
-import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 import jieba
 import structlog
 import uvloop
-from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +30,7 @@ from bot.handoff.states import OPEN_STATUSES
 from bot.ops import commands as ops_commands
 from bot.ops.commands import OpsError
 from bot.privacy import MaskingFilter
+from bot.serve import CannotShare, serve_worker, supervise
 from bot.settings import Settings, load_settings
 from bot.web.auth import hash_password, issue_token, revoke_all
 
@@ -51,27 +50,6 @@ def configure_logging(level: str) -> None:
     jieba.setLogLevel(logging.WARNING)
     # Rasa's structured debug lines carry residents' raw words; only its warnings are ours to see.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-
-
-async def serve(settings: Settings) -> None:
-    # Imported here: Rasa and TensorFlow take seconds to import, which only serving needs.
-    from bot.app import create_app, resume_after_restart
-
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
-    await site.start()
-    await resume_after_restart(app)
-    print(f"社区暖心助手 listening on http://{settings.host}:{settings.port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
 
 
 @contextlib.asynccontextmanager
@@ -274,6 +252,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the service")
     s.add_argument("--host")
     s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int, help="worker processes on one port (PostgreSQL)")
+    # How a pool's supervisor starts each of its workers: on a port the others share.
+    s.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
 
     db = sub.add_parser("db", help="database")
     db.add_argument("action", choices=["upgrade"])
@@ -327,8 +308,7 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, settings: Settings) -> str | None:
     if args.command == "serve":
-        overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v}
-        asyncio.run(serve(settings.with_overrides(**overrides)))
+        serve(args, settings)
         return None
     upgrade(settings.database_url)
     if args.command == "db":
@@ -373,6 +353,22 @@ def run(args: argparse.Namespace, settings: Settings) -> str | None:
     if args.action == "role":
         return asyncio.run(change_role(settings, args.name, args.role))
     return asyncio.run(list_members(settings))
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> None:
+    overrides = {
+        k: v for k, v in (("host", args.host), ("port", args.port), ("workers", args.workers)) if v
+    }
+    settings = settings.with_overrides(**overrides)
+    if args.worker:
+        asyncio.run(serve_worker(settings, reuse_port=True))
+    elif settings.workers > 1:
+        try:
+            supervise(settings)
+        except CannotShare as e:
+            raise CommandError(str(e)) from None
+    else:
+        asyncio.run(serve_worker(settings))
 
 
 def read_password() -> str:

@@ -58,6 +58,9 @@ class Settings:
     redis_url: str = ""
     # Processes `serve` runs on one port; more than one needs PostgreSQL and Redis.
     workers: int = 1
+    # A worker's claim on a message it routes; a worker killed mid-message leaves the message
+    # to another worker this long after it claimed it (`bot.conversation.work`).
+    routing_lease_s: float = 30.0
     host: str = "127.0.0.1"
     port: int = 8080
     models_dir: Path = Path("models")
@@ -111,6 +114,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=env.get("BOT_DATABASE_URL", DEFAULT_DATABASE_URL),
         redis_url=env.get("BOT_REDIS_URL", ""),
         workers=int(env.get("BOT_WORKERS", "1")),
+        routing_lease_s=float(env.get("BOT_ROUTING_LEASE", "30")),
         host=host,
         port=port,
         models_dir=Path(env.get("BOT_MODELS_DIR", "models")),

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from bot.channels.webchat.identity import ResidentCookies
     from bot.channels.webchat.sockets import WebchatSockets
     from bot.channels.wecom_names import ResidentNames
+    from bot.cluster.bus import Bus
+    from bot.cluster.redis import SharedRedis
+    from bot.cluster.throttle import Throttle
     from bot.conversation.delivery import Delivery
     from bot.conversation.engine import RasaEngine
     from bot.conversation.router import Router
@@ -33,10 +36,13 @@ if TYPE_CHECKING:
     from bot.handoff.timers import Timers
     from bot.metrics import Metrics
     from bot.settings import Settings
-    from bot.throttle import Throttle
     from bot.web.auth import LoginGuard, PasswordChecker
 
 settings_key: web.AppKey[Settings] = web.AppKey("settings")
+# This worker's name among several ("host:pid"): who claimed a message, who sent on the bus.
+worker_key: web.AppKey[str] = web.AppKey("worker")
+redis_key: web.AppKey[SharedRedis] = web.AppKey("redis")
+bus_key: web.AppKey[Bus] = web.AppKey("bus")
 sessions_key: web.AppKey[sessionmaker] = web.AppKey("sessions")
 rasa_key: web.AppKey[RasaEngine] = web.AppKey("rasa")
 delivery_key: web.AppKey[Delivery] = web.AppKey("delivery")

@@ -75,9 +75,9 @@ def check_plain_signature(request: web.Request, token: str) -> None:
     )
 
 
-def refuse_replay(request: web.Request, body: bytes) -> None:
+async def refuse_replay(request: web.Request, body: bytes) -> None:
     """A stale timestamp or a nonce reused with another body (`bot.channels.replay`)."""
-    request.app[replay_key].check(
+    await request.app[replay_key].check(
         request.path, query(request, "timestamp"), query(request, "nonce"), body
     )
 

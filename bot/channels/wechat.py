@@ -59,7 +59,7 @@ async def callback(request: web.Request) -> web.Response:
     crypto = crypto_for(settings.callback, settings.appid)
     body = await request.read()
     with refusing_bad_input(request):
-        fields = _message_fields(request, settings, crypto, body)
+        fields = await _message_fields(request, settings, crypto, body)
         inbound = inbound_from_xml(CHANNEL, fields)
     if inbound is None:
         return web.Response(text=SUCCESS)
@@ -69,11 +69,11 @@ async def callback(request: web.Request) -> web.Response:
     return web.Response(text=SUCCESS)
 
 
-def _message_fields(
+async def _message_fields(
     request: web.Request, settings: WechatSettings, crypto: MessageCrypto | None, body: bytes
 ) -> dict[str, str]:
     check_plain_signature(request, settings.callback.token)
-    refuse_replay(request, body)
+    await refuse_replay(request, body)
     if crypto is None:
         return parse_xml_fields(body)
     if request.query.get("encrypt_type") != "aes":

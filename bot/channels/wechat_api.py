@@ -42,6 +42,7 @@ from bot.channels.wechat_errors import (
     error_for,
 )
 from bot.channels.wechat_tokens import AccessTokenCache, token_from
+from bot.cluster.tokens import SharedTokens
 from bot.core.clock import Clock
 
 __all__ = [
@@ -184,6 +185,7 @@ class _TokenApi:
         backoff: float = 0.2,
         sleep: Sleep = asyncio.sleep,
         clock: Clock | None = None,
+        shared_tokens: SharedTokens | None = None,
     ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
@@ -191,7 +193,11 @@ class _TokenApi:
         self._retry = _Retry(attempts, backoff, sleep)
         self._token_path = token_path
         self._token_params = dict(token_params)
-        self.tokens = AccessTokenCache(self._fetch_token, clock=clock)
+        # Named by endpoint and app id (never the secret), so each app has its own token.
+        app_id = self._token_params.get("appid") or self._token_params.get("corpid", "")
+        app = f"{self._base_url}{token_path}:{app_id}"
+        shared = (shared_tokens, app) if shared_tokens is not None else None
+        self.tokens = AccessTokenCache(self._fetch_token, clock=clock, shared=shared)
 
     async def _fetch_token(self) -> tuple[str, int]:
         return token_from(await self._get_without_token(self._token_path, self._token_params))
@@ -219,7 +225,7 @@ class _TokenApi:
                 self._http, method, url, params=query, body=body, timeout=self._timeout
             )
             if errcode_of(payload) in TOKEN_ERRORS:
-                self.tokens.invalidate(token)
+                await self.tokens.invalidate(token)
                 raise _TokenRejected(errcode_of(payload), errmsg_of(payload))
             return payload
 

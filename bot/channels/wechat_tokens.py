@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.channels.wechat_errors import NO_ERRCODE, WechatApiError, errcode_of, error_for
+from bot.cluster.tokens import SharedTokens
 from bot.core.clock import Clock, SystemClock
 
 __all__ = ["DEFAULT_EXPIRES_IN", "AccessTokenCache", "token_from"]
@@ -39,8 +40,11 @@ class AccessTokenCache:
         *,
         clock: Clock | None = None,
         refresh_margin: float = 300.0,
+        shared: tuple[SharedTokens, str] | None = None,
     ) -> None:
-        self._fetch = fetch
+        # With other workers: the token they share (`bot.cluster.tokens`), and the app's name.
+        self._shared = shared
+        self._fetch = shared[0].fetcher(shared[1], fetch) if shared else fetch
         self._clock = clock or SystemClock()
         self._margin = refresh_margin
         self._lock = asyncio.Lock()
@@ -64,12 +68,14 @@ class AccessTokenCache:
                 return self._fallback(self._failure)
             return await self._refresh()
 
-    def invalidate(self, token: str) -> None:
+    async def invalidate(self, token: str) -> None:
         """Drops `token` only if it is still the cached one, so that several callers failing
         with the same old token cause one refresh, not one each."""
         if token == self._token:
             self._token = None
             logger.info("access token invalidated")
+            if self._shared is not None:
+                await self._shared[0].forget(self._shared[1], token)
 
     def _fresh(self) -> str | None:
         if self._token is not None and self._clock.now() < self._refresh_at:

@@ -89,7 +89,7 @@ async def app_callback(request: web.Request) -> web.Response:
     with refusing_bad_input(request):
         envelope = parse_message(body)
         fields = parse_xml_fields(decrypt_signed(request, crypto, envelope["Encrypt"]))
-        refuse_replay(request, body)
+        await refuse_replay(request, body)
         inbound = inbound_from_xml(CHANNEL, fields)
     if inbound is None:
         return web.Response(text="")
@@ -108,7 +108,7 @@ async def robot_callback(request: web.Request) -> web.Response:
         if not isinstance(envelope, dict) or not isinstance(envelope.get("encrypt"), str):
             raise ValueError("no encrypt field")
         payload = json.loads(decrypt_signed(request, crypto, envelope["encrypt"]))
-        refuse_replay(request, body)
+        await refuse_replay(request, body)
         inbound = inbound_from_robot(payload)
     if inbound is None:
         return web.Response(text="")

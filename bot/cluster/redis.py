@@ -36,7 +36,8 @@ class SharedRedis:
             if url
             else None
         )
-        self._up = False
+        # None until the first check: a Redis missing from the start is worth a warning too.
+        self._up: bool | None = None
         self._probe: asyncio.Task[None] | None = None
 
     @property
@@ -47,6 +48,10 @@ class SharedRedis:
     def client(self) -> aioredis.Redis | None:
         """The connection while Redis answers; None when unconfigured or down."""
         return self._client if self._up else None
+
+    @property
+    def up(self) -> bool:
+        return bool(self._up)
 
     @property
     def status(self) -> str:
@@ -80,7 +85,7 @@ class SharedRedis:
             return None
 
     def _went_down(self, cause: BaseException) -> None:
-        if self._up:
+        if self._up is not False:
             logger.warning(
                 "Redis at %s does not answer (%s): this worker runs on its own memory",
                 self.url,

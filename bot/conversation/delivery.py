@@ -13,7 +13,13 @@ from dataclasses import replace
 
 from sqlalchemy.orm import sessionmaker
 
-from bot.conversation.messages import chat_message, pending_outbound, set_delivery, store_outbound
+from bot.conversation.messages import (
+    chat_message,
+    claim_outbound,
+    pending_outbound,
+    set_delivery,
+    store_outbound,
+)
 from bot.core.chat import ChannelSender, ChatMessage, ChatRef, DeliveryFailed, Undeliverable
 
 logger = logging.getLogger(__name__)
@@ -23,8 +29,9 @@ FailureHandler = Callable[[ChatRef, ChatMessage, str], Awaitable[None]]
 
 
 class Delivery:
-    def __init__(self, sessions: sessionmaker) -> None:
+    def __init__(self, sessions: sessionmaker, worker: str = "") -> None:
         self._sessions = sessions
+        self._worker = worker
         self._senders: dict[str, ChannelSender] = {}
         self._on_failure: list[FailureHandler] = []
 
@@ -57,9 +64,14 @@ class Delivery:
         """Hand on what was stored but not yet accepted when the process last stopped."""
         async with self._sessions() as session:
             pending = await pending_outbound(session)
+        sent = 0
         for chat, message in pending:
-            await self._deliver(chat, message)
-        return len(pending)
+            async with self._sessions() as session, session.begin():
+                mine = await claim_outbound(session, message.id, self._worker)
+            if mine:
+                await self._deliver(chat, message)
+                sent += 1
+        return sent
 
     async def _deliver(self, chat: ChatRef, message: ChatMessage) -> ChatMessage:
         sender = self._senders.get(chat.channel)

@@ -12,9 +12,11 @@ from typing import Any
 
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-from rasa.core.lock_store import InMemoryLockStore, LockStore
+from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore, TicketLock
 from rasa.core.tracker_store import TrackerStore
 from rasa.utils.endpoints import EndpointConfig
+from redis import StrictRedis
+from redis.exceptions import RedisError
 
 from bot.conversation.rasa_patches import speed_up_action_validation
 from bot.core.categories import REQUEST_INTENTS
@@ -47,6 +49,40 @@ async def _load_agent(
     gc.freeze()
     logger.info("model %s loaded", model_path.name)
     return agent
+
+
+class SharedLockStore(RedisLockStore):
+    """Rasa's RedisLockStore, so that one conversation's turns are ordered across workers;
+    while Redis does not answer, this worker's own memory, so that residents still get
+    answers (`/readyz` reports the degradation)."""
+
+    def __init__(self, url: str) -> None:
+        LockStore.__init__(self)
+        self.red = StrictRedis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self.key_prefix = "lock:"
+        self._memory = InMemoryLockStore()
+
+    def get_lock(self, conversation_id: str) -> TicketLock | None:
+        try:
+            return super().get_lock(conversation_id)
+        except (RedisError, OSError):
+            return self._memory.get_lock(conversation_id)
+
+    def delete_lock(self, conversation_id: str) -> None:
+        try:
+            super().delete_lock(conversation_id)
+        except (RedisError, OSError):
+            self._memory.delete_lock(conversation_id)
+
+    def save_lock(self, lock: TicketLock) -> None:
+        try:
+            super().save_lock(lock)
+        except (RedisError, OSError):
+            self._memory.save_lock(lock)
+
+
+def lock_store_for(redis_url: str) -> LockStore:
+    return SharedLockStore(redis_url) if redis_url else InMemoryLockStore()
 
 
 class NoModel(Exception):
@@ -112,10 +148,16 @@ class RasaEngine:
 
     @classmethod
     async def load(
-        cls, model_path: Path, tracker_store: TrackerStore, action_endpoint: EndpointConfig
+        cls,
+        model_path: Path,
+        tracker_store: TrackerStore,
+        action_endpoint: EndpointConfig,
+        lock_store: LockStore | None = None,
     ) -> RasaEngine:
         speed_up_action_validation()
-        agent = await _load_agent(model_path, tracker_store, action_endpoint, InMemoryLockStore())
+        agent = await _load_agent(
+            model_path, tracker_store, action_endpoint, lock_store or InMemoryLockStore()
+        )
         return cls(agent, model_path, tracker_store, action_endpoint)
 
     async def switch_to(self, model_path: Path) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
@@ -13,6 +14,8 @@ from bot.core.chat import ChatMessage, ChatRef, Inbound, Media, StoredInbound
 from bot.db.models import Message, Resident, utcnow
 
 BOT_NAME = "社区小助手"
+# Longer than a platform's send API may take to answer.
+OUTBOUND_CLAIM = timedelta(minutes=2)
 
 
 class RecentlyStored:
@@ -190,17 +193,8 @@ async def chat_history(session: AsyncSession, chat: ChatRef, limit: int = 50) ->
     return [chat_message(m) for m in reversed(rows)]
 
 
-async def unhandled_inbound(session: AsyncSession) -> list[StoredInbound]:
-    """Messages stored and acknowledged but never routed (the process stopped in between)."""
-    rows = await session.scalars(
-        select(Message)
-        .where(Message.direction == "in", Message.handled_at.is_(None))
-        .order_by(Message.id)
-    )
-    return [_stored_from_row(m) for m in rows.all()]
-
-
-def _stored_from_row(message: Message) -> StoredInbound:
+def stored_from_row(message: Message) -> StoredInbound:
+    """An inbound message row as channels first handed it over."""
     resident = message.resident
     chat = message.chat
     inbound = Inbound(
@@ -234,6 +228,23 @@ async def pending_outbound(session: AsyncSession) -> list[tuple[ChatRef, ChatMes
         .order_by(Message.id)
     )
     return [(m.chat, chat_message(m)) for m in rows.all()]
+
+
+async def claim_outbound(session: AsyncSession, message_id: int, worker: str) -> bool:
+    """Whether this worker may hand on a pending message left by a stop: not when another
+    worker, starting at the same time, took it first."""
+    now = utcnow()
+    won = await session.execute(
+        update(Message)
+        .where(
+            Message.id == message_id,
+            Message.delivery == "pending",
+            or_(Message.routing_until.is_(None), Message.routing_until < now),
+        )
+        .values(routing_by=worker, routing_until=now + OUTBOUND_CLAIM)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(won.rowcount == 1)
 
 
 async def latest_reply_handle(session: AsyncSession, chat: ChatRef) -> tuple[int, str] | None:

@@ -1,7 +1,8 @@
 """Routing a stored inbound message: to the member holding the resident's open ticket, or to Rasa.
 Chatter in which the model half-heard a request also goes to a member as a possible request.
 
-Channels call `accept` (persist, before they acknowledge) and then `process_later`.
+Channels call `accept` (persist, before they acknowledge) and then `process_later`; which
+worker then routes the message is decided by `bot.conversation.work`.
 """
 
 from __future__ import annotations
@@ -17,22 +18,19 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
+from bot.cluster.bus import Bus
+from bot.cluster.redis import SharedRedis
+from bot.cluster.throttle import Throttle
 from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine, Turn
-from bot.conversation.messages import (
-    RecentlyStored,
-    mark_handled,
-    mark_inactive,
-    store_inbound,
-    unhandled_inbound,
-)
+from bot.conversation.messages import RecentlyStored, mark_handled, mark_inactive, store_inbound
+from bot.conversation.work import RoutingWork
 from bot.core.chat import EVENT_KINDS, Inbound, StoredInbound
 from bot.core.clock import Clock
 from bot.core.handoff import HandoffResult, Origin
 from bot.db.nlu_models import Classification, PossibleRequest
 from bot.metrics import Metrics
 from bot.privacy import mask_text
-from bot.throttle import Throttle
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +87,10 @@ class Router:
         metrics: Metrics,
         possible: PossibleDesk,
         clock: Clock,
+        worker: str,
+        bus: Bus | None = None,
+        lease: timedelta = timedelta(seconds=30),
+        redis: SharedRedis | None = None,
     ) -> None:
         self._sessions = sessions
         self._possible = possible
@@ -96,12 +98,12 @@ class Router:
         self._engine = engine
         self._tickets = tickets
         self._delivery = delivery
-        # One turn at a time per conversation: a second message must see the ticket the
-        # first one opened, not race it into Rasa.
+        # Across workers a conversation's messages are claimed one after another (`work`);
+        # within one, this also keeps a turn's lines ahead of the next turn's.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.work = RoutingWork(sessions, self.process, clock, worker, bus, lease)
         self._stored = RecentlyStored()
-        self._flood = Throttle(*SENDER_LIMIT, clock)
+        self._flood = Throttle("sender", *SENDER_LIMIT, clock, redis)
         self._flooders: set[str] = set()
         # Routing a message costs 10-20 ms of CPU in many short steps on the event loop. Each
         # message routed at the same time put its next step in the loop's queue ahead of a
@@ -124,28 +126,11 @@ class Router:
         return stored
 
     def process_later(self, stored: StoredInbound) -> None:
-        task = asyncio.create_task(self._process_logged(stored))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.work.offer(stored)
 
     async def drain(self) -> None:
-        """Wait for messages being routed (used at shutdown and by tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def resume_unhandled(self) -> int:
-        """Route messages that were stored and acknowledged before the last stop, but not routed."""
-        async with self._sessions() as session:
-            pending = await unhandled_inbound(session)
-        for stored in pending:
-            self.process_later(stored)
-        return len(pending)
-
-    async def _process_logged(self, stored: StoredInbound) -> None:
-        try:
-            await self.process(stored)
-        except Exception:
-            logger.exception("routing message %s failed", stored.message_id)
+        """Wait until every message this worker could route is routed (tests, shutdown)."""
+        await self.work.drain()
 
     async def process(self, stored: StoredInbound) -> None:
         lock = self._locks.setdefault(stored.chat.conversation_id, asyncio.Lock())
@@ -164,7 +149,7 @@ class Router:
             await self._on_follow(stored)
             return []
         ticket_id = await self._tickets.open_ticket_of(stored.chat.conversation_id)
-        if self._flooding(stored):
+        if await self._flooding(stored):
             async with self._sessions() as session, session.begin():
                 await mark_handled(session, stored.message_id, ticket_id)
             return []
@@ -181,10 +166,10 @@ class Router:
             return []
         return await self._ask_model(stored)
 
-    def _flooding(self, stored: StoredInbound) -> bool:
+    async def _flooding(self, stored: StoredInbound) -> bool:
         """Over the sender's limit; the first message over it says so in the log, once."""
         sender = stored.chat.conversation_id
-        if not self._flood.take(sender):
+        if not await self._flood.take(sender):
             self._flooders.discard(sender)
             return False
         if sender not in self._flooders:

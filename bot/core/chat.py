@@ -117,6 +117,11 @@ class ChatMessage:
             "created_at": self.created_at.isoformat(),
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ChatMessage:
+        fields = {**data, "created_at": datetime.fromisoformat(data["created_at"])}
+        return cls(**{**fields, "media": Media.from_json(data.get("media"))})
+
 
 class Undeliverable(Exception):
     """The platform will not carry this message by this route; retrying cannot help."""

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -230,6 +231,12 @@ class Message(InChat, Base):
         Index("ix_messages_conversation", "conversation_id", "id"),
         Index("ix_messages_chat", "channel", "chat_id", "id"),
         Index("ix_messages_delivery", "delivery"),
+        Index(
+            "ix_messages_unrouted",
+            "id",
+            postgresql_where=sql_text("direction = 'in' AND handled_at IS NULL"),
+            sqlite_where=sql_text("direction = 'in' AND handled_at IS NULL"),
+        ),
     )
 
     id = Column(Integer, primary_key=True)
@@ -252,8 +259,13 @@ class Message(InChat, Base):
     # Outbound only: pending, sent, failed or undeliverable; a restart retries pending ones.
     delivery = Column(String(16))
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
-    # Set once an inbound message has been routed; a restart re-routes those still unset.
+    # Set once an inbound message has been routed; until then any worker may claim it.
     handled_at = Column(UTCDateTime())
+    # The worker routing this inbound message, until when its claim holds, and how many
+    # claims it has had (`bot.conversation.work`).
+    routing_by = Column(String(64))
+    routing_until = Column(UTCDateTime())
+    routing_attempts = Column(Integer, nullable=False, default=0, server_default="0")
 
     resident = relationship("Resident", lazy="joined")
     member = relationship("Member", lazy="joined")

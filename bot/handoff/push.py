@@ -1,11 +1,18 @@
 """Live ticket events, and messages that may be requests, to party members' consoles over
-websockets."""
+websockets.
+
+Each event names its audience as plain data (`Audience`), not as a list of sockets: it goes out
+on the bus, and every worker hands it to the consoles connected to it that the audience
+includes. So a member connected to one worker sees what another worker changed.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from bot.cluster.bus import Bus
 from bot.core.chat import ChatMessage
 from bot.core.sockets import SocketRegistry
 from bot.db.models import Ticket
@@ -13,8 +20,46 @@ from bot.db.nlu_models import PossibleRequest
 from bot.handoff.access import Actor, Visibility, covers, may_see
 from bot.handoff.payloads import console_message, possible_payload, ticket_payload
 
+TOPIC = "members"
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who is meant: members who may see a ticket as it is (or was), its holder (everyone who
+    may see it while nobody holds it), members by id, or everyone covering a grid."""
+
+    visible: tuple[Visibility, ...] = ()
+    holder_only: bool = False
+    holder_id: int | None = None
+    member_ids: tuple[int, ...] = ()
+    grid_id: int | None = None
+    by_grid: bool = False
+
+    def includes(self, actor: Actor) -> bool:
+        if self.by_grid:
+            return covers(actor, self.grid_id)
+        if self.member_ids:
+            return actor.member_id in self.member_ids
+        if self.holder_only and self.holder_id is not None:
+            return actor.member_id == self.holder_id
+        return any(may_see(actor, v) for v in self.visible)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Audience:
+        visible = tuple(Visibility(**v) for v in data["visible"])
+        return cls(**{**data, "visible": visible, "member_ids": tuple(data["member_ids"])})
+
 
 class MemberHub(SocketRegistry[Actor]):
+    def __init__(self, bus: Bus | None = None) -> None:
+        super().__init__()
+        self._bus = bus
+        if bus is not None:
+            bus.subscribe(TOPIC, self._on_bus)
+
     async def publish(
         self,
         kind: str,
@@ -27,31 +72,38 @@ class MemberHub(SocketRegistry[Actor]):
         event: dict[str, Any] = {"type": kind, "ticket": ticket_payload(ticket)}
         if message is not None:
             event["message"] = console_message(message)
-        audience = [
-            v
-            for v in self.keys()
-            if may_see(v, ticket) or (before is not None and may_see(v, before))
-        ]
-        await self.send(audience, event)
+        visible = (Visibility.of(ticket),) + ((before,) if before is not None else ())
+        await self._fan_out(event, Audience(visible=visible))
 
     async def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
         """Something only the person answering for the ticket needs (e.g. a phone to call);
         with nobody holding it yet, everyone who may see it."""
         event: dict[str, Any] = {"type": kind, "ticket": ticket_payload(ticket), **fields}
-        audience = [
-            v
-            for v in self.keys()
-            if v.member_id == ticket.assignee_id
-            or (ticket.assignee_id is None and may_see(v, ticket))
-        ]
-        await self.send(audience, event)
+        audience = Audience(
+            visible=(Visibility.of(ticket),), holder_only=True, holder_id=ticket.assignee_id
+        )
+        await self._fan_out(event, audience)
 
     async def ask(self, possible: PossibleRequest, member_ids: Collection[int]) -> None:
         """A message that may be a request, to the members asked to decide on it."""
+        if not member_ids:
+            return
         event = {"type": "possible_request.created", "possible_request": possible_payload(possible)}
-        await self.send([v for v in self.keys() if v.member_id in member_ids], event)
+        await self._fan_out(event, Audience(member_ids=tuple(sorted(member_ids))))
 
     async def decided(self, possible: PossibleRequest) -> None:
         """Someone decided: every console that could show the card learns it is done."""
         event = {"type": "possible_request.decided", "possible_request": possible_payload(possible)}
-        await self.send([v for v in self.keys() if covers(v, possible.grid_id)], event)
+        await self._fan_out(event, Audience(grid_id=possible.grid_id, by_grid=True))
+
+    async def _fan_out(self, event: dict[str, Any], audience: Audience) -> None:
+        if self._bus is None:
+            await self._send_here(event, audience)
+        else:
+            await self._bus.publish(TOPIC, {"event": event, "audience": audience.to_json()})
+
+    async def _on_bus(self, payload: dict[str, Any]) -> None:
+        await self._send_here(payload["event"], Audience.from_json(payload["audience"]))
+
+    async def _send_here(self, event: dict[str, Any], audience: Audience) -> None:
+        await self.send([actor for actor in self.keys() if audience.includes(actor)], event)

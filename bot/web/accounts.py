@@ -86,7 +86,7 @@ async def login(request: web.Request) -> web.Response:
     name = str(body.get("name", "")).strip()[:MAX_NAME]
     password = str(body.get("password", ""))[:MAX_PASSWORD]
     guard, address = request.app[login_guard_key], client_address(request)
-    guard.attempt(name, address)
+    await guard.attempt(name, address)
     async with request.app[sessions_key]() as session:
         member = await session.scalar(select(Member).where(Member.name == name))
     ok = await request.app[passwords_key].matches(member, password)
@@ -95,7 +95,7 @@ async def login(request: web.Request) -> web.Response:
         if not ok:
             audit.record(session, AuditAction.LOGIN_FAILED, now, target=name, detail=address)
         else:
-            guard.succeeded(name)
+            await guard.succeeded(name)
             assert member is not None
             ttl = timedelta(hours=request.app[settings_key].token_hours)
             token = await issue_token(session, member, now, ttl)

@@ -20,9 +20,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cluster.redis import SharedRedis
+from bot.cluster.throttle import Throttle
 from bot.core.clock import Clock
 from bot.db.models import Member, MemberToken
-from bot.throttle import Throttle
 
 SESSION = "session"
 SOCKET = "socket"
@@ -127,16 +128,18 @@ class LoginGuard:
     before its password is checked, so a burst sent at once is held back too; a success
     clears its account's count."""
 
-    def __init__(self, clock: Clock) -> None:
-        self._by_name = Throttle(5, timedelta(minutes=15), clock)
-        self._by_address = Throttle(20, timedelta(minutes=15), clock)
+    def __init__(self, clock: Clock, redis: SharedRedis | None = None) -> None:
+        self._by_name = Throttle("login-name", 5, timedelta(minutes=15), clock, redis)
+        self._by_address = Throttle("login-address", 20, timedelta(minutes=15), clock, redis)
 
-    def attempt(self, name: str, address: str) -> None:
-        wait = max(self._by_name.retry_after(name), self._by_address.retry_after(address))
+    async def attempt(self, name: str, address: str) -> None:
+        wait = max(
+            await self._by_name.retry_after(name), await self._by_address.retry_after(address)
+        )
         if wait:
             raise TooManyAttempts(wait)
-        self._by_name.record(name)
-        self._by_address.record(address)
+        await self._by_name.record(name)
+        await self._by_address.record(address)
 
-    def succeeded(self, name: str) -> None:
-        self._by_name.clear(name)
+    async def succeeded(self, name: str) -> None:
+        await self._by_name.clear(name)

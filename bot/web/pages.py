@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.channels.webchat.views import STATIC_DIR
-from bot.typedefs import metrics_key, rasa_key, sessions_key, settings_key
+from bot.typedefs import metrics_key, rasa_key, redis_key, sessions_key, settings_key
 from bot.web.auth import bearer_token, secret_matches
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,12 @@ async def readyz(request: web.Request) -> web.Response:
     engine = request.app.get(rasa_key)
     if engine is None:
         return web.json_response({"status": "model not loaded"}, status=503)
-    return web.json_response({"status": "ready", "model": engine.model_path.name})
+    ready = {"status": "ready", "model": engine.model_path.name}
+    redis = request.app[redis_key]
+    if redis.configured and redis.client is None:
+        # Still serving, on this worker's own memory: keep taking traffic, but say so.
+        ready["status"] = "degraded: Redis unavailable, this worker runs on its own memory"
+    return web.json_response({**ready, "redis": redis.status})
 
 
 async def metrics(request: web.Request) -> web.Response:

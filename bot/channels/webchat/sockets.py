@@ -2,20 +2,25 @@
 
 A resident sees whether a line is their own, never another resident's id; in a neighbours'
 room phone and ID numbers are masked; lines of the bot and of party members are marked
-verified (their names are reserved, `identity.name_is_reserved`)."""
+verified (their names are reserved, `identity.name_is_reserved`).
+
+A line goes out on the bus: the resident's page may be connected to another worker."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
 
+from bot.cluster.bus import Bus
 from bot.core.chat import ChatMessage, ChatRef
 from bot.core.sockets import SocketRegistry
 from bot.privacy import mask_text
 
 CHANNEL = "webchat"
+TOPIC = "webchat"
 VERIFIED_SENDERS = frozenset({"bot", "member"})
 
 
@@ -35,9 +40,12 @@ def resident_view(message: ChatMessage, viewer: ChatRef) -> dict[str, Any]:
 
 
 class WebchatSockets(SocketRegistry[tuple[str, str]]):
-    def __init__(self) -> None:
+    def __init__(self, bus: Bus | None = None) -> None:
         super().__init__()
         self._viewers: dict[web.WebSocketResponse, ChatRef] = {}
+        self._bus = bus
+        if bus is not None:
+            bus.subscribe(TOPIC, self._on_bus)
 
     def join(self, chat: ChatRef, ws: web.WebSocketResponse) -> None:
         self.add(chat_key(chat), ws)
@@ -48,6 +56,15 @@ class WebchatSockets(SocketRegistry[tuple[str, str]]):
         self._viewers.pop(ws, None)
 
     async def deliver(self, chat: ChatRef, message: ChatMessage) -> None:
+        if self._bus is None:
+            await self._show_here(chat, message)
+        else:
+            await self._bus.publish(TOPIC, {"chat": asdict(chat), "message": message.to_json()})
+
+    async def _on_bus(self, payload: dict[str, Any]) -> None:
+        await self._show_here(ChatRef(**payload["chat"]), ChatMessage.from_json(payload["message"]))
+
+    async def _show_here(self, chat: ChatRef, message: ChatMessage) -> None:
         await asyncio.gather(
             *(
                 self._send(ws, {"type": "message", "message": resident_view(message, viewer)})

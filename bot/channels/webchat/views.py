@@ -72,15 +72,15 @@ async def post_session(request: web.Request) -> web.Response:
     cookies = request.app[resident_cookies_key]
     held = cookies.read(request)
     if held is None:
-        _count_new_identity(request)
+        await _count_new_identity(request)
     resident = WebchatResident(held.user_id if held else new_user_id(), name)
     response = web.json_response({"name": resident.name})
     cookies.issue(response, resident)
     return response
 
 
-def _count_new_identity(request: web.Request) -> None:
-    wait = request.app[identity_throttle_key].take(client_address(request))
+async def _count_new_identity(request: web.Request) -> None:
+    wait = await request.app[identity_throttle_key].take(client_address(request))
     if wait:
         raise TooManyAttempts(wait)
 

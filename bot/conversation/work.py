@@ -1,0 +1,230 @@
+"""Which worker routes which stored message.
+
+Channels store a message and acknowledge it; routing it is work any worker may take from the
+database. A worker claims one inbound message at a time with a conditional update, only the
+oldest unrouted message of its conversation, so one conversation's messages are routed one
+after another, in order, whichever workers take them. A claim lasts `lease` (far longer than
+routing takes: a model turn and a ticket are well under a second): a worker that
+dies (kill -9) leaves its claim to expire and another worker takes the message. A worker
+takes work only while it routes fewer than `capacity` messages, so a busy worker leaves new
+messages to an idle one and more workers mean more pace.
+
+A worker that stores a message tries to claim it at once (no waiting for a poll); otherwise
+workers look for claimable messages when woken (`wake`, e.g. by a message stored on another
+worker, through `bot.cluster.bus`) and every `poll_s` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import aliased, sessionmaker
+
+from bot.cluster.bus import Bus
+from bot.conversation.messages import mark_handled, stored_from_row
+from bot.core.chat import StoredInbound
+from bot.core.clock import Clock
+from bot.db.models import Message
+
+logger = logging.getLogger(__name__)
+
+# A message whose routing failed (the database restarting, say) is tried again after this.
+RETRY_AFTER = timedelta(seconds=5)
+# After this many failed claims a message is set aside as handled, with an error in the log,
+# so that one poisonous message does not hold its conversation for ever.
+MAX_ATTEMPTS = 5
+
+Route = Callable[[StoredInbound], Awaitable[None]]
+TOPIC = "work"
+
+
+def _claimable(now: object) -> object:
+    """An inbound message nobody routes now, with no earlier unrouted one in its conversation."""
+    earlier = aliased(Message)
+    return and_(
+        Message.direction == "in",
+        Message.handled_at.is_(None),
+        or_(Message.routing_until.is_(None), Message.routing_until < now),
+        ~exists().where(
+            earlier.conversation_id == Message.conversation_id,
+            earlier.direction == "in",
+            earlier.handled_at.is_(None),
+            earlier.id < Message.id,
+        ),
+    )
+
+
+class RoutingWork:
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        route: Route,
+        clock: Clock,
+        worker: str,
+        bus: Bus | None = None,
+        lease: timedelta = timedelta(seconds=30),
+        capacity: int = 2,
+        poll_s: float = 1.0,
+    ) -> None:
+        self._sessions = sessions
+        self._route = route
+        self._clock = clock
+        self.worker = worker
+        self._capacity = capacity
+        self._poll_s = poll_s
+        self._lease = lease
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._bus = bus
+        self._notices: set[asyncio.Future[None]] = set()
+        if bus is not None:
+            bus.subscribe(TOPIC, self._on_bus)
+
+    def start(self) -> None:
+        self._loop_task = asyncio.create_task(self._run(), name="routing-work")
+
+    async def close(self) -> None:
+        """Take no more work; finish what is being routed."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        await self._finish_in_flight()
+
+    def offer(self, stored: StoredInbound) -> None:
+        """A message this worker just stored: routed here at once when this worker has room."""
+        if len(self._in_flight) < self._capacity and not self._stopping:
+            self._spawn(self._claim_and_route(stored))
+            return
+        self.wake()
+        if self._bus is not None:
+            # Busy here: an idle worker may take it now rather than at its next poll.
+            notice = asyncio.ensure_future(self._bus.publish(TOPIC, {}))
+            self._notices.add(notice)
+            notice.add_done_callback(self._notices.discard)
+
+    async def _on_bus(self, _payload: dict[str, object]) -> None:
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def drain(self) -> None:
+        """Until nothing this worker could take is left (tests, and shutdown)."""
+        while True:
+            await self._finish_in_flight()
+            if not await self._take_more():
+                await self._finish_in_flight()
+                if not self._in_flight:
+                    return
+
+    async def _finish_in_flight(self) -> None:
+        while self._in_flight:
+            await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._in_flight.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        # A routed message may let the next one of its conversation be claimed.
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_s)
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                await self._take_more()
+            except Exception:
+                logger.exception("looking for messages to route failed")
+
+    async def _take_more(self) -> bool:
+        """Claim and start routing messages while there is room; True when any was taken."""
+        took = False
+        while len(self._in_flight) < self._capacity and not self._stopping:
+            stored = await self._claim_next()
+            if stored is None:
+                break
+            self._spawn(self._route_claimed(stored))
+            took = True
+        return took
+
+    async def _claim_next(self) -> StoredInbound | None:
+        now = self._clock.now()
+        async with self._sessions() as session:
+            candidates = (
+                await session.scalars(
+                    select(Message.id)
+                    .where(_claimable(now))
+                    .order_by(Message.id)
+                    .limit(self._capacity + 1)
+                )
+            ).all()
+        for message_id in candidates:
+            stored = await self._claim(message_id)
+            if stored is not None:
+                return stored
+        return None
+
+    async def _claim(self, message_id: int) -> StoredInbound | None:
+        """The message, if this worker won it; loaded in the claim's own transaction."""
+        now = self._clock.now()
+        async with self._sessions() as session, session.begin():
+            won = await session.execute(
+                update(Message)
+                .where(Message.id == message_id, _claimable(now))
+                .values(
+                    routing_by=self.worker,
+                    routing_until=now + self._lease,
+                    routing_attempts=Message.routing_attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if won.rowcount != 1:
+                return None
+            message = await session.get(Message, message_id)
+            assert message is not None
+            if message.routing_attempts > MAX_ATTEMPTS:
+                logger.error(
+                    "message %s failed routing %d times; set aside", message_id, MAX_ATTEMPTS
+                )
+                await mark_handled(session, message_id, None)
+                return None
+            return stored_from_row(message)
+
+    async def _claim_and_route(self, stored: StoredInbound) -> None:
+        claimed = await self._claim(stored.message_id)
+        if claimed is not None:
+            await self._route_claimed(stored)
+        else:
+            # Waiting behind an earlier message of its conversation, or taken elsewhere.
+            self.wake()
+
+    async def _route_claimed(self, stored: StoredInbound) -> None:
+        try:
+            await self._route(stored)
+        except Exception:
+            logger.exception("routing message %s failed; trying again later", stored.message_id)
+            await self._retry_later(stored.message_id)
+
+    async def _retry_later(self, message_id: int) -> None:
+        with contextlib.suppress(Exception):
+            async with self._sessions() as session, session.begin():
+                await session.execute(
+                    update(Message)
+                    .where(Message.id == message_id, Message.handled_at.is_(None))
+                    .values(routing_until=self._clock.now() + RETRY_AFTER)
+                )
