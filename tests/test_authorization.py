@@ -81,6 +81,7 @@ async def _add_ticket(service: Service, grid_code: str, text: str, **fields: Any
             entities={"phone": "13900001234"},
             status=fields.pop("status", Status.ASSIGNED),
             grid_id=grid.id,
+            community_id=grid.community_id,
             **fields,
         )
         session.add(ticket)

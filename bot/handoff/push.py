@@ -54,4 +54,4 @@ class MemberHub(SocketRegistry[Actor]):
     async def decided(self, possible: PossibleRequest) -> None:
         """Someone decided: every console that could show the card learns it is done."""
         event = {"type": "possible_request.decided", "possible_request": possible_payload(possible)}
-        await self.send([v for v in self.keys() if covers(v, possible.grid_id)], event)
+        await self.send([v for v in self.keys() if covers(v, possible)], event)
