@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 
-from bot.cli import NewMember, add_member
+from bot.cli_people import NewMember, add_member
 from bot.db.models import Grid, Member, Resident, Ticket
 from bot.handoff.roles import PERMISSIONS, Action
 from bot.handoff.states import Status
