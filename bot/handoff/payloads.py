@@ -34,6 +34,8 @@ def member_payload(member: Member, now: datetime | None = None) -> dict[str, Any
         "paused": member.paused,
         # Only these can be handed a ticket (`bot.handoff.roles`).
         "holds_tickets": allowed(member.role, Action.HOLD),
+        # The district reads tickets without holding any.
+        "reads_tickets": allowed(member.role, Action.TICKETS),
     }
     if now is not None:
         payload["on_duty"] = on_duty(member.schedule, member.paused, now)
