@@ -45,12 +45,15 @@ def record(
     actor_id: int | None = None,
     target: str | None = None,
     detail: str | None = None,
+    community_id: int | None = None,
 ) -> None:
+    """`community_id`: whose secretary reads the entry; none, only the district's roles."""
     session.add(
         AuditEntry(
             at=at,
             actor_id=actor_id,
             actor_name=actor.name if actor is not None else None,
+            community_id=community_id,
             action=action.value,
             target=mask_text(target)[:128] if target else None,
             detail=mask_text(detail)[:255] if detail else None,
@@ -58,8 +61,14 @@ def record(
     )
 
 
-async def recent(session: AsyncSession, limit: int = 200) -> list[AuditEntry]:
-    rows = await session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
+async def recent(
+    session: AsyncSession, community_id: int | None, limit: int = 200
+) -> list[AuditEntry]:
+    """The newest entries of one community, or of the whole district when it is None."""
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if community_id is not None:
+        query = query.where(AuditEntry.community_id == community_id)
+    rows = await session.scalars(query)
     return list(rows.all())
 
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from bot.cli import change_password, remove_member
+from bot.cli_people import change_password, remove_member
 from bot.core.clock import FakeClock
 from bot.demo import DEMO_PASSWORD
 from bot.typedefs import passwords_key

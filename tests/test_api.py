@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.cli import member_token
+from bot.cli_people import member_token
 from tests.helpers import Service
 
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 
-from bot.cli import NewMember, add_member
+from bot.cli_people import NewMember, add_member
 from bot.db.models import Grid, Member, Resident, Ticket
 from bot.handoff.roles import PERMISSIONS, Action
 from bot.handoff.states import Status
@@ -21,7 +21,15 @@ from bot.web import ops as ops_views
 from tests.helpers import Service
 
 ADMIN_PASSWORD = "admin-password-1"
-ACCOUNTS = {"member": "王建国", "secretary": "陈红梅", "operator": "周晓燕", "admin": "管理员"}
+ACCOUNTS = {
+    "member": "王建国",
+    "secretary": "陈红梅",
+    "operator": "周晓燕",
+    "admin": "管理员",
+    "district": "孙街道",
+}
+# Accounts the demo does not seed: added with ADMIN_PASSWORD.
+ADDED = ("admin", "district")
 
 # Each API route's name and the action it needs; None: any logged-in member.
 ROUTE_ACTIONS: dict[str, Action | None] = {
@@ -81,6 +89,7 @@ async def _add_ticket(service: Service, grid_code: str, text: str, **fields: Any
             entities={"phone": "13900001234"},
             status=fields.pop("status", Status.ASSIGNED),
             grid_id=grid.id,
+            community_id=grid.community_id,
             **fields,
         )
         session.add(ticket)
@@ -90,15 +99,17 @@ async def _add_ticket(service: Service, grid_code: str, text: str, **fields: Any
 
 @pytest.fixture
 async def tokens(service: Service) -> dict[str, str]:
-    await add_member(
-        service.settings,
-        NewMember("管理员", (), "", "admin", ADMIN_PASSWORD, None, "", None),
-    )
-    tokens = {role: await service.login(name) for role, name in ACCOUNTS.items() if role != "admin"}
-    resp = await service.client.post(
-        "/api/login", json={"name": "管理员", "password": ADMIN_PASSWORD}
-    )
-    tokens["admin"] = (await resp.json())["token"]
+    tokens = {}
+    for role, name in ACCOUNTS.items():
+        if role in ADDED:
+            new = NewMember(name, (), "", role, ADMIN_PASSWORD, None, "", None)
+            await add_member(service.settings, new)
+            resp = await service.client.post(
+                "/api/login", json={"name": name, "password": ADMIN_PASSWORD}
+            )
+            tokens[role] = (await resp.json())["token"]
+        else:
+            tokens[role] = await service.login(name)
     return tokens
 
 

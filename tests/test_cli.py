@@ -70,3 +70,25 @@ def test_ops_activates_lists_and_explains_a_missing_rollback(
     assert listed.startswith("* first.tar.gz") and "activated by 周晓燕" in listed
     nothing = bot(db, "ops", "rollback", models_dir=models)
     assert nothing.returncode == 2 and "no earlier model" in nothing.stderr
+
+
+def test_communities_hold_their_grids_and_members(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    added = bot(db, "communities", "add", "--name", "东湖社区", "--code", "donghu")
+    assert added.returncode == 0, added.stderr
+    east = bot(db, "grids", "add", "--name", "东湖1号楼", "--code", "dh1", "--community", "donghu")
+    assert east.returncode == 0 and "added to 东湖社区" in east.stdout
+    assert bot(db, "grids", "add", "--name", "5号楼", "--code", "b5").returncode == 0
+    assert bot(db, "members", "add", "--name", "赵东", "--grid", "东湖1号楼").returncode == 0
+    mixed = bot(db, "members", "add", "--name", "钱湖", "--grid", "5号楼", "--community", "donghu")
+    assert mixed.returncode == 2 and "5号楼 are not in 东湖社区" in mixed.stderr
+    unknown = bot(db, "grids", "add", "--name", "6号楼", "--code", "b6", "--community", "xihu")
+    assert unknown.returncode == 2 and "no community with code 'xihu'" in unknown.stderr
+
+    listed = bot(db, "communities", "list").stdout.splitlines()
+    assert listed == [
+        "* default\t默认社区\t1 grid(s)\t0 member(s)",
+        "  donghu\t东湖社区\t1 grid(s)\t1 member(s)",
+    ]
+    donghu = bot(db, "members", "list", "--community", "donghu").stdout
+    assert donghu.strip() == "赵东\tmember\t东湖1号楼\t-\t随时\t东湖社区"

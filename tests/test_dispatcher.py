@@ -15,7 +15,7 @@ from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
 from bot.db.models import Grid, Member, Resident, Ticket
 from bot.demo import seed
-from bot.handoff.dispatcher import choose_assignee, find_grid
+from bot.handoff.dispatcher import Place, choose_assignee, find_grid
 from bot.handoff.schedule import LOCAL, ScheduleError, on_duty, parse_schedule, slots_to_json
 from bot.settings import Settings
 
@@ -63,6 +63,7 @@ async def test_grid_comes_from_the_address_then_home_then_group(session: AsyncSe
 
 async def test_the_least_busy_on_duty_member_of_the_grid_is_chosen(session: AsyncSession) -> None:
     grid = await _grid(session, "3号楼")
+    place = Place.in_grid(grid)
     wang, li = await _member(session, "王建国"), await _member(session, "李秀英")
     resident = Resident(channel="webchat", external_id="r2", name="赵奶奶")
     session.add(resident)
@@ -72,11 +73,12 @@ async def test_the_least_busy_on_duty_member_of_the_grid_is_chosen(session: Asyn
             conversation_id="webchat:r2", resident=resident, channel="webchat",
             chat_type="private", category="repair", intent="repair", confidence=0.9,
             text="x", entities={}, status="assigned", grid=grid, assignee=wang,
+            community_id=grid.community_id,
         )
     )  # fmt: skip
     await session.flush()
 
-    chosen = await choose_assignee(session, grid, "unclassified", NOON)
+    chosen = await choose_assignee(session, place, "unclassified", NOON)
     assert chosen.member is li
     assert chosen.reason == "3号楼 · 未分类 · 在岗 · 当前0单"
 
@@ -84,23 +86,25 @@ async def test_the_least_busy_on_duty_member_of_the_grid_is_chosen(session: Asyn
     wang.last_assigned_at, li.last_assigned_at = NOON - timedelta(hours=2), NOON
     (await session.get(Ticket, 1)).status = "resolved"
     await session.flush()
-    assert (await choose_assignee(session, grid, "unclassified", NOON)).member is wang
+    assert (await choose_assignee(session, place, "unclassified", NOON)).member is wang
 
 
 async def test_only_members_with_the_skill_are_asked(session: AsyncSession) -> None:
     grid = await _grid(session, "东村")
-    medical = await choose_assignee(session, grid, "medical", NOON)
+    place = Place.in_grid(grid)
+    medical = await choose_assignee(session, place, "medical", NOON)
     assert medical.member.name == "刘桂兰"
     assert medical.reason == "东村 · 医疗 · 在岗 · 当前0单"
-    assert (await choose_assignee(session, grid, "complaint", NOON)).member.name == "张志强"
+    assert (await choose_assignee(session, place, "complaint", NOON)).member.name == "张志强"
     # Nobody in the grid with the skill: the secretary.
     (await _member(session, "刘桂兰")).skills = "助餐"
     await session.flush()
-    assert (await choose_assignee(session, grid, "medical", NOON)).member.name == "陈红梅"
+    assert (await choose_assignee(session, place, "medical", NOON)).member.name == "陈红梅"
 
 
 async def test_off_duty_at_six_pm_means_the_next_member(session: AsyncSession) -> None:
     grid = await _grid(session, "东村")
+    place = Place.in_grid(grid)
     for name in ("张志强", "刘桂兰"):
         (await _member(session, name)).skills = ""
     (await _member(session, "张志强")).schedule = slots_to_json(
@@ -112,27 +116,28 @@ async def test_off_duty_at_six_pm_means_the_next_member(session: AsyncSession) -
     at_six = friday.replace(hour=18)
     (await _member(session, "刘桂兰")).last_assigned_at = before_six
     await session.flush()
-    assert (await choose_assignee(session, grid, "repair", before_six)).member.name == "张志强"
-    assert (await choose_assignee(session, grid, "repair", at_six)).member.name == "刘桂兰"
+    assert (await choose_assignee(session, place, "repair", before_six)).member.name == "张志强"
+    assert (await choose_assignee(session, place, "repair", at_six)).member.name == "刘桂兰"
     saturday = datetime(2026, 11, 28, 10, tzinfo=LOCAL)
-    assert (await choose_assignee(session, grid, "repair", saturday)).member.name == "刘桂兰"
+    assert (await choose_assignee(session, place, "repair", saturday)).member.name == "刘桂兰"
 
 
 async def test_paused_grid_goes_to_the_secretary_and_nobody_means_unassigned(
     session: AsyncSession,
 ) -> None:
     grid = await _grid(session, "东村")
+    place = Place.in_grid(grid)
     for name in ("张志强", "刘桂兰"):
         (await _member(session, name)).paused = True
     await session.flush()
 
-    chosen = await choose_assignee(session, grid, "repair", NOON)
+    chosen = await choose_assignee(session, place, "repair", NOON)
     assert chosen.member.name == "陈红梅"
     assert "转书记" in chosen.reason
 
     (await _member(session, "陈红梅")).paused = True
     await session.flush()
-    nobody = await choose_assignee(session, grid, "repair", NOON)
+    nobody = await choose_assignee(session, place, "repair", NOON)
     assert nobody.member is None and nobody.grid is grid
 
 

@@ -11,7 +11,7 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, ConversationPaused
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 # Every model module is imported, so that Base.metadata holds every table.
 import bot.db.nlu_models  # noqa: F401
@@ -52,3 +52,41 @@ async def test_a_conversation_paused_by_an_older_version_is_released(tmp_path: P
     assert released.latest_action_name == "action_listen"
     untouched = await store.retrieve("wechat:chatting")
     assert untouched is not None and len(untouched.events) == 1
+
+
+async def test_what_existed_before_communities_is_all_in_the_default_one(tmp_path: Path) -> None:
+    """A single-community install upgrades to one community holding everything it had, so
+    its secretary still sees every ticket and every audit entry."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/m.db"
+    await asyncio.to_thread(upgrade, url, "0007")
+    engine = create_engine(f"sqlite:///{tmp_path}/m.db", future=True)
+    now = "2026-12-01 08:00:00+00:00"
+    with engine.begin() as connection:
+        for statement in (
+            "INSERT INTO grids (id, name, code, aliases, invite, created_at)"
+            " VALUES (1, '3号楼', 'b3', '', 'inv', :now)",
+            "INSERT INTO members (id, name, role, skills, paused, active, created_at)"
+            " VALUES (1, '陈红梅', 'secretary', '', 0, 1, :now)",
+            "INSERT INTO member_grids (member_id, grid_id) VALUES (1, 1)",
+            "INSERT INTO residents (id, channel, external_id, name, active, created_at)"
+            " VALUES (1, 'webchat', 'zhang', '张阿姨', 1, :now)",
+            "INSERT INTO tickets (id, conversation_id, resident_id, channel, chat_type,"
+            " category, intent, confidence, text, entities, status, created_at, updated_at,"
+            " escalation_level, tried_member_ids, broadcast)"
+            " VALUES (1, 'webchat:zhang', 1, 'webchat', 'private', 'repair', 'repair', 0.9,"
+            " '灯坏了', '{}', 'new', :now, :now, 0, '[]', 0)",
+            "INSERT INTO audit_log (at, actor_id, actor_name, action)"
+            " VALUES (:now, 1, '陈红梅', 'login')",
+        ):
+            connection.execute(text(statement), {"now": now})
+
+    await upgrade_async(url)
+
+    with engine.connect() as connection:
+        communities = connection.execute(text("SELECT id, name, code FROM communities")).all()
+        assert [tuple(c[1:]) for c in communities] == [("默认社区", "default")]
+        (default,) = (c[0] for c in communities)
+        for table in ("grids", "members", "tickets", "audit_log"):
+            placed = connection.execute(text(f"SELECT DISTINCT community_id FROM {table}")).all()
+            assert placed == [(default,)], table
+    engine.dispose()

@@ -23,7 +23,7 @@ from bot.channels.robot_cards import ticket_card
 from bot.channels.wechat_api import GroupRobot
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
-from bot.db.models import Grid, Notification, Resident, Ticket
+from bot.db.models import Grid, Notification, Resident, Ticket, default_community
 from tests.fake_wechat import WEBHOOK_SEND, FakeWechat
 
 CONSOLE = "https://care.example.org/console/"
@@ -118,7 +118,8 @@ async def make_tickets(
     text: str = "厨房水管漏水了，地上全是水，麻烦尽快派人来修一下，谢谢",
 ) -> list[Ticket]:
     async with sessions() as session:
-        grid = Grid(name=grid_name, code="b3") if grid_name else None
+        community = await session.scalar(default_community())
+        grid = Grid(name=grid_name, code="b3", community=community) if grid_name else None
         resident = Resident(channel="webchat", external_id="u1", name=name, phone=PHONE, grid=grid)
         tickets = [
             Ticket(
@@ -131,6 +132,7 @@ async def make_tickets(
                 confidence=0.9,
                 text=f"{text}（{n}）" if count > 1 else text,
                 grid=grid,
+                community=community,
             )
             for n in range(count)
         ]

@@ -87,6 +87,7 @@ async def test_two_worker_processes_claiming_at_once_one_wins(pg_database: str) 
                 conversation_id="webchat:race", resident=resident, channel="webchat",
                 chat_type="private", category="repair", intent="repair", confidence=0.9,
                 text="水管漏了", entities={}, status="assigned", grid=grid, tried_member_ids=[],
+                community_id=grid.community_id,
             )  # fmt: skip
             session.add(ticket)
         start_at = time.time() + 4.0

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, text
 
-from bot.cli import CommandError, privacy
+from bot.cli import privacy
+from bot.cli_common import CommandError
 from bot.core.clock import FakeClock
 from bot.db.models import AuditEntry, Message, Resident, Ticket
 from bot.db.nlu_models import Classification

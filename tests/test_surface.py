@@ -11,7 +11,7 @@ import sqlalchemy
 from sqlalchemy import func, select
 
 from bot.app import create_app
-from bot.cli import NewMember, add_member
+from bot.cli_people import NewMember, add_member
 from bot.db.migrate import upgrade_async
 from bot.db.models import Message, Ticket
 from bot.demo import RealMembers, seed

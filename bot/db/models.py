@@ -1,5 +1,10 @@
 """SQLAlchemy models: who lives where, who helps, and every ticket's messages and events.
 
+Places nest: a district's communities (社区), each with its grids (网格). Grids and members
+belong to one community; a resident belongs to their grid's. Tickets and possible requests
+carry their community in a column because their grid may be unknown (no address anyone
+recognised), and every list a member reads filters on it (`bot.handoff.access`).
+
 Declarative 1.4 style (Rasa pins SQLAlchemy 1.4); queries elsewhere use 2.0-style `select()`.
 Times are stored as timezone-aware UTC. The language model's tables (classifications, possible
 requests, model archives and runs) are in `bot.db.nlu_models`, on the same `Base`.
@@ -24,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import declarative_base, relationship
@@ -73,12 +79,41 @@ class InChat:
         return ChatRef(self.channel, self.chat_type, self.chat_id, self.resident.external_id)
 
 
+class Community(Base):
+    """A 社区 of the district, with its own party branch, grids, members and secretary."""
+
+    __tablename__ = "communities"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(64), nullable=False, unique=True)
+    # ASCII code the command line names it by, e.g. donghu.
+    code = Column(String(32), nullable=False, unique=True)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+def default_community() -> Any:
+    """A query for the default community: the first one (migration 0008 makes it). It takes the
+    grids and members added without naming a community, and the requests whose place nobody
+    recognises (`bot.handoff.dispatcher.find_place`)."""
+    return select(Community).order_by(Community.id).limit(1)
+
+
+# The default community's id, as an insert fills it in for a grid or member that names none.
+_DEFAULT_COMMUNITY_ID = select(Community.id).order_by(Community.id).limit(1).scalar_subquery()
+
+
 class Grid(Base):
-    """A 网格: a building or village group that a party member looks after."""
+    """A 网格: a building or village group that a party member looks after. Its name is
+    unique in the district (the console shows it); aliases may repeat across communities."""
 
     __tablename__ = "grids"
 
     id = Column(Integer, primary_key=True)
+    community_id = Column(
+        ForeignKey("communities.id"),
+        nullable=False,
+        default=_DEFAULT_COMMUNITY_ID,
+    )
     name = Column(String(64), nullable=False, unique=True)
     # ASCII code used in URLs, e.g. the webchat room id.
     code = Column(String(32), nullable=False, unique=True)
@@ -87,6 +122,8 @@ class Grid(Base):
     # The secret part of the room link on the grid's poster; a room is joined only with it.
     invite = Column(String(40), nullable=False, unique=True, default=new_invite)
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+    community = relationship("Community", lazy="joined")
 
     def names(self) -> list[str]:
         return [self.name, *(a.strip() for a in self.aliases.split(",") if a.strip())]
@@ -106,6 +143,12 @@ class Member(Base):
     __tablename__ = "members"
 
     id = Column(Integer, primary_key=True)
+    # Whose branch they serve; a district role (`bot.handoff.roles`) reads every community.
+    community_id = Column(
+        ForeignKey("communities.id"),
+        nullable=False,
+        default=_DEFAULT_COMMUNITY_ID,
+    )
     name = Column(String(64), nullable=False, unique=True)
     role = Column(String(16), nullable=False, default="member")
     # Comma separated (维修,医疗,助餐,调解); a member with none takes every kind of request.
@@ -124,6 +167,7 @@ class Member(Base):
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
     grids = relationship("Grid", secondary=member_grids, lazy="selectin")
+    community = relationship("Community", lazy="joined")
 
     def skill_list(self) -> list[str]:
         return [s for s in self.skills.split(",") if s]
@@ -179,6 +223,8 @@ class Ticket(InChat, Base):
     # The Rasa sender id of the conversation this ticket paused.
     conversation_id = Column(String(255), nullable=False)
     resident_id = Column(ForeignKey("residents.id"), nullable=False)
+    # The grid's community, or the default one when the grid is unknown (`dispatcher.Place`).
+    community_id = Column(ForeignKey("communities.id"), nullable=False, index=True)
     channel = Column(String(16), nullable=False)
     chat_type = Column(String(8), nullable=False)
     chat_id = Column(String(128))
@@ -214,6 +260,7 @@ class Ticket(InChat, Base):
     resident = relationship("Resident", lazy="joined")
     grid = relationship("Grid", lazy="joined")
     assignee = relationship("Member", lazy="joined")
+    community = relationship("Community", lazy="joined")
 
     def contact_phone(self) -> str | None:
         """The resident's registered phone, else the one they wrote in this request."""
@@ -314,6 +361,8 @@ class AuditEntry(Base):
     at = Column(UTCDateTime(), nullable=False, default=utcnow, index=True)
     actor_id = Column(ForeignKey("members.id", ondelete="SET NULL"))
     actor_name = Column(String(64))
+    # Whose secretary reads the entry; none: only the district's roles (an unknown login).
+    community_id = Column(ForeignKey("communities.id"))
     action = Column(String(32), nullable=False)
     target = Column(String(128))
     detail = Column(String(255))

@@ -64,6 +64,8 @@ class PossibleRequest(InChat, Base):
     classification_id = Column(ForeignKey("classifications.id"), nullable=False)
     conversation_id = Column(String(255), nullable=False)
     resident_id = Column(ForeignKey("residents.id"), nullable=False)
+    # As a ticket's: the grid's community, or the default one when the grid is unknown.
+    community_id = Column(ForeignKey("communities.id"), nullable=False, index=True)
     grid_id = Column(ForeignKey("grids.id"))
     channel = Column(String(16), nullable=False)
     chat_type = Column(String(8), nullable=False)
@@ -83,6 +85,7 @@ class PossibleRequest(InChat, Base):
     ticket_id = Column(ForeignKey("tickets.id", ondelete="SET NULL"))
 
     resident = relationship("Resident", lazy="joined")
+    community = relationship("Community", lazy="joined")
     grid = relationship("Grid", lazy="joined")
     decider = relationship("Member", lazy="joined")
     classification = relationship("Classification", lazy="joined")

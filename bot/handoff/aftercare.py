@@ -12,7 +12,7 @@ from bot.core.chat import StoredInbound
 from bot.db.models import Member, Ticket
 from bot.handoff import texts
 from bot.handoff.access import Visibility
-from bot.handoff.dispatcher import Assignment, choose_assignee, secretary
+from bot.handoff.dispatcher import Assignment, Place, choose_assignee, secretary
 from bot.handoff.ledger import Change, Ledger
 from bot.handoff.schedule import on_duty
 from bot.handoff.states import Status
@@ -124,8 +124,8 @@ class Aftercare:
     ) -> Assignment:
         session, now = change.session, change.now
         if to_secretary:
-            return await secretary(session, ticket.grid, now, "居民不满意")
+            return await secretary(session, Place.of(ticket), now, "居民不满意")
         if holder is not None and on_duty(holder.schedule, holder.paused, now):
             return Assignment(ticket.grid, holder, f"{holder.name} · 在岗 · 原经办人")
         skip = [holder.id] if holder is not None else []
-        return await choose_assignee(session, ticket.grid, ticket.category, now, exclude=skip)
+        return await choose_assignee(session, Place.of(ticket), ticket.category, now, exclude=skip)

@@ -1,10 +1,16 @@
 """Choosing the person.
 
-A new request: the resident's grid → members with the request's skill → on duty now → fewest
-open tickets → longest since their last assignment; nobody there → the branch secretary.
-Unclaimed in time, it climbs a chain: the next candidate of the grid, then the secretary, then
-every on-duty member of the branch. An urgent request skips the queue: everyone on duty in the
-grid and the secretary are told at once, and the first to claim it owns it.
+A new request: its place (the resident's grid, and the grid's community) → members with the
+request's skill → on duty now → fewest open tickets → longest since their last assignment;
+nobody there → the community's branch secretary. Unclaimed in time, it climbs a chain: the
+next candidate of the grid, then the secretary, then every on-duty member of the community's
+branch. An urgent request skips the queue: everyone on duty in the grid and the secretary are
+told at once, and the first to claim it owns it. Nobody is ever chosen from another community.
+
+A request whose place nobody recognises (no address, no home grid, no grid's group) belongs
+to the default community, whose secretary is asked as for any request without a grid: one
+service for the district still hands it to a named person, who can ask the resident where
+they live.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.categories import CATEGORY_LABELS
 from bot.core.chat import ChatRef
-from bot.db.models import Grid, Member, Resident, Ticket, member_grids
+from bot.db.models import Community, Grid, Member, Resident, Ticket, default_community, member_grids
+from bot.db.nlu_models import PossibleRequest
 from bot.handoff.schedule import on_duty
 from bot.handoff.states import OPEN_STATUSES
 
@@ -30,6 +37,26 @@ SKILL_FOR_CATEGORY = {"repair": "维修", "medical": "医疗", "canteen": "助�
 
 # Escalation levels: who a ticket is offered to at each step of the chain.
 FIRST_CHOICE, NEXT_CANDIDATE, SECRETARY, WHOLE_BRANCH = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a request is: its community, and its grid when anyone could tell."""
+
+    community: Community
+    grid: Grid | None = None
+
+    @property
+    def community_id(self) -> int:
+        return self.community.id
+
+    @classmethod
+    def in_grid(cls, grid: Grid) -> Place:
+        return cls(grid.community, grid)
+
+    @classmethod
+    def of(cls, placed: Ticket | PossibleRequest) -> Place:
+        return cls(placed.community, placed.grid)
 
 
 @dataclass(frozen=True)
@@ -61,8 +88,11 @@ def grid_mentioned(grids: list[Grid], *texts: str) -> Grid | None:
 async def find_grid(
     session: AsyncSession, resident: Resident, chat: ChatRef, address: str | None, text: str
 ) -> Grid | None:
-    """The address the resident gave, else their registered home, else the group they wrote in."""
-    grids = list((await session.scalars(select(Grid).order_by(Grid.id))).all())
+    """The address the resident gave, else their registered home, else the group they wrote in.
+    A name two communities share ("3号楼") is the one in the resident's own community."""
+    home = resident.grid.community_id if resident.grid is not None else None
+    rows = (await session.scalars(select(Grid).order_by(Grid.id))).all()
+    grids = sorted(rows, key=lambda g: g.community_id != home)
     mentioned = grid_mentioned(grids, *(t for t in (address, text) if t))
     if mentioned is not None:
         return mentioned
@@ -71,6 +101,16 @@ async def find_grid(
     if chat.chat_type == "group":
         return next((g for g in grids if g.code == chat.chat_id), None)
     return None
+
+
+async def find_place(
+    session: AsyncSession, resident: Resident, chat: ChatRef, address: str | None, text: str
+) -> Place:
+    """The grid as `find_grid` finds it, in its community; else the default community."""
+    grid = await find_grid(session, resident, chat, address, text)
+    if grid is not None:
+        return Place.in_grid(grid)
+    return Place(await session.scalar(default_community()))
 
 
 def has_skill(member: Member, category: str) -> bool:
@@ -97,8 +137,19 @@ def least_busy(members: Iterable[Member], load: dict[int, int]) -> Member | None
     return min(members, key=key, default=None)
 
 
-async def _members(session: AsyncSession, grid: Grid | None, role: str) -> list[Member]:
-    query = select(Member).where(Member.role == role, Member.active.is_(True)).order_by(Member.id)
+async def _members(
+    session: AsyncSession, community_id: int, grid: Grid | None, role: str
+) -> list[Member]:
+    """Active members with `role` in the community, and in `grid` when one is given."""
+    query = (
+        select(Member)
+        .where(
+            Member.role == role,
+            Member.active.is_(True),
+            Member.community_id == community_id,
+        )
+        .order_by(Member.id)
+    )
     if grid is not None:
         query = query.join(member_grids, member_grids.c.member_id == Member.id).where(
             member_grids.c.grid_id == grid.id
@@ -116,7 +167,7 @@ def _where(grid: Grid | None) -> str:
 
 async def choose_assignee(
     session: AsyncSession,
-    grid: Grid | None,
+    place: Place,
     category: str,
     now: datetime,
     exclude: Iterable[int] = (),
@@ -125,68 +176,80 @@ async def choose_assignee(
     load = await open_ticket_counts(session)
     skipped = set(exclude)
     label = CATEGORY_LABELS.get(category, "未分类")
+    grid = place.grid
     if grid is not None:
         members = [
             m
-            for m in await _members(session, grid, "member")
+            for m in await _members(session, place.community_id, grid, "member")
             if m.id not in skipped and has_skill(m, category)
         ]
         chosen = least_busy(_on_duty(members, now), load)
         if chosen is not None:
             reason = f"{grid.name} · {label} · 在岗 · 当前{load.get(chosen.id, 0)}单"
             return Assignment(grid, chosen, reason)
-    return await secretary(session, grid, now, f"无在岗{label}网格员", skipped)
+    return await secretary(session, place, now, f"无在岗{label}网格员", skipped)
 
 
 async def secretary(
     session: AsyncSession,
-    grid: Grid | None,
+    place: Place,
     now: datetime,
     why: str,
     exclude: Iterable[int] = (),
 ) -> Assignment:
-    """The on-duty branch secretary with the least open work."""
+    """The community's on-duty branch secretary with the least open work."""
     load = await open_ticket_counts(session)
     skipped = set(exclude)
-    secretaries = [m for m in await _members(session, None, "secretary") if m.id not in skipped]
+    grid = place.grid
+    secretaries = [
+        m
+        for m in await _members(session, place.community_id, None, "secretary")
+        if m.id not in skipped
+    ]
     chosen = least_busy(_on_duty(secretaries, now), load)
     if chosen is not None:
         return Assignment(grid, chosen, f"{_where(grid)} · {why} · 转书记", level=SECRETARY)
     return Assignment(grid, None, f"{_where(grid)} · 无人在岗", level=SECRETARY)
 
 
-async def urgent_audience(session: AsyncSession, grid: Grid | None, now: datetime) -> Assignment:
-    """Everyone on duty in the grid (the whole branch when the grid is unknown) and the
-    secretaries: the first to claim owns it."""
-    members = _on_duty(await _members(session, grid, "member"), now)
-    secretaries = _on_duty(await _members(session, None, "secretary"), now)
+async def urgent_audience(session: AsyncSession, place: Place, now: datetime) -> Assignment:
+    """Everyone on duty in the grid (the community's whole branch when the grid is unknown)
+    and the community's secretaries: the first to claim owns it."""
+    grid = place.grid
+    members = _on_duty(await _members(session, place.community_id, grid, "member"), now)
+    secretaries = _on_duty(await _members(session, place.community_id, None, "secretary"), now)
     notified = tuple(members + secretaries)
     reason = f"{_where(grid)} · 紧急 · 通知在岗{len(members)}人和书记"
     return Assignment(grid, None, reason, level=SECRETARY, notified=notified)
 
 
-async def on_duty_for(session: AsyncSession, grid: Grid | None, now: datetime) -> list[Member]:
+async def on_duty_for(session: AsyncSession, place: Place, now: datetime) -> list[Member]:
     """Who looks at something in a grid that nobody has asked for yet: its members on duty;
-    when the grid is unknown or nobody there is on duty, the secretaries on duty."""
-    members = _on_duty(await _members(session, grid, "member"), now) if grid is not None else []
-    return members or _on_duty(await _members(session, None, "secretary"), now)
+    when the grid is unknown or nobody there is on duty, the community's secretaries on duty."""
+    community_id, grid = place.community_id, place.grid
+    members = (
+        _on_duty(await _members(session, community_id, grid, "member"), now)
+        if grid is not None
+        else []
+    )
+    return members or _on_duty(await _members(session, community_id, None, "secretary"), now)
 
 
-async def next_step(
-    session: AsyncSession, ticket: Ticket, grid: Grid | None, now: datetime
-) -> Assignment | None:
-    """Where an unclaimed ticket goes next; None once the whole branch has been asked."""
+async def next_step(session: AsyncSession, ticket: Ticket, now: datetime) -> Assignment | None:
+    """Where an unclaimed ticket goes next; None once its community's whole branch has been
+    asked."""
     tried = set(ticket.tried_member_ids or [])
+    place, grid = Place.of(ticket), ticket.grid
     if ticket.escalation_level < NEXT_CANDIDATE:
-        step = await choose_assignee(session, grid, ticket.category, now, exclude=tried)
+        step = await choose_assignee(session, place, ticket.category, now, exclude=tried)
         if step.member is not None and step.level == FIRST_CHOICE:
             return Assignment(grid, step.member, step.reason, level=NEXT_CANDIDATE)
     if ticket.escalation_level < SECRETARY:
-        step = await secretary(session, grid, now, "无人认领", tried)
+        step = await secretary(session, place, now, "无人认领", tried)
         if step.member is not None:
             return step
     if ticket.escalation_level < WHOLE_BRANCH:
-        everyone = _on_duty(await _members(session, None, "member"), now)
+        everyone = _on_duty(await _members(session, ticket.community_id, None, "member"), now)
         reason = f"{_where(grid)} · 无人认领 · 通知全支部在岗{len(everyone)}人"
         return Assignment(grid, None, reason, level=WHOLE_BRANCH, notified=tuple(everyone))
     return None

@@ -1,6 +1,6 @@
 """Escalation: a ticket nobody claimed in time goes one step up the chain (next member, the
-secretary, the whole branch). The deadlines live in the database, so timers resume after a
-restart, and several workers may race for one step: only one wins it.
+secretary, the whole branch of the ticket's community). The deadlines live in the database,
+so timers resume after a restart, and several workers may race for one step: only one wins it.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Escalation:
             if ticket is None or ticket.escalation_level != due.level:
                 return False
             before, previous = Visibility.of(ticket), ticket.assignee
-            step = await next_step(session, ticket, ticket.grid, now)
+            step = await next_step(session, ticket, now)
             won = await session.execute(
                 update(Ticket)
                 .where(

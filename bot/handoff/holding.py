@@ -34,12 +34,19 @@ class Visit:
     outcome: str
 
 
+def holds_tickets(actor: Actor) -> None:
+    """Claiming and replying are for roles that hold tickets; the district only reads."""
+    if not actor.may(Action.HOLD):
+        raise NotAllowed(f"{actor.role} {actor.member_id} may not {Action.HOLD}")
+
+
 class Holding:
     def __init__(self, ledger: Ledger, delivery: Delivery) -> None:
         self._ledger = ledger
         self._delivery = delivery
 
     async def claim(self, actor: Actor, ticket_id: int) -> Ticket:
+        holds_tickets(actor)
         async with self._ledger.change() as change:
             ticket = await change.session.get(Ticket, ticket_id)
             if ticket is not None and was_offered(actor, ticket) and not may_see(actor, ticket):
@@ -54,6 +61,7 @@ class Holding:
     ) -> ChatMessage:
         """Relay a member's words to the resident (and, for an incident, to every neighbour
         who reported it when `to_all`). Replying to a ticket nobody holds claims it."""
+        holds_tickets(actor)
         async with self._ledger.change() as change:
             ticket = await change.visible_ticket(actor, ticket_id)
             if ticket.status not in OPEN_STATUSES:
@@ -92,7 +100,9 @@ class Holding:
             if not may_act(actor, ticket):
                 raise NotAllowed("only the ticket's holder transfers it")
             target = await change.session.get(Member, to_member)
-            if target is None or target.id == ticket.assignee_id:
+            # Another community's members are not there to be named.
+            outside = target is None or target.community_id != ticket.community_id
+            if outside or target.id == ticket.assignee_id:
                 raise TicketNotFound(f"no member {to_member} to transfer to")
             if not (target.active and allowed(target.role, Action.HOLD)):
                 raise NotAllowed(f"member {to_member} cannot hold tickets")
@@ -111,7 +121,7 @@ class Holding:
                 raise NotAllowed("only the ticket's holder hands it back")
             next_status("hand_back", ticket.status)
             before, previous = Visibility.of(ticket), ticket.assignee
-            step = await next_step(change.session, ticket, ticket.grid, change.now)
+            step = await next_step(change.session, ticket, change.now)
             if step is None:
                 raise IllegalTransition("hand_back", "offered to everyone")
             change.offer(ticket, step, "hand_back", actor, f"退回：{reason}")
@@ -186,6 +196,7 @@ class Holding:
                 actor,
                 actor.member_id,
                 target=f"工单#{ticket.id}",
+                community_id=ticket.community_id,
             )
         logger.info("member %s revealed the phone of ticket %s", actor.member_id, ticket_id)
         return phone

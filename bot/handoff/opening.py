@@ -18,7 +18,7 @@ from bot.core.handoff import HandoffRequest, HandoffResult, Origin
 from bot.db.models import Resident, Ticket
 from bot.handoff import texts
 from bot.handoff.access import Actor
-from bot.handoff.dispatcher import choose_assignee, find_grid, urgent_audience
+from bot.handoff.dispatcher import Place, choose_assignee, find_place, urgent_audience
 from bot.handoff.incidents import find_incident
 from bot.handoff.ledger import Change, Ledger, TicketNotFound, addressed
 from bot.handoff.states import Status
@@ -60,7 +60,8 @@ class Opening:
             entities = dict(request.entities)
             if "address" not in entities and resident.location:
                 entities["address"] = resident.location
-            grid = await find_grid(session, resident, chat, entities.get("address"), request.text)
+            place = await find_place(session, resident, chat, entities.get("address"), request.text)
+            grid = place.grid
             if resident.grid is None and grid is not None and entities.get("address"):
                 resident.grid = grid
             if resident.phone is None and entities.get("phone"):
@@ -77,6 +78,7 @@ class Opening:
                 text=request.text,
                 entities=entities,
                 status=Status.NEW,
+                community=place.community,
                 grid=grid,
                 created_at=change.now,
                 updated_at=change.now,
@@ -118,7 +120,7 @@ class Opening:
         return await self.open_ticket(request)
 
     async def _route(self, change: Change, ticket: Ticket) -> Routed:
-        session, grid = change.session, ticket.grid
+        session, grid, place = change.session, ticket.grid, Place.of(ticket)
         since = change.now - change.timeouts.incident
         repeated = await find_incident(
             session, grid, ticket.category, ticket.text, ticket.resident_id, since
@@ -126,10 +128,10 @@ class Opening:
         if repeated is not None:
             return self._join(change, ticket, *repeated)
         if ticket.category == "urgent":
-            assignment = await urgent_audience(session, grid, change.now)
+            assignment = await urgent_audience(session, place, change.now)
             change.offer(ticket, assignment, "assign", None)
             return Routed(assignment.reason, texts.urgent_coming(assignment))
-        assignment = await choose_assignee(session, grid, ticket.category, change.now)
+        assignment = await choose_assignee(session, place, ticket.category, change.now)
         change.offer(ticket, assignment, "assign", None)
         return Routed(assignment.reason, texts.who_is_coming(assignment))
 

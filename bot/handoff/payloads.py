@@ -27,12 +27,15 @@ def member_payload(member: Member, now: datetime | None = None) -> dict[str, Any
         "id": member.id,
         "name": member.name,
         "role": member.role,
+        "community": member.community.name,
         "grids": [g.name for g in member.grids],
         "skills": member.skill_list(),
         "hours": describe(member.schedule),
         "paused": member.paused,
         # Only these can be handed a ticket (`bot.handoff.roles`).
         "holds_tickets": allowed(member.role, Action.HOLD),
+        # The district reads tickets without holding any.
+        "reads_tickets": allowed(member.role, Action.TICKETS),
     }
     if now is not None:
         payload["on_duty"] = on_duty(member.schedule, member.paused, now)
@@ -57,6 +60,7 @@ def ticket_payload(ticket: Ticket) -> dict[str, Any]:
             "name": resident.name,
             "phone": mask_phone(ticket.contact_phone()),
         },
+        "community": ticket.community.name,
         "grid": ticket.grid.name if ticket.grid else None,
         "channel": ticket.channel,
         "chat_type": ticket.chat_type,
@@ -121,6 +125,7 @@ def possible_payload(possible: PossibleRequest) -> dict[str, Any]:
         "id": possible.id,
         "text": possible.text,
         "resident": {"name": possible.resident.name},
+        "community": possible.community.name,
         "grid": possible.grid.name if possible.grid else None,
         "channel": possible.channel,
         "chat_type": possible.chat_type,

@@ -27,7 +27,7 @@ from bot.core.handoff import HandoffRequest, HandoffResult, Origin
 from bot.db.models import Message, Resident
 from bot.db.nlu_models import Classification, PossibleRequest
 from bot.handoff.access import Actor, covered_by, covers
-from bot.handoff.dispatcher import find_grid, on_duty_for
+from bot.handoff.dispatcher import Place, find_place, on_duty_for
 from bot.handoff.ledger import NotAllowed
 from bot.handoff.opening import Opening
 from bot.handoff.push import MemberHub
@@ -94,12 +94,14 @@ class PossibleRequests:
         chat, text = stored.chat, stored.inbound.text
         resident = await session.get(Resident, stored.resident_id)
         address = turn.entities.get("address") or resident.location
+        place = await find_place(session, resident, chat, address, text)
         possible = PossibleRequest(
             message_id=stored.message_id,
             classification=classification,
             conversation_id=chat.conversation_id,
             resident=resident,
-            grid=await find_grid(session, resident, chat, address, text),
+            community=place.community,
+            grid=place.grid,
             channel=chat.channel,
             chat_type=chat.chat_type,
             chat_id=chat.chat_id,
@@ -116,7 +118,7 @@ class PossibleRequests:
 
     async def announce(self, possible: PossibleRequest) -> None:
         async with self._sessions() as session:
-            members = await on_duty_for(session, possible.grid, self._clock.now())
+            members = await on_duty_for(session, Place.of(possible), self._clock.now())
         logger.info(
             "possible request %s (%s %.2f) shown to %d member(s)",
             possible.id,
@@ -127,13 +129,13 @@ class PossibleRequests:
         await self._hub.ask(possible, {m.id for m in members})
 
     async def open_for(self, actor: Actor) -> list[PossibleRequest]:
-        """Undecided ones in the grids the actor covers, newest first."""
+        """Undecided ones in the grids the actor covers (in their community), newest first."""
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(PossibleRequest)
                 .where(
                     PossibleRequest.status == PossibleStatus.OPEN,
-                    covered_by(actor, PossibleRequest.grid_id),
+                    covered_by(actor, PossibleRequest.grid_id, PossibleRequest.community_id),
                 )
                 .order_by(PossibleRequest.id.desc())
                 .limit(200)
@@ -189,7 +191,7 @@ class PossibleRequests:
         possible = await session.get(PossibleRequest, possible_id)
         if possible is None:
             raise UnknownPossibleRequest(f"no possible request {possible_id}")
-        if not covers(actor, possible.grid_id):
+        if not covers(actor, possible):
             raise NotAllowed(
                 f"possible request {possible_id} is outside member {actor.member_id}'s grids"
             )

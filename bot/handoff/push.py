@@ -26,18 +26,20 @@ TOPIC = "members"
 @dataclass(frozen=True)
 class Audience:
     """Who is meant: members who may see a ticket as it is (or was), its holder (everyone who
-    may see it while nobody holds it), members by id, or everyone covering a grid."""
+    may see it while nobody holds it), members by id, or everyone covering a community's
+    grid."""
 
     visible: tuple[Visibility, ...] = ()
     holder_only: bool = False
     holder_id: int | None = None
     member_ids: tuple[int, ...] = ()
     grid_id: int | None = None
+    community_id: int = 0
     by_grid: bool = False
 
     def includes(self, actor: Actor) -> bool:
         if self.by_grid:
-            return covers(actor, self.grid_id)
+            return covers(actor, self)
         if self.member_ids:
             return actor.member_id in self.member_ids
         if self.holder_only and self.holder_id is not None:
@@ -94,7 +96,10 @@ class MemberHub(SocketRegistry[Actor]):
     async def decided(self, possible: PossibleRequest) -> None:
         """Someone decided: every console that could show the card learns it is done."""
         event = {"type": "possible_request.decided", "possible_request": possible_payload(possible)}
-        await self._fan_out(event, Audience(grid_id=possible.grid_id, by_grid=True))
+        await self._fan_out(
+            event,
+            Audience(grid_id=possible.grid_id, community_id=possible.community_id, by_grid=True),
+        )
 
     async def _fan_out(self, event: dict[str, Any], audience: Audience) -> None:
         if self._bus is None:

@@ -1,9 +1,11 @@
 """Who may do what: every role against every action, in one table.
 
 A member helps the residents of their grids; the secretary (书记) answers for the whole
-branch and sees its audit log; an operator (模型运营) improves the model from masked texts and
-never sees a ticket or a phone; an admin keeps the service (models, audit, accounts) and holds
-no tickets either. Routes name the action they need (`bot.web.api.actor`)."""
+branch of her community and sees its audit log; an operator (模型运营) improves the district's
+one model from masked texts and never sees a ticket or a phone; an admin keeps the service
+(models, audit, accounts) for every community and holds no tickets either; the district
+(街道) reads every community's tickets, members and audit log and changes nothing. Routes name
+the action they need (`bot.web.api.actor`)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ class Action(StrEnum):
     TICKETS = "tickets"  # read the tickets offered or assigned to oneself
     HOLD = "hold"  # claim, reply, visit, resolve, merge; be offered or handed a ticket
     SEE_ALL = "see_all"  # every ticket of the branch, not only one's grids
+    DISTRICT = "district"  # every community of the district, not only one's own
     PHONE = "phone"  # reveal a resident's full phone number (audited)
     MEMBERS = "members"  # the list of members and who is on duty
     POSSIBLE = "possible"  # decide on messages that may be requests
@@ -36,10 +39,22 @@ PERMISSIONS: dict[str, frozenset[Action]] = {
     "member": frozenset(_HELPER),
     "secretary": frozenset({*_HELPER, Action.SEE_ALL, Action.AUDIT}),
     "operator": frozenset({Action.REVIEW, Action.MODELS}),
-    "admin": frozenset({Action.REVIEW, Action.MODELS, Action.AUDIT, Action.MEMBERS}),
+    "admin": frozenset(
+        {Action.REVIEW, Action.MODELS, Action.AUDIT, Action.MEMBERS, Action.DISTRICT}
+    ),
+    # Reads, never acts: no claim, reply, phone or decision.
+    "district": frozenset(
+        {Action.TICKETS, Action.SEE_ALL, Action.MEMBERS, Action.AUDIT, Action.DISTRICT}
+    ),
 }
 ROLES = tuple(PERMISSIONS)
-ROLE_LABELS = {"member": "网格员", "secretary": "书记", "operator": "模型运营", "admin": "管理员"}
+ROLE_LABELS = {
+    "member": "网格员",
+    "secretary": "书记",
+    "operator": "模型运营",
+    "admin": "管理员",
+    "district": "街道",
+}
 
 
 def allowed(role: str, action: Action) -> bool:

@@ -1,5 +1,5 @@
 """Members' accounts on the web: logging in and out, who is asking, websocket tickets, and the
-secretary's audit log. Contract in docs/api.md."""
+audit log (a secretary's community's, or the district's). Contract in docs/api.md."""
 
 from __future__ import annotations
 
@@ -93,13 +93,30 @@ async def login(request: web.Request) -> web.Response:
     now = request.app[clock_key].now()
     async with request.app[sessions_key]() as session, session.begin():
         if not ok:
-            audit.record(session, AuditAction.LOGIN_FAILED, now, target=name, detail=address)
+            # A name nobody has belongs to no community: only the district reads it.
+            community_id = member.community_id if member is not None else None
+            audit.record(
+                session,
+                AuditAction.LOGIN_FAILED,
+                now,
+                target=name,
+                detail=address,
+                community_id=community_id,
+            )
         else:
             await guard.succeeded(name)
             assert member is not None
             ttl = timedelta(hours=request.app[settings_key].token_hours)
             token = await issue_token(session, member, now, ttl)
-            audit.record(session, AuditAction.LOGIN, now, member, member.id, detail=address)
+            audit.record(
+                session,
+                AuditAction.LOGIN,
+                now,
+                member,
+                member.id,
+                detail=address,
+                community_id=member.community_id,
+            )
     if not ok:
         logger.warning("failed console login for %r from %s", name, address)
         raise web.HTTPUnauthorized(reason="wrong name or password")
@@ -112,7 +129,9 @@ async def logout(request: web.Request) -> web.Response:
     async with request.app[sessions_key]() as session, session.begin():
         await revoke_token(session, token)
         now = request.app[clock_key].now()
-        audit.record(session, AuditAction.LOGOUT, now, member, member.id)
+        audit.record(
+            session, AuditAction.LOGOUT, now, member, member.id, community_id=member.community_id
+        )
     return web.Response(status=204)
 
 
@@ -136,9 +155,10 @@ async def socket_member(request: web.Request) -> Member:
 
 
 async def audit_log(request: web.Request) -> web.Response:
-    await actor(request, Action.AUDIT)
+    who = await actor(request, Action.AUDIT)
+    community_id = None if who.sees_every_community else who.community_id
     async with request.app[sessions_key]() as session:
-        entries = await audit.recent(session)
+        entries = await audit.recent(session, community_id)
     return web.json_response({"entries": [audit.entry_payload(e) for e in entries]})
 
 

@@ -123,9 +123,13 @@ def _visit(body: dict[str, Any]) -> Visit | None:
 
 
 async def list_members(request: web.Request) -> web.Response:
-    await actor(request, Action.MEMBERS)
+    who = await actor(request, Action.MEMBERS)
     now = request.app[clock_key].now()
-    query = select(Member).where(Member.active.is_(True)).order_by(Member.id)
+    query = (
+        select(Member)
+        .where(Member.active.is_(True), who.reached_by(Member.community_id))
+        .order_by(Member.id)
+    )
     async with request.app[sessions_key]() as session:
         members = (await session.scalars(query)).all()
     return web.json_response({"members": [member_payload(m, now) for m in members]})

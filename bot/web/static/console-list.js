@@ -25,7 +25,9 @@ async function refreshList() {
   if (!state.token) return;
   try {
     const [open, possible] = await Promise.all([
-      api('GET', '/api/tickets?status=open'), api('GET', '/api/possible-requests'),
+      api('GET', '/api/tickets?status=open'),
+      // The district reads tickets and decides nothing: it has no possible requests to see.
+      state.me && state.me.holds_tickets ? api('GET', '/api/possible-requests') : { possible_requests: [] },
     ]);
     state.openTickets = open.tickets || [];
     state.possible = possible.possible_requests || [];

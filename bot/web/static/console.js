@@ -11,11 +11,14 @@ import { api, connect } from './console-session.js';
 import { PANELS, closePanel } from './console-ticket-actions.js';
 import { loadTicket } from './console-ticket.js';
 
+// The secretary reads her community's audit log, the district every community's.
+const readsAudit = () => isSecretary() || !!(state.me && state.me.role === 'district');
+
 // ---------- routing ----------
 function route() {
   if (!state.token) { showView('login'); return; }
   if (location.hash === '#audit') {
-    if (!isSecretary()) { location.hash = ''; return; }
+    if (!readsAudit()) { location.hash = ''; return; }
     if (views.audit.hidden) {
       state.auditFromList = !views.list.hidden;
       state.currentId = state.current = state.revealed = state.fixingCategory = null;
@@ -63,10 +66,10 @@ function route() {
 }
 
 function startApp() {
-  // Operators and admins hold no tickets: their pages are the model's (same login).
-  if (state.me && !state.me.holds_tickets) { location.replace('/ops/review'); return; }
+  // Operators and admins read no tickets: their pages are the model's (same login).
+  if (state.me && !state.me.reads_tickets) { location.replace('/ops/review'); return; }
   $('me-name').textContent = state.me ? state.me.name : '';
-  $('audit-link').hidden = !isSecretary();
+  $('audit-link').hidden = !readsAudit();
   route();
   connect();
 }

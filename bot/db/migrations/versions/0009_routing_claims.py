@@ -3,16 +3,16 @@
 Several workers share one database; a worker claims a message before routing it
 (`bot.conversation.work`), and a claim that outlives its worker expires.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-05
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0008'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
