@@ -73,17 +73,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from load_parts import (  # noqa: E402
-    BareParse,
+    Config,
     Console,
     TimedFake,
     bare_parse,
+    database,
     descendants,
-    fresh_postgres,
+    parse_configs,
+    parse_rates,
     request_texts,
     start_time,
     tree_cpu,
     worker_children,
 )
+from load_report import TOLD_P95_S, report, targets  # noqa: E402
 from wechat_callback import (  # noqa: E402
     READY_TIMEOUT,
     TOKEN,
@@ -106,17 +109,6 @@ SECRETARY = "陈红梅"  # sees every ticket
 WECHAT_TIMEOUT = 5.0  # WeChat waits this long for an answer, then tries again
 RETRIES = 3
 RETRY_GAP = 1.0
-TOLD_P95_S = 2.0
-
-
-@dataclass(frozen=True)
-class Config:
-    database: str  # "sqlite" or "postgres"
-    workers: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.database}, {self.workers} worker{'s' if self.workers > 1 else ''}"
 
 
 @dataclass
@@ -324,15 +316,6 @@ async def kill_worker(live: Live, after: float, killed: dict[str, Any]) -> None:
     killed["workers_3s_after"] = len(worker_children(live.pid))
 
 
-@contextlib.asynccontextmanager
-async def database(config: Config, args: argparse.Namespace, tmp: Path) -> Any:
-    if config.database == "postgres":
-        async with fresh_postgres(args.postgres) as url:
-            yield url
-    else:
-        yield f"sqlite+aiosqlite:///{tmp}/bot.db"
-
-
 async def warm_up(live: Live, timeout: float) -> None:
     """Outside the figures: a few requests from other residents, over fresh connections (so
     that each worker likely gets one), until each is told."""
@@ -359,7 +342,7 @@ async def run_config(
 
     result: dict[str, Any] = {"name": config.name, **vars(config), "phases": []}
     async with contextlib.AsyncExitStack() as stack:
-        url = await stack.enter_async_context(database(config, args, tmp))
+        url = await stack.enter_async_context(database(config, args.postgres, tmp))
         fake = TimedFake()
         await fake.start()
         stack.push_async_callback(fake.close)
@@ -450,90 +433,6 @@ def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-HEADER = (
-    f"{'rate':>5} {'sent/s':>6} {'ans/s':>6} | {'callback ms p50':>15} {'p95':>6} {'p99':>6} "
-    f"| {'told s p50':>10} {'p95':>5} | {'console p50':>11} {'p95':>5} | {'CPU ms':>6} "
-    f"{'×parse':>6} | {'sent':>5} {'tickets':>7} {'no tkt':>6} {'lost':>4} {'dup':>3} "
-    f"{'unack':>5} | sustained"
-)
-
-
-def row(p: dict[str, Any], bare_ms: float) -> str:
-    cb, told, con = p["callback_ms"], p["told_s"], p["console_s"]
-    cpu = p["cpu_ms_per_message"]
-    verdict = "yes" if p["sustained"] else ("no" if p["drained"] else "no (backlog)")
-    return (
-        f"{p['rate']:>5g} {p['sent_per_s']:>6.1f} {p['answered_per_s']:>6.1f} | "
-        f"{fmt(cb['p50'], '.1f'):>15} {fmt(cb['p95'], '.1f'):>6} {fmt(cb['p99'], '.1f'):>6} | "
-        f"{fmt(told['p50'], '.2f'):>10} {fmt(told['p95'], '.2f'):>5} | "
-        f"{fmt(con['p50'], '.2f'):>11} {fmt(con['p95'], '.2f'):>5} | {fmt(cpu, '.1f'):>6} "
-        f"{fmt(cpu / bare_ms if cpu is not None else None, '.2f'):>6} | {p['sent']:>5} "
-        f"{p['tickets']:>7} {p['no_ticket']:>6} {p['lost']:>4} {p['dup']:>3} "
-        f"{p['unacked']:>5} | {verdict}"
-    )
-
-
-def best(result: dict[str, Any]) -> dict[str, Any] | None:
-    sustained = [p for p in result["phases"] if p["sustained"]]
-    return max(sustained, key=lambda p: p["rate"]) if sustained else None
-
-
-def report(result: dict[str, Any], bare: BareParse) -> None:
-    print(f"\n{result['name']} ({result.get('processes', '?')} process(es) serving)")
-    print(HEADER)
-    for p in result["phases"]:
-        print(row(p, bare.cpu_ms))
-        if p["errors"]:
-            print(f"      callback errors: {p['errors']}")
-    top = best(result)
-    print("highest rate sustained: " + (f"{top['rate']:g}/s" if top else "none"))
-    print(
-        f"log: {result['log']['warnings_and_errors']} warnings/errors; console "
-        f"{result['console']['connects']} connection(s), failures {result['console']['failures']}"
-    )
-    for line in result["log_top"]:
-        print(f"  {line[:200]}")
-    kill = result.get("kill")
-    if kill:
-        what = kill.get("killed", {})
-        print(
-            f"kill -9 run at {kill['rate']:g}/s: "
-            + (what.get("skipped") or f"killed pid {what.get('pid')} at {what.get('at_s'):g} s")
-            + f"; sent {kill['sent']}, acknowledged {kill['acked']}, answered {kill['answered']},"
-            f" lost {kill['lost']}, duplicated {kill['dup']}, unacknowledged {kill['unacked']}"
-            f" (callback errors {kill['errors'] or 0}; workers after 3 s: "
-            f"{what.get('workers_3s_after', '-')})"
-        )
-
-
-def targets(result: dict[str, Any], bare: BareParse) -> str:
-    top = best(result)
-    rate = top["rate"] if top else 0
-    at = top or (result["phases"][0] if result["phases"] else None)
-    p99 = at["callback_ms"]["p99"] if at else None
-    told = at["told_s"]["p95"] if at else None
-    cpu = at["cpu_ms_per_message"] if at else None
-    ratio = cpu / bare.cpu_ms if cpu is not None else None
-    met = (
-        rate >= 60
-        and p99 is not None
-        and p99 < 100
-        and told is not None
-        and told < TOLD_P95_S
-        and ratio is not None
-        and ratio <= 3
-    )
-    return (
-        f"  {result['name']:<22} sustained {rate:g}/s (≥ 60), callback p99 {fmt(p99, '.1f')} ms "
-        f"(< 100), told p95 {fmt(told, '.2f')} s (< 2), CPU {fmt(ratio, '.2f')} × parse (≤ 3): "
-        f"{'met' if met else 'NOT met'}"
-    )
-
-
 async def main_async(args: argparse.Namespace, model: Path, tmp: Path) -> dict[str, Any]:
     progress("bare parse: loading the model in a child process")
     written = request_texts()
@@ -569,26 +468,6 @@ async def main_async(args: argparse.Namespace, model: Path, tmp: Path) -> dict[s
         "texts_misread": misread,
         "configs": results,
     }
-
-
-def parse_configs(text: str) -> list[Config]:
-    configs = []
-    for item in text.split(","):
-        database, _, workers = item.strip().partition(":")
-        if database not in ("sqlite", "postgres") or not workers.isdigit() or int(workers) < 1:
-            raise argparse.ArgumentTypeError(f"{item!r}: expected sqlite:N or postgres:N")
-        configs.append(Config(database, int(workers)))
-    return configs
-
-
-def parse_rates(text: str) -> list[float]:
-    try:
-        rates = [float(r) for r in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected rates like 20,40,60") from None
-    if not rates or min(rates) <= 0:
-        raise argparse.ArgumentTypeError("rates must be positive")
-    return rates
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ secretary's console."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import gc
@@ -244,6 +245,49 @@ async def fresh_postgres(admin_dsn: str) -> AsyncIterator[str]:
         with contextlib.suppress(Exception):
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+# What bench/load.py runs: a database and a number of workers
+
+
+@dataclass(frozen=True)
+class Config:
+    database: str  # "sqlite" or "postgres"
+    workers: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.database}, {self.workers} worker{'s' if self.workers > 1 else ''}"
+
+
+def parse_configs(text: str) -> list[Config]:
+    configs = []
+    for item in text.split(","):
+        database, _, workers = item.strip().partition(":")
+        if database not in ("sqlite", "postgres") or not workers.isdigit() or int(workers) < 1:
+            raise argparse.ArgumentTypeError(f"{item!r}: expected sqlite:N or postgres:N")
+        configs.append(Config(database, int(workers)))
+    return configs
+
+
+def parse_rates(text: str) -> list[float]:
+    try:
+        rates = [float(r) for r in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected rates like 20,40,60") from None
+    if not rates or min(rates) <= 0:
+        raise argparse.ArgumentTypeError("rates must be positive")
+    return rates
+
+
+@contextlib.asynccontextmanager
+async def database(config: Config, admin_dsn: str, tmp: Path) -> AsyncIterator[str]:
+    """The service's database URL for `config`: a fresh PostgreSQL database, or SQLite in `tmp`."""
+    if config.database == "postgres":
+        async with fresh_postgres(admin_dsn) as url:
+            yield url
+    else:
+        yield f"sqlite+aiosqlite:///{tmp}/bot.db"
 
 
 # The fake WeChat API, noting the time of each line
