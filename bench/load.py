@@ -28,7 +28,8 @@ Figures per phase:
   the ticket that message opened.
 - CPU ms/msg: CPU seconds of the service's process and all its descendants (/proc, user +
   system, reaped children included) from the phase's start until it drained, per message;
-  ×parse: that over the bare parse's CPU per message (both count every thread).
+  ×parse: that over the bare parse's CPU per message (both count every thread). The
+  PostgreSQL and Redis servers' own CPU is not in it.
 - tickets: acknowledged messages that opened a ticket (read from the database); no tkt: a bot
   line but no ticket (the service read it otherwise); lost: acknowledged, but no ticket and no
   bot line ever; dup: a resident with two tickets or two told lines; unack: no attempt was

@@ -70,6 +70,7 @@ def report(result: dict[str, Any], bare: BareParse) -> None:
             + (what.get("skipped") or f"killed pid {what.get('pid')} at {what.get('at_s'):g} s")
             + f"; sent {kill['sent']}, acknowledged {kill['acked']}, answered {kill['answered']},"
             f" lost {kill['lost']}, duplicated {kill['dup']}, unacknowledged {kill['unacked']}"
+            f", told p95 {fmt(kill['told_s']['p95'], '.2f')} s"
             f" (callback errors {kill['errors'] or 0}; workers after 3 s: "
             f"{what.get('workers_3s_after', '-')})"
         )
