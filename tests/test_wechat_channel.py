@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from bot.app import create_app, resume_after_restart
 from bot.channels.callbacks import WELCOME_TEXT
+from bot.conversation import router as router_module
 from bot.conversation.messages import store_outbound
 from bot.core.chat import ChatRef
 from bot.db.models import Message, Resident, Ticket
@@ -341,3 +343,25 @@ async def test_a_platform_that_keeps_failing_leaves_the_reply_failed_and_tells_t
     )
     assert (status, reply["delivery"]) == (200, "failed")
     assert "请电话联系" in (await console.event("message.undelivered"))["notice"]
+
+
+async def test_a_callback_while_the_database_is_gone_is_503_and_the_retry_is_kept(
+    plain: Service, fake: FakeWechat, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    pusher = WechatPusher(TOKEN, fake.appid)
+    call = pusher.call(text_xml(OPENID, LEAK, pusher.next_msg_id()))
+
+    async def database_restarting(*_args: object) -> None:
+        raise OperationalError("INSERT INTO messages", {}, ConnectionRefusedError(111, "refused"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(router_module, "store_inbound", database_restarting)
+        refused = await plain.client.post("/channels/wechat", params=call.params, data=call.body)
+    assert (refused.status, refused.headers["Retry-After"]) == (503, "5")
+    assert "the database does not answer" in caplog.text
+
+    # WeChat retries the same callback; now it is stored, acknowledged and routed.
+    retried = await plain.client.post("/channels/wechat", params=call.params, data=call.body)
+    assert (retried.status, await retried.text()) == (200, "success")
+    await plain.client.app[router_key].drain()
+    assert await count(plain, Ticket) == 1

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from bot.handoff.ledger import NotAllowed, TicketNotFound
 from bot.handoff.possible import AlreadyDecided, UnknownPossibleRequest
@@ -100,6 +101,10 @@ def too_many(retry_after: int) -> web.Response:
     )
 
 
+# A database restarting or out of reach: not the request's fault, worth a retry.
+DATABASE_GONE = (OperationalError, InterfaceError, DisconnectionError, ConnectionRefusedError)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
@@ -114,6 +119,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except TooManyAttempts as e:
         logger.warning("%s %s throttled for %d s", request.method, request.path, e.retry_after)
         return too_many(e.retry_after)
+    except DATABASE_GONE as e:
+        # WeChat retries a callback that is not answered 200: nothing acknowledged is lost.
+        logger.error("%s %s: the database does not answer (%s)", request.method, request.path, e)
+        return web.json_response(
+            {"error": "暂时忙不过来，请稍后再试"}, status=503, headers={"Retry-After": "5"}
+        )
     except web.HTTPException as e:
         if e.status < 400 or not request.path.startswith(("/api/", "/internal/", "/webchat/api/")):
             raise
