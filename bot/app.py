@@ -285,12 +285,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     """The service; `clock` is for tests and benchmarks that move time themselves.
 
     The resource contexts open in order and close in reverse, and each uses what the ones
-    before it opened: `database` the sessions every other needs; `trust` the login and
-    cookie guards; `handoff` the consoles' hub, delivery and the ticket service; `platforms`
+    before it opened: `database` the sessions every other needs; `cluster` Redis and the bus
+    (the hub, webchat sockets, throttles and routing share through them); `trust` the login
+    and cookie guards; `handoff` the consoles' hub, delivery and the ticket service; `platforms`
     the WeChat-family senders (registered on delivery) and the group robot (told of new
     tickets); `timers` the claim and survey timers (on the ticket service); `dialogue` the
     model, the router and the intake channels hand messages to. So on shutdown the router
-    drains before the timers stop, the sockets close and the database is disposed.
+    finishes what it routes before the timers stop, the sockets close, the bus and Redis
+    close and the database is disposed.
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     # aiohttp 3.9 types the signal as taking a handler of handlers; this handler is right.
