@@ -244,7 +244,7 @@ async def dialogue(app: web.Application) -> AsyncIterator[None]:
         model,
         tracker_store_for(settings.database_url),
         action_endpoint(app),
-        lock_store_for(settings.redis_url),
+        lock_store_for(settings.redis_url, settings.routing_lease_s),
     )
     app[rasa_key] = engine
     app[router_key] = router = Router(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from bot.cluster.bus import Bus
 from bot.cluster.redis import SharedRedis
 from bot.cluster.throttle import Throttle
 from bot.cluster.tokens import SharedTokens
+from bot.conversation.engine import SharedLockStore
 from bot.core.clock import FakeClock
 from bot.settings import Settings
 from tests.helpers import start_service
@@ -135,3 +137,15 @@ async def test_a_service_whose_redis_is_gone_still_answers_and_says_so(
     await aunt.say("3号楼2单元501 厨房水管漏水了")
     assert (await screen.event("ticket.created"))["ticket"]["assignee"]["name"] == "王建国"
     assert "王建国" in (await aunt.hear("bot"))["text"]
+
+
+async def test_a_turn_lock_left_by_a_killed_worker_frees_with_the_routing_claim(
+    shared: list[SharedRedis],
+) -> None:
+    # The killed worker's lock was taken a claim's length ago; the new one's is fresh.
+    dead, alive = SharedLockStore(REDIS_URL, 1.0), SharedLockStore(REDIS_URL, 10.0)
+    dead.issue_ticket("wechat:o-aunt")  # a worker killed mid-turn never cleans up after itself
+    started = time.monotonic()
+    async with alive.lock("wechat:o-aunt", wait_time_in_seconds=0.1):
+        waited = time.monotonic() - started
+    assert waited < 3.0  # not Rasa's 60 s

@@ -12,7 +12,13 @@ from typing import Any
 
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
-from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore, TicketLock
+from rasa.core.lock_store import (
+    LOCK_LIFETIME,
+    InMemoryLockStore,
+    LockStore,
+    RedisLockStore,
+    TicketLock,
+)
 from rasa.core.tracker_store import TrackerStore
 from rasa.utils.endpoints import EndpointConfig
 from redis import StrictRedis
@@ -54,13 +60,21 @@ async def _load_agent(
 class SharedLockStore(RedisLockStore):
     """Rasa's RedisLockStore, so that one conversation's turns are ordered across workers;
     while Redis does not answer, this worker's own memory, so that residents still get
-    answers (`/readyz` reports the degradation)."""
+    answers (`/readyz` reports the degradation).
 
-    def __init__(self, url: str) -> None:
+    A lock lasts as long as a routing claim (`bot.conversation.work`), not Rasa's 60 s: a
+    worker killed mid-turn leaves its lock behind, and the worker that takes the message over
+    once the claim ends must not then wait out the rest of a minute."""
+
+    def __init__(self, url: str, lifetime: float) -> None:
         LockStore.__init__(self)
+        self._lifetime = lifetime
         self.red = StrictRedis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self.key_prefix = "lock:"
         self._memory = InMemoryLockStore()
+
+    def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
+        return super().issue_ticket(conversation_id, min(lock_lifetime, self._lifetime))
 
     def get_lock(self, conversation_id: str) -> TicketLock | None:
         try:
@@ -81,8 +95,8 @@ class SharedLockStore(RedisLockStore):
             self._memory.save_lock(lock)
 
 
-def lock_store_for(redis_url: str) -> LockStore:
-    return SharedLockStore(redis_url) if redis_url else InMemoryLockStore()
+def lock_store_for(redis_url: str, lifetime: float) -> LockStore:
+    return SharedLockStore(redis_url, lifetime) if redis_url else InMemoryLockStore()
 
 
 class NoModel(Exception):
