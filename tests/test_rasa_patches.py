@@ -42,6 +42,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 from rasa_sdk.executor import ActionExecutor
+from sqlalchemy.pool import QueuePool
 
 from actions.actions import build_actions
 from bot.conversation import rasa_patches
@@ -52,6 +53,7 @@ from bot.conversation.rasa_patches import (
     _event_row,
     _run_through,
     action_response_validator,
+    keep_sqlite_connections,
     rasa_validate_action_result,
     speed_up_action_validation,
     tracker_store_for,
@@ -215,6 +217,32 @@ def test_the_service_tracker_store_writes_to_the_service_database(tmp_path: Path
     inner = store._store
     assert isinstance(inner, BatchedSQLTrackerStore)
     assert Path(inner.engine.url.database) == tmp_path / "bot.db"
+    assert isinstance(inner.engine.pool, QueuePool)
+
+
+async def test_the_sqlite_store_keeps_the_connections_rasas_opens_for_every_session(
+    tmp_path: Path,
+) -> None:
+    def connections_opened(store: SQLTrackerStore) -> list[object]:
+        opened: list[object] = []
+        sa.event.listen(store.engine, "connect", lambda connection, _: opened.append(connection))
+        return opened
+
+    rasa_store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "rasa.db"))
+    ours = BatchedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "ours.db"))
+    keep_sqlite_connections(ours)
+    rasas_opened, ours_opened = connections_opened(rasa_store), connections_opened(ours)
+
+    found = []
+    for store in (rasa_store, ours):
+        await store.save(conversation())
+        # One worker thread after another, as the service runs the store.
+        for _ in range(2):
+            found.append(await asyncio.to_thread(_run_through, store.retrieve("wechat:o1")))
+    # Rasa opens a connection for each session; if it pools them itself, drop the patch.
+    assert len(rasas_opened) == 3
+    assert len(ours_opened) == 1
+    assert found[0] is not None and all(tracker == found[0] for tracker in found)
 
 
 # The action-validation speed-up: Rasa's schema, Rasa's verdicts ----------------------------
