@@ -106,6 +106,10 @@ async def saved_rows(store: SQLTrackerStore) -> list[tuple[object, ...]]:
     tracker.update(BotUttered("已请3号楼网格员王建国来帮您", timestamp=6.0))
     tracker.update(ConversationPaused(timestamp=7.0))
     await store.save(tracker)
+    return await saved_rows_of(store)
+
+
+async def saved_rows_of(store: SQLTrackerStore) -> list[tuple[object, ...]]:
     table = store.SQLEvent.__table__
     with store.engine.connect() as connection:
         return [tuple(row) for row in connection.execute(sa.select(table).order_by(table.c.id))]
@@ -133,6 +137,33 @@ async def test_batched_saves_write_the_rows_and_publish_the_events_rasa_does(
     assert retrieved is not None and retrieved.is_paused()
     rasas = await rasa_store.retrieve("wechat:o1")
     assert rasas is not None and retrieved.events == rasas.events
+
+
+async def test_saving_a_tracker_without_events_writes_and_publishes_nothing_as_in_rasa(
+    tmp_path: Path,
+) -> None:
+    def statements_run(store: SQLTrackerStore) -> list[str]:
+        run: list[str] = []
+        sa.event.listen(store.engine, "before_cursor_execute", lambda *a: run.append(a[2]))
+        return run
+
+    stores = []
+    for cls in (SQLTrackerStore, BatchedSQLTrackerStore):
+        broker = RecordingBroker()
+        store = cls(Domain.empty(), dialect="sqlite", db=str(tmp_path / f"{cls.__name__}.db"))
+        store.event_broker = broker
+        # A conversation with events stored, and a new one.
+        await store.save(conversation())
+        broker.published.clear()
+        stores.append((store, broker, statements_run(store)))
+    for sender in ("wechat:o1", "wechat:new"):
+        for store, _, _ in stores:
+            await store.save(DialogueStateTracker(sender, []))
+
+    (rasa_store, rasa_broker, rasas), (ours, our_broker, our_statements) = stores
+    assert rasas and not our_statements
+    assert await saved_rows_of(ours) == await saved_rows_of(rasa_store)
+    assert rasa_broker.published == our_broker.published == []
 
 
 def test_the_batched_store_uses_rasas_names_as_they_are() -> None:

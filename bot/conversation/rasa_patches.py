@@ -54,12 +54,17 @@ def tracker_store_for(database_url: str) -> TrackerStore:
 
 
 class BatchedSQLTrackerStore(SQLTrackerStore):
-    """`SQLTrackerStore`, writing a turn's new events in one INSERT instead of one each.
+    """`SQLTrackerStore`, writing a turn's new events in one INSERT instead of one each, and
+    not going to the database for a tracker without events.
 
     Why: SQLite's write lock is held from the first insert to the commit (docs/rasa-patches.md).
     """
 
     async def save(self, tracker: DialogueStateTracker) -> None:
+        if not tracker.events:
+            # A new conversation's tracker, saved as soon as it is created: Rasa's save counts
+            # the stored events, then writes and publishes none.
+            return
         await self.stream_events(tracker)
         with self.session_scope() as session:
             rows = [
