@@ -56,28 +56,27 @@ def chat_message(message: Message) -> ChatMessage:
 
 async def store_inbound(sessions: sessionmaker, inbound: Inbound) -> StoredInbound | None:
     """Persist a resident's message; None when the platform already delivered this one."""
-    # Most callbacks under load are WeChat's retries: a read spots them without taking the
-    # database's write lock, which an insert that fails on the unique key would.
-    if await _already_stored(sessions, inbound):
-        return None
     try:
-        return await _insert_inbound(sessions, inbound)
+        return await _insert_if_new(sessions, inbound)
     except IntegrityError:
         # Either a retry of a stored message, or two first messages of a new resident
         # racing to create them; the second attempt tells which.
-        if await _already_stored(sessions, inbound):
-            return None
         try:
-            return await _insert_inbound(sessions, inbound)
+            return await _insert_if_new(sessions, inbound)
         except IntegrityError:
-            if await _already_stored(sessions, inbound):
-                return None
+            async with sessions() as session:
+                if await _already_stored(session, inbound):
+                    return None
             raise
 
 
-async def _insert_inbound(sessions: sessionmaker, inbound: Inbound) -> StoredInbound:
+async def _insert_if_new(sessions: sessionmaker, inbound: Inbound) -> StoredInbound | None:
     chat = inbound.chat
     async with sessions() as session, session.begin():
+        # Most callbacks under load are WeChat's retries: a read spots them without taking
+        # the database's write lock, which an insert that fails on the unique key would.
+        if await _already_stored(session, inbound):
+            return None
         resident = await _resident(session, chat, inbound.user_name, inbound.kind)
         message = Message(
             channel=chat.channel,
@@ -121,14 +120,13 @@ async def _resident(session: AsyncSession, chat: ChatRef, name: str, inbound_kin
     return resident
 
 
-async def _already_stored(sessions: sessionmaker, inbound: Inbound) -> bool:
-    async with sessions() as session:
-        found = await session.scalar(
-            select(Message.id).where(
-                Message.channel == inbound.chat.channel,
-                Message.platform_msg_id == inbound.platform_msg_id,
-            )
+async def _already_stored(session: AsyncSession, inbound: Inbound) -> bool:
+    found = await session.scalar(
+        select(Message.id).where(
+            Message.channel == inbound.chat.channel,
+            Message.platform_msg_id == inbound.platform_msg_id,
         )
+    )
     return found is not None
 
 
@@ -147,12 +145,15 @@ async def store_outbound(
     member_id: int | None = None,
     ticket_id: int | None = None,
     delivery: str = "pending",
+    resident_id: int | None = None,
 ) -> Message:
-    resident_id = await session.scalar(
-        select(Resident.id).where(
-            Resident.channel == chat.channel, Resident.external_id == chat.user_id
+    """`resident_id`: the chat's resident, looked up when not given."""
+    if resident_id is None:
+        resident_id = await session.scalar(
+            select(Resident.id).where(
+                Resident.channel == chat.channel, Resident.external_id == chat.user_id
+            )
         )
-    )
     message = Message(
         channel=chat.channel,
         conversation_id=chat.conversation_id,
