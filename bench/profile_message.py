@@ -1,25 +1,29 @@
 """CPU per request message, end to end, against the model's own parse, in one process.
 
     .venv/bin/python bench/profile_message.py [--model PATH] [--messages 40] [--warmup 5]
-        [--profile]
+        [--statements] [--profile]
 
 The service (`bot.app.create_app`) runs on a fresh SQLite file seeded with the demo's grids and
 members, the WeChat channel in plain mode, its API pointed at the fake WeChat server
 (tests/fake_wechat.py). N new residents each send one signed callback with a request ("3号楼2单元
 501 厨房水管漏水了" and variations); each message is waited for until it is routed (a ticket
-opened and the resident told who is coming), one at a time. Then the same texts go through
-`agent.parse_message` of the same loaded model.
+opened and the resident told who is coming), one at a time, and after each the same text goes
+through `agent.parse_message` of the same loaded model: both see the same load of a shared
+machine.
 
 It prints CPU per message (time.process_time) for the whole path and for the bare parse, and
-their ratio; also the database statements per message (SQLAlchemy's `before_cursor_execute`,
-the service's and Rasa's tracker store's), and where the CPU went: the event loop's thread, or
-the worker threads the tracker store runs in. The fake WeChat server and the sender run in a
-thread of their own whose CPU is left out: it is WeChat's, not the service's.
+their ratio; where the path's CPU went (the event loop's thread, the other threads: aiosqlite's
+connections and the tracker store's workers; and how much of all was in the kernel); and the
+database statements per message (SQLAlchemy's `before_cursor_execute`, the service's and Rasa's
+tracker store's), with --statements each kind of statement. The fake WeChat server and the
+sender run in a thread of their own whose CPU is left out: it is WeChat's, not the service's.
 Logging is configured as `python -m bot serve` does (INFO, masked), into var/profile_message.log.
 
 With --profile, a cProfile of the event loop's thread over the measured messages goes to
-var/profile_message.prof (read it with `python -m pstats` or snakeviz); worker threads are not
-in it. The model is the newest archive in models/, else in var/test-models/ (the tests' tiny
+var/profile_message.prof (read it with `python -m pstats` or snakeviz), timed in that thread's
+CPU; the other threads are not in it, nor is work SQLAlchemy runs in greenlets attributed well.
+py-spy (`py-spy record --gil -f raw -- .venv/bin/python bench/profile_message.py`) samples
+every thread. The model is the newest archive in models/, else in var/test-models/ (the tests' tiny
 model, which parses faster than the production one) unless --model is given.
 """
 
@@ -163,7 +167,7 @@ class Spent:
         return self.process - self.outside
 
     @property
-    def workers(self) -> float:
+    def other_threads(self) -> float:
         return self.service - self.loop
 
 
@@ -292,7 +296,7 @@ def report(
     rows = [
         ("whole path, CPU per message", ms(whole.service)),
         ("  event loop thread", ms(whole.loop)),
-        ("  other threads (SQLite, tracker store)", ms(whole.workers)),
+        ("  other threads (SQLite, tracker store)", ms(whole.other_threads)),
         ("  in the kernel (all threads, outside too)", ms(whole.system)),
         ("bare agent.parse_message", ms(parse)),
         ("ratio whole / parse", f"{whole.service / parse:7.2f}"),
