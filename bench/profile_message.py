@@ -21,10 +21,13 @@ Logging is configured as `python -m bot serve` does (INFO, masked), into var/pro
 
 With --profile, a cProfile of the event loop's thread over the measured messages goes to
 var/profile_message.prof (read it with `python -m pstats` or snakeviz), timed in that thread's
-CPU; the other threads are not in it, nor is work SQLAlchemy runs in greenlets attributed well.
-py-spy (`py-spy record --gil -f raw -- .venv/bin/python bench/profile_message.py`) samples
-every thread. The model is the newest archive in models/, else in var/test-models/ (the tests' tiny
-model, which parses faster than the production one) unless --model is given.
+CPU; the figures printed then include the profiler's own cost. The other threads are not in
+it, nor is work SQLAlchemy runs in greenlets attributed well; py-spy samples every thread:
+
+    py-spy record --gil -f raw -o var/spy.txt -- .venv/bin/python bench/profile_message.py
+
+The model is the newest archive in models/, else in var/test-models/ (the tests' tiny model,
+which parses faster than the production one) unless --model is given.
 """
 
 from __future__ import annotations
