@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
@@ -71,30 +71,59 @@ async def store_inbound(sessions: sessionmaker, inbound: Inbound) -> StoredInbou
 
 
 async def _insert_if_new(sessions: sessionmaker, inbound: Inbound) -> StoredInbound | None:
+    """Rows, not ORM objects: the message is not read back, and loading and flushing objects
+    cost more than the statements."""
     chat = inbound.chat
     async with sessions() as session, session.begin():
         # Most callbacks under load are WeChat's retries: a read spots them without taking
         # the database's write lock, which an insert that fails on the unique key would.
         if await _already_stored(session, inbound):
             return None
-        resident = await _resident(session, chat, inbound.user_name, inbound.kind)
-        message = Message(
-            channel=chat.channel,
-            platform_msg_id=inbound.platform_msg_id,
-            conversation_id=chat.conversation_id,
-            chat_type=chat.chat_type,
-            chat_id=chat.chat_id,
-            direction="in",
-            sender_kind="resident",
-            resident_id=resident.id,
-            text=inbound.text,
-            kind=inbound.kind,
-            media=inbound.media.to_json() if inbound.media else None,
-            reply_handle=inbound.reply_handle,
+        resident_id, name = await _writing_resident(session, chat, inbound.user_name, inbound.kind)
+        inserted = await session.execute(
+            insert(Message).values(
+                channel=chat.channel,
+                platform_msg_id=inbound.platform_msg_id,
+                conversation_id=chat.conversation_id,
+                chat_type=chat.chat_type,
+                chat_id=chat.chat_id,
+                direction="in",
+                sender_kind="resident",
+                resident_id=resident_id,
+                text=inbound.text,
+                kind=inbound.kind,
+                media=inbound.media.to_json() if inbound.media else None,
+                reply_handle=inbound.reply_handle,
+            )
         )
-        session.add(message)
-        await session.flush()
-        return StoredInbound(message.id, resident.id, resident.name, inbound)
+        return StoredInbound(inserted.inserted_primary_key[0], resident_id, name, inbound)
+
+
+async def _writing_resident(
+    session: AsyncSession, chat: ChatRef, name: str, inbound_kind: str
+) -> tuple[int, str]:
+    """The id and name of the resident who writes in `chat`, created on their first message.
+    A name the platform gives replaces the stored one; anything but leaving makes them active."""
+    found = (
+        await session.execute(
+            select(Resident.id, Resident.name, Resident.active).where(
+                Resident.channel == chat.channel, Resident.external_id == chat.user_id
+            )
+        )
+    ).first()
+    if found is None:
+        created = await session.execute(
+            insert(Resident).values(channel=chat.channel, external_id=chat.user_id, name=name)
+        )
+        return created.inserted_primary_key[0], name
+    changes: dict[str, object] = {}
+    if name and found.name != name:
+        changes["name"] = name
+    if inbound_kind != "unsubscribe" and not found.active:
+        changes["active"] = True
+    if changes:
+        await session.execute(update(Resident).where(Resident.id == found.id).values(**changes))
+    return found.id, name or found.name
 
 
 async def resident_in(session: AsyncSession, chat: ChatRef, name: str = "") -> Resident:
@@ -108,15 +137,6 @@ async def resident_in(session: AsyncSession, chat: ChatRef, name: str = "") -> R
         resident = Resident(channel=chat.channel, external_id=chat.user_id, name=name)
         session.add(resident)
         await session.flush()
-    return resident
-
-
-async def _resident(session: AsyncSession, chat: ChatRef, name: str, inbound_kind: str) -> Resident:
-    resident = await resident_in(session, chat, name)
-    if name and resident.name != name:
-        resident.name = name
-    if inbound_kind != "unsubscribe":
-        resident.active = True
     return resident
 
 
