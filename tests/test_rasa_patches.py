@@ -42,6 +42,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 from rasa_sdk.executor import ActionExecutor
+from sqlalchemy.pool import QueuePool
 
 from actions.actions import build_actions
 from bot.conversation import rasa_patches
@@ -52,6 +53,7 @@ from bot.conversation.rasa_patches import (
     _event_row,
     _run_through,
     action_response_validator,
+    keep_sqlite_connections,
     rasa_validate_action_result,
     speed_up_action_validation,
     tracker_store_for,
@@ -104,6 +106,10 @@ async def saved_rows(store: SQLTrackerStore) -> list[tuple[object, ...]]:
     tracker.update(BotUttered("已请3号楼网格员王建国来帮您", timestamp=6.0))
     tracker.update(ConversationPaused(timestamp=7.0))
     await store.save(tracker)
+    return await saved_rows_of(store)
+
+
+async def saved_rows_of(store: SQLTrackerStore) -> list[tuple[object, ...]]:
     table = store.SQLEvent.__table__
     with store.engine.connect() as connection:
         return [tuple(row) for row in connection.execute(sa.select(table).order_by(table.c.id))]
@@ -131,6 +137,33 @@ async def test_batched_saves_write_the_rows_and_publish_the_events_rasa_does(
     assert retrieved is not None and retrieved.is_paused()
     rasas = await rasa_store.retrieve("wechat:o1")
     assert rasas is not None and retrieved.events == rasas.events
+
+
+async def test_saving_a_tracker_without_events_writes_and_publishes_nothing_as_in_rasa(
+    tmp_path: Path,
+) -> None:
+    def statements_run(store: SQLTrackerStore) -> list[str]:
+        run: list[str] = []
+        sa.event.listen(store.engine, "before_cursor_execute", lambda *a: run.append(a[2]))
+        return run
+
+    stores = []
+    for cls in (SQLTrackerStore, BatchedSQLTrackerStore):
+        broker = RecordingBroker()
+        store = cls(Domain.empty(), dialect="sqlite", db=str(tmp_path / f"{cls.__name__}.db"))
+        store.event_broker = broker
+        # A conversation with events stored, and a new one.
+        await store.save(conversation())
+        broker.published.clear()
+        stores.append((store, broker, statements_run(store)))
+    for sender in ("wechat:o1", "wechat:new"):
+        for store, _, _ in stores:
+            await store.save(DialogueStateTracker(sender, []))
+
+    (rasa_store, rasa_broker, rasas), (ours, our_broker, our_statements) = stores
+    assert rasas and not our_statements
+    assert await saved_rows_of(ours) == await saved_rows_of(rasa_store)
+    assert rasa_broker.published == our_broker.published == []
 
 
 def test_the_batched_store_uses_rasas_names_as_they_are() -> None:
@@ -215,6 +248,32 @@ def test_the_service_tracker_store_writes_to_the_service_database(tmp_path: Path
     inner = store._store
     assert isinstance(inner, BatchedSQLTrackerStore)
     assert Path(inner.engine.url.database) == tmp_path / "bot.db"
+    assert isinstance(inner.engine.pool, QueuePool)
+
+
+async def test_the_sqlite_store_keeps_the_connections_rasas_opens_for_every_session(
+    tmp_path: Path,
+) -> None:
+    def connections_opened(store: SQLTrackerStore) -> list[object]:
+        opened: list[object] = []
+        sa.event.listen(store.engine, "connect", lambda connection, _: opened.append(connection))
+        return opened
+
+    rasa_store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "rasa.db"))
+    ours = BatchedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "ours.db"))
+    keep_sqlite_connections(ours)
+    rasas_opened, ours_opened = connections_opened(rasa_store), connections_opened(ours)
+
+    found = []
+    for store in (rasa_store, ours):
+        await store.save(conversation())
+        # One worker thread after another, as the service runs the store.
+        for _ in range(2):
+            found.append(await asyncio.to_thread(_run_through, store.retrieve("wechat:o1")))
+    # Rasa opens a connection for each session; if it pools them itself, drop the patch.
+    assert len(rasas_opened) == 3
+    assert len(ours_opened) == 1
+    assert found[0] is not None and all(tracker == found[0] for tracker in found)
 
 
 # The action-validation speed-up: Rasa's schema, Rasa's verdicts ----------------------------

@@ -48,10 +48,19 @@ class Delivery:
         *,
         member_id: int | None = None,
         ticket_id: int | None = None,
+        resident_id: int | None = None,
     ) -> ChatMessage:
+        """`resident_id`: the chat's resident, when the caller knows it (spares a query)."""
         async with self._sessions() as session, session.begin():
             message = chat_message(
-                await store_outbound(session, chat, text, member_id=member_id, ticket_id=ticket_id)
+                await store_outbound(
+                    session,
+                    chat,
+                    text,
+                    member_id=member_id,
+                    ticket_id=ticket_id,
+                    resident_id=resident_id,
+                )
             )
         return await self._deliver(chat, message)
 

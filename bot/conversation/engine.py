@@ -157,6 +157,11 @@ class RasaEngine:
         self._endpoint = endpoint
 
     @property
+    def agent(self) -> Agent:
+        """The agent now loaded (the benchmark parses with it alone, for comparison)."""
+        return self._agent
+
+    @property
     def model_name(self) -> str:
         return self.model_path.name
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
@@ -59,46 +59,74 @@ def chat_message(message: Message) -> ChatMessage:
 
 async def store_inbound(sessions: sessionmaker, inbound: Inbound) -> StoredInbound | None:
     """Persist a resident's message; None when the platform already delivered this one."""
-    # Most callbacks under load are WeChat's retries: a read spots them without taking the
-    # database's write lock, which an insert that fails on the unique key would.
-    if await _already_stored(sessions, inbound):
-        return None
     try:
-        return await _insert_inbound(sessions, inbound)
+        return await _insert_if_new(sessions, inbound)
     except IntegrityError:
         # Either a retry of a stored message, or two first messages of a new resident
         # racing to create them; the second attempt tells which.
-        if await _already_stored(sessions, inbound):
-            return None
         try:
-            return await _insert_inbound(sessions, inbound)
+            return await _insert_if_new(sessions, inbound)
         except IntegrityError:
-            if await _already_stored(sessions, inbound):
-                return None
+            async with sessions() as session:
+                if await _already_stored(session, inbound):
+                    return None
             raise
 
 
-async def _insert_inbound(sessions: sessionmaker, inbound: Inbound) -> StoredInbound:
+async def _insert_if_new(sessions: sessionmaker, inbound: Inbound) -> StoredInbound | None:
+    """Rows, not ORM objects: the message is not read back, and loading and flushing objects
+    cost more than the statements."""
     chat = inbound.chat
     async with sessions() as session, session.begin():
-        resident = await _resident(session, chat, inbound.user_name, inbound.kind)
-        message = Message(
-            channel=chat.channel,
-            platform_msg_id=inbound.platform_msg_id,
-            conversation_id=chat.conversation_id,
-            chat_type=chat.chat_type,
-            chat_id=chat.chat_id,
-            direction="in",
-            sender_kind="resident",
-            resident_id=resident.id,
-            text=inbound.text,
-            kind=inbound.kind,
-            media=inbound.media.to_json() if inbound.media else None,
-            reply_handle=inbound.reply_handle,
+        # Most callbacks under load are WeChat's retries: a read spots them without taking
+        # the database's write lock, which an insert that fails on the unique key would.
+        if await _already_stored(session, inbound):
+            return None
+        resident_id, name = await _writing_resident(session, chat, inbound.user_name, inbound.kind)
+        inserted = await session.execute(
+            insert(Message).values(
+                channel=chat.channel,
+                platform_msg_id=inbound.platform_msg_id,
+                conversation_id=chat.conversation_id,
+                chat_type=chat.chat_type,
+                chat_id=chat.chat_id,
+                direction="in",
+                sender_kind="resident",
+                resident_id=resident_id,
+                text=inbound.text,
+                kind=inbound.kind,
+                media=inbound.media.to_json() if inbound.media else None,
+                reply_handle=inbound.reply_handle,
+            )
         )
-        session.add(message)
-        await session.flush()
-        return StoredInbound(message.id, resident.id, resident.name, inbound)
+        return StoredInbound(inserted.inserted_primary_key[0], resident_id, name, inbound)
+
+
+async def _writing_resident(
+    session: AsyncSession, chat: ChatRef, name: str, inbound_kind: str
+) -> tuple[int, str]:
+    """The id and name of the resident who writes in `chat`, created on their first message.
+    A name the platform gives replaces the stored one; anything but leaving makes them active."""
+    found = (
+        await session.execute(
+            select(Resident.id, Resident.name, Resident.active).where(
+                Resident.channel == chat.channel, Resident.external_id == chat.user_id
+            )
+        )
+    ).first()
+    if found is None:
+        created = await session.execute(
+            insert(Resident).values(channel=chat.channel, external_id=chat.user_id, name=name)
+        )
+        return created.inserted_primary_key[0], name
+    changes: dict[str, object] = {}
+    if name and found.name != name:
+        changes["name"] = name
+    if inbound_kind != "unsubscribe" and not found.active:
+        changes["active"] = True
+    if changes:
+        await session.execute(update(Resident).where(Resident.id == found.id).values(**changes))
+    return found.id, name or found.name
 
 
 async def resident_in(session: AsyncSession, chat: ChatRef, name: str = "") -> Resident:
@@ -115,23 +143,13 @@ async def resident_in(session: AsyncSession, chat: ChatRef, name: str = "") -> R
     return resident
 
 
-async def _resident(session: AsyncSession, chat: ChatRef, name: str, inbound_kind: str) -> Resident:
-    resident = await resident_in(session, chat, name)
-    if name and resident.name != name:
-        resident.name = name
-    if inbound_kind != "unsubscribe":
-        resident.active = True
-    return resident
-
-
-async def _already_stored(sessions: sessionmaker, inbound: Inbound) -> bool:
-    async with sessions() as session:
-        found = await session.scalar(
-            select(Message.id).where(
-                Message.channel == inbound.chat.channel,
-                Message.platform_msg_id == inbound.platform_msg_id,
-            )
+async def _already_stored(session: AsyncSession, inbound: Inbound) -> bool:
+    found = await session.scalar(
+        select(Message.id).where(
+            Message.channel == inbound.chat.channel,
+            Message.platform_msg_id == inbound.platform_msg_id,
         )
+    )
     return found is not None
 
 
@@ -150,12 +168,15 @@ async def store_outbound(
     member_id: int | None = None,
     ticket_id: int | None = None,
     delivery: str = "pending",
+    resident_id: int | None = None,
 ) -> Message:
-    resident_id = await session.scalar(
-        select(Resident.id).where(
-            Resident.channel == chat.channel, Resident.external_id == chat.user_id
+    """`resident_id`: the chat's resident, looked up when not given."""
+    if resident_id is None:
+        resident_id = await session.scalar(
+            select(Resident.id).where(
+                Resident.channel == chat.channel, Resident.external_id == chat.user_id
+            )
         )
-    )
     message = Message(
         channel=chat.channel,
         conversation_id=chat.conversation_id,

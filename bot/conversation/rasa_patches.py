@@ -22,8 +22,10 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
-from sqlalchemy import insert
+from sqlalchemy import create_engine, insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
 
 T = TypeVar("T")
 
@@ -32,10 +34,13 @@ T = TypeVar("T")
 
 
 def tracker_store_for(database_url: str) -> TrackerStore:
-    """Rasa's SQL tracker store on the service's database, batched and kept off the event loop."""
+    """Rasa's SQL tracker store on the service's database, batched and kept off the event loop;
+    on SQLite, with its connections kept."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        return ThreadedTrackerStore(BatchedSQLTrackerStore(dialect="sqlite", db=url.database))
+        store = BatchedSQLTrackerStore(dialect="sqlite", db=url.database)
+        keep_sqlite_connections(store)
+        return ThreadedTrackerStore(store)
     return ThreadedTrackerStore(
         BatchedSQLTrackerStore(
             dialect="postgresql",
@@ -49,12 +54,17 @@ def tracker_store_for(database_url: str) -> TrackerStore:
 
 
 class BatchedSQLTrackerStore(SQLTrackerStore):
-    """`SQLTrackerStore`, writing a turn's new events in one INSERT instead of one each.
+    """`SQLTrackerStore`, writing a turn's new events in one INSERT instead of one each, and
+    not going to the database for a tracker without events.
 
     Why: SQLite's write lock is held from the first insert to the commit (docs/rasa-patches.md).
     """
 
     async def save(self, tracker: DialogueStateTracker) -> None:
+        if not tracker.events:
+            # A new conversation's tracker, saved as soon as it is created: Rasa's save counts
+            # the stored events, then writes and publishes none.
+            return
         await self.stream_events(tracker)
         with self.session_scope() as session:
             rows = [
@@ -77,6 +87,20 @@ def _event_row(sender_id: str, event: Event) -> dict[str, Any]:
         "action_name": data.get("name"),
         "data": json.dumps(data),
     }
+
+
+def keep_sqlite_connections(store: SQLTrackerStore) -> None:
+    """Replaces the store's engine by one that keeps its SQLite connections in a pool, for
+    whichever worker thread runs the store next.
+
+    Why: under SQLAlchemy 1.4 a SQLite file gets no pool, so each of a turn's sessions opened
+    a connection that read the schema again: half the store's CPU (docs/rasa-patches.md)."""
+    unpooled = store.engine
+    store.engine = create_engine(
+        unpooled.url, poolclass=QueuePool, connect_args={"check_same_thread": False}
+    )
+    store.sessionmaker = sessionmaker(bind=store.engine)
+    unpooled.dispose()
 
 
 class ThreadedTrackerStore(TrackerStore):

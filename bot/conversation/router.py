@@ -140,7 +140,12 @@ class Router:
             # Outside the slot: a platform's send API may take seconds to answer, and other
             # conversations are routed meanwhile. The conversation's lock keeps its order.
             for reply in replies:
-                await self._delivery.send(stored.chat, reply.text, ticket_id=reply.ticket_id)
+                await self._delivery.send(
+                    stored.chat,
+                    reply.text,
+                    ticket_id=reply.ticket_id,
+                    resident_id=stored.resident_id,
+                )
 
     async def _route(self, stored: StoredInbound) -> list[Reply]:
         """Decide what the message is for and act on it; returns what the bot answers."""
@@ -197,7 +202,9 @@ class Router:
         possible = None
         async with self._sessions() as session, session.begin():
             ticket_id = turn.ticket_id
-            await mark_handled(session, stored.message_id, ticket_id)
+            if ticket_id is None:
+                # A ticket the turn opened has already marked the message, in its opening.
+                await mark_handled(session, stored.message_id, None)
             classification = Classification(
                 message_id=stored.message_id,
                 ticket_id=ticket_id,

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from bot.db.aiosqlite_cursor import one_trip_per_statement
+
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     # WAL lets Rasa's tracker store (a separate, synchronous engine) read while we write;
@@ -38,6 +40,7 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url, future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        one_trip_per_statement()
     return engine
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
@@ -89,6 +89,8 @@ class Change:
     now: datetime
     timeouts: Timeouts
     effects: list[Effect] = field(default_factory=list)
+    # Events recorded, written together when the change ends (`write_events`).
+    events: list[tuple[Ticket, dict[str, Any]]] = field(default_factory=list)
 
     async def visible_ticket(self, actor: Actor, ticket_id: int) -> Ticket:
         return await visible_ticket(self.session, actor, ticket_id)
@@ -110,25 +112,34 @@ class Change:
         from_status: str | None = None,
         to_status: str | None = None,
     ) -> None:
-        """An event; without statuses, one that changes no status (a merge, a reveal)."""
+        """An event; without statuses, one that changes no status (a merge, a reveal). A new
+        ticket may record events before it is stored: they are written at the end."""
         if isinstance(by, Member):
             member_id, name = by.id, by.name
         elif by is not None:
             member_id, name = by.member_id, by.name
         else:
             member_id, name = None, "system"
-        self.session.add(
-            TicketEvent(
-                ticket_id=ticket.id,
-                kind=kind,
-                from_status=from_status,
-                to_status=to_status,
-                actor_member_id=member_id,
-                actor=name,
-                reason=reason,
-                created_at=self.now,
-            )
-        )
+        event = {
+            "kind": kind,
+            "from_status": from_status,
+            "to_status": to_status,
+            "actor_member_id": member_id,
+            "actor": name,
+            "reason": reason,
+            "created_at": self.now,
+        }
+        self.events.append((ticket, event))
+
+    async def write_events(self) -> None:
+        """The events recorded, in their order, in one statement: as ORM objects they were
+        an INSERT and a unit-of-work pass each."""
+        if not self.events:
+            return
+        await self.session.flush()
+        rows = [{"ticket_id": ticket.id, **event} for ticket, event in self.events]
+        await self.session.execute(insert(TicketEvent.__table__), rows)
+        self.events.clear()
 
     async def claim(self, ticket: Ticket, actor: Actor) -> None:
         target = next_status("claim", ticket.status)
@@ -224,4 +235,5 @@ class Ledger:
             async with session.begin():
                 change = Change(session, self.clock.now(), self.timeouts)
                 yield change
+                await change.write_events()
         await self.listeners.run(change.effects)

@@ -84,12 +84,13 @@ class Opening:
                 updated_at=change.now,
                 tried_member_ids=[],
             )
-            session.add(ticket)
-            await session.flush()
             change.record(ticket, "created", None, "居民求助", None, Status.NEW)
             if confirmed_by is not None:
                 change.record(ticket, "confirmed", confirmed_by, "模型当成了闲聊")
+            # Routed before it is stored: inserted as routed, it needs no update after.
             routed = await self._route(change, ticket)
+            session.add(ticket)
+            await session.flush()
             if request.origin.message_id is not None:
                 # The message shows in the ticket; a confirmed one was handled long ago.
                 await change.attach(request.origin.message_id, ticket.id)
@@ -123,7 +124,7 @@ class Opening:
         session, grid, place = change.session, ticket.grid, Place.of(ticket)
         since = change.now - change.timeouts.incident
         repeated = await find_incident(
-            session, grid, ticket.category, ticket.text, ticket.resident_id, since
+            session, grid, ticket.category, ticket.text, ticket.resident.id, since
         )
         if repeated is not None:
             return self._join(change, ticket, *repeated)
