@@ -44,15 +44,16 @@ check: install
 	$(BIN)/mypy
 
 # The suite on SQLite, then again on PostgreSQL and Redis where they run (test-pg).
+# Empty test variables are SQLite and no Redis, whatever the shell exports.
 test: check
-	$(BIN)/python -m pytest
+	BOT_TEST_DATABASE_URL= BOT_TEST_REDIS_URL= $(BIN)/python -m pytest
 	@$(MAKE) --no-print-directory test-pg
 
 # The suite on the PostgreSQL server and Redis database below: each test gets a database of
 # its own on the server and an emptied Redis database (tests/databases.py).
 test-pg: install
 	@if $(BIN)/python -m tests.services $(TEST_DATABASE_URL) $(TEST_REDIS_URL); then \
-		echo "BOT_TEST_DATABASE_URL=$(TEST_DATABASE_URL) BOT_TEST_REDIS_URL=$(TEST_REDIS_URL)"; \
+		echo "The suite on PostgreSQL + Redis: $(TEST_DATABASE_URL), $(TEST_REDIS_URL)"; \
 		BOT_TEST_DATABASE_URL=$(TEST_DATABASE_URL) BOT_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 			$(BIN)/python -m pytest; \
 	else \

@@ -126,10 +126,6 @@ def databases_for(directory: Path) -> Databases:
     return PostgresDatabases(server) if server else SqliteFiles(directory)
 
 
-def on_postgresql() -> bool:
-    return bool(os.environ.get(DATABASE_ENV))
-
-
 def redis_url_from_env() -> str:
     """`BOT_TEST_REDIS_URL`, checked to name a database index; "" when unset."""
     url = os.environ.get(REDIS_ENV, "")
