@@ -49,13 +49,14 @@ test: check
 	BOT_TEST_DATABASE_URL= BOT_TEST_REDIS_URL= $(BIN)/python -m pytest
 	@$(MAKE) --no-print-directory test-pg
 
-# The suite on the PostgreSQL server and Redis database below: each test gets a database of
-# its own on the server and an emptied Redis database (tests/databases.py).
+# The tests that use a database or Redis, on the PostgreSQL server and Redis database below:
+# each gets a database of its own on the server and an emptied Redis database
+# (tests/databases.py). The others ran in the SQLite pass and would run the same here.
 test-pg: install
 	@if $(BIN)/python -m tests.services $(TEST_DATABASE_URL) $(TEST_REDIS_URL); then \
 		echo "The suite on PostgreSQL + Redis: $(TEST_DATABASE_URL), $(TEST_REDIS_URL)"; \
 		BOT_TEST_DATABASE_URL=$(TEST_DATABASE_URL) BOT_TEST_REDIS_URL=$(TEST_REDIS_URL) \
-			$(BIN)/python -m pytest; \
+			$(BIN)/python -m pytest --storage-only; \
 	else \
 		echo "PostgreSQL/Redis not running on 127.0.0.1: the PostgreSQL + Redis run is skipped"; \
 	fi

@@ -128,7 +128,28 @@ def _needs_model(item: pytest.Item) -> bool:
     return "trained_model" in getattr(item, "fixturenames", ())
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--storage-only",
+        action="store_true",
+        help="only the tests that use a database or Redis: `make test-pg` runs these again on "
+        "PostgreSQL and Redis, the rest would run there as they did on SQLite",
+    )
+
+
+def _uses_storage(item: pytest.Item) -> bool:
+    return not {"databases", "shared_redis"}.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def _keep_storage_tests(config: pytest.Config, items: list[pytest.Item]) -> None:
+    deselected = [i for i in items if not _uses_storage(i)]
+    config.hook.pytest_deselected(items=deselected)
+    items[:] = [i for i in items if _uses_storage(i)]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("storage_only"):
+        _keep_storage_tests(config, items)
     items.sort(key=_needs_model)
     if any(_needs_model(i) for i in items) and not _cached_model().exists():
         config.stash[TRAINING] = TinyTraining()
