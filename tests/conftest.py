@@ -229,6 +229,7 @@ def empty_database_url(databases: Databases) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def shared_redis() -> str:
+    """BOT_TEST_REDIS_URL, checked once to name a Redis database of the tests' own."""
     return redis_url_from_env()
 
 
