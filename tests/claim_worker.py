@@ -1,4 +1,4 @@
-"""One worker process claiming a ticket at an agreed moment (for the PostgreSQL race test).
+"""One worker process claiming a ticket at an agreed moment (tests/test_claim_race.py).
 
     python -m tests.claim_worker DATABASE_URL TICKET_ID MEMBER_NAME START_AT_EPOCH
 prints "won" or "lost".

@@ -1,5 +1,6 @@
-"""Shared fixtures: a tiny model trained once per session, the service on a fresh database,
-and the ticket service alone (`tickets`) for tests that need no model."""
+"""Shared fixtures: a tiny model trained once per session, the service on a fresh database
+(SQLite, or PostgreSQL and Redis: tests/databases.py), and the ticket service alone
+(`tickets`) for tests that need no model."""
 
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ from rasa.core.processor import MessageProcessor
 from bot.app import create_app
 from bot.core.clock import FakeClock
 from bot.db.engine import create_engine, create_session_factory
-from bot.db.migrate import upgrade
 from bot.demo import DEMO_PASSWORD, seed
 from bot.handoff.schedule import LOCAL
 from bot.settings import Settings
 from bot.web import auth
+from tests.databases import Databases, databases_for, empty_redis, redis_url_from_env
 from tests.fakes import Desk, desk_on
 from tests.helpers import Service, start_service
 
@@ -127,7 +128,28 @@ def _needs_model(item: pytest.Item) -> bool:
     return "trained_model" in getattr(item, "fixturenames", ())
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--storage-only",
+        action="store_true",
+        help="only the tests that use a database or Redis: `make test-pg` runs these again on "
+        "PostgreSQL and Redis, the rest would run there as they did on SQLite",
+    )
+
+
+def _uses_storage(item: pytest.Item) -> bool:
+    return not {"databases", "shared_redis"}.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def _keep_storage_tests(config: pytest.Config, items: list[pytest.Item]) -> None:
+    deselected = [i for i in items if not _uses_storage(i)]
+    config.hook.pytest_deselected(items=deselected)
+    items[:] = [i for i in items if _uses_storage(i)]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("storage_only"):
+        _keep_storage_tests(config, items)
     items.sort(key=_needs_model)
     if any(_needs_model(i) for i in items) and not _cached_model().exists():
         config.stash[TRAINING] = TinyTraining()
@@ -181,21 +203,52 @@ def cheap_password_hashing() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty SQLite database at the newest migration. Each test starts from a copy:
-    migrating from scratch cost a tenth of a second, a test's whole setup a few times that."""
-    path = tmp_path_factory.mktemp("migrated") / "bot.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    """SQLite files, or PostgreSQL databases when BOT_TEST_DATABASE_URL is set
+    (tests/databases.py); the schema is migrated once, into the template each test copies."""
+    databases = databases_for(tmp_path_factory.mktemp("databases"))
+    yield databases
+    databases.close()
+
+
+@pytest.fixture
+def database_url(databases: Databases) -> Iterator[str]:
+    """A database of the test's own at the newest migration, dropped after it."""
+    url = databases.create(migrated=True)
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture
+def empty_database_url(databases: Databases) -> Iterator[str]:
+    """A database of the test's own with no tables yet, dropped after it."""
+    url = databases.create(migrated=False)
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture(scope="session")
+def shared_redis() -> str:
+    """BOT_TEST_REDIS_URL, checked once to name a Redis database of the tests' own."""
+    return redis_url_from_env()
+
+
+@pytest.fixture
+def redis_url(shared_redis: str) -> str:
+    """The Redis the service shares between workers, emptied for this test; "" (each
+    worker's own memory) unless BOT_TEST_REDIS_URL is set."""
+    if shared_redis:
+        empty_redis(shared_redis)
+    return shared_redis
 
 
 @pytest.fixture
 def settings(
-    tmp_path: Path, migrated_database: Path, trained_model: Path, unused_tcp_port: int
+    tmp_path: Path, database_url: str, redis_url: str, trained_model: Path, unused_tcp_port: int
 ) -> Settings:
-    shutil.copy(migrated_database, tmp_path / "bot.db")
     return Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+        database_url=database_url,
+        redis_url=redis_url,
         port=unused_tcp_port,
         model_path=trained_model,
         models_dir=tmp_path / "models",
@@ -229,13 +282,11 @@ async def timed(settings: Settings, clock: FakeClock, aiohttp_client) -> Service
 
 
 @pytest.fixture
-async def tickets(tmp_path: Path, migrated_database: Path, clock: FakeClock) -> AsyncIterator[Desk]:
-    """The real ticket service on a migrated SQLite database with the demo's grids and
-    members, the fake clock, and recording chats and consoles: no model, no HTTP."""
-    shutil.copy(migrated_database, tmp_path / "tickets.db")
-    url = f"sqlite+aiosqlite:///{tmp_path}/tickets.db"
-    await seed(Settings(database_url=url))
-    engine = create_engine(url)
+async def tickets(database_url: str, clock: FakeClock) -> AsyncIterator[Desk]:
+    """The real ticket service on a migrated database with the demo's grids and members,
+    the fake clock, and recording chats and consoles: no model, no HTTP."""
+    await seed(Settings(database_url=database_url))
+    engine = create_engine(database_url)
     sessions = create_session_factory(engine)
     yield desk_on(sessions, clock)
     await engine.dispose()

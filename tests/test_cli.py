@@ -10,8 +10,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def bot(db: Path, *args: str, models_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{db}"}
+def bot(db: str, *args: str, models_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "BOT_DATABASE_URL": db}
     if models_dir is not None:
         env["BOT_MODELS_DIR"] = str(models_dir)
     return subprocess.run(
@@ -19,8 +19,8 @@ def bot(db: Path, *args: str, models_dir: Path | None = None) -> subprocess.Comp
     )
 
 
-def test_grids_and_members_are_added_listed_and_given_tokens(tmp_path: Path) -> None:
-    db = tmp_path / "cli.db"
+def test_grids_and_members_are_added_listed_and_given_tokens(empty_database_url: str) -> None:
+    db = empty_database_url
     assert bot(db, "db", "upgrade").returncode == 0
     assert bot(db, "grids", "add", "--name", "5号楼", "--code", "b5").returncode == 0
     added = bot(db, "members", "add", "--name", "周敏", "--grid", "5号楼", "--skills", "维修,医疗")
@@ -47,8 +47,8 @@ def test_grids_and_members_are_added_listed_and_given_tokens(tmp_path: Path) -> 
     assert token.returncode == 0 and len(token.stdout.strip()) >= 40
 
 
-def test_mistakes_are_explained_not_tracebacks(tmp_path: Path) -> None:
-    db = tmp_path / "cli.db"
+def test_mistakes_are_explained_not_tracebacks(empty_database_url: str) -> None:
+    db = empty_database_url
     unknown_grid = bot(db, "members", "add", "--name", "周敏", "--grid", "火星")
     assert unknown_grid.returncode == 2
     assert "no grid named '火星'" in unknown_grid.stderr and "Traceback" not in unknown_grid.stderr
@@ -58,9 +58,9 @@ def test_mistakes_are_explained_not_tracebacks(tmp_path: Path) -> None:
 
 
 def test_ops_activates_lists_and_explains_a_missing_rollback(
-    tmp_path: Path, trained_model: Path
+    tmp_path: Path, empty_database_url: str, trained_model: Path
 ) -> None:
-    db = tmp_path / "cli.db"
+    db = empty_database_url
     models = tmp_path / "models"
     models.mkdir()
     (models / "first.tar.gz").symlink_to(trained_model)

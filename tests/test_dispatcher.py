@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.chat import ChatRef
 from bot.db.engine import create_engine, create_session_factory
-from bot.db.migrate import upgrade_async
 from bot.db.models import Grid, Member, Resident, Ticket
 from bot.demo import seed
 from bot.handoff.dispatcher import Place, choose_assignee, find_grid
@@ -24,11 +22,9 @@ NOON = datetime(2026, 11, 27, 12, tzinfo=LOCAL)
 
 
 @pytest.fixture
-async def session(tmp_path: Path) -> AsyncIterator[AsyncSession]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/dispatch.db"
-    await upgrade_async(url)
-    await seed(Settings(database_url=url))
-    engine = create_engine(url)
+async def session(database_url: str) -> AsyncIterator[AsyncSession]:
+    await seed(Settings(database_url=database_url))
+    engine = create_engine(database_url)
     async with create_session_factory(engine)() as s:
         yield s
     await engine.dispose()

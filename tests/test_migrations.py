@@ -7,35 +7,44 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, ConversationPaused
 from rasa.shared.core.trackers import DialogueStateTracker
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
 # Every model module is imported, so that Base.metadata holds every table.
 import bot.db.nlu_models  # noqa: F401
+from bot.conversation.rasa_patches import tracker_store_for
+from bot.db.engine import create_engine
 from bot.db.migrate import upgrade, upgrade_async
 from bot.db.models import Base
 
 
-async def test_migrated_schema_matches_the_models(tmp_path: Path) -> None:
-    await upgrade_async(f"sqlite+aiosqlite:///{tmp_path}/m.db")
-    engine = create_engine(f"sqlite:///{tmp_path}/m.db", future=True)
+def _schema_differences(connection: Connection) -> list[object]:
+    return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+
+async def test_migrated_schema_matches_the_models(empty_database_url: str) -> None:
+    await upgrade_async(empty_database_url)
+    engine = create_engine(empty_database_url)
     try:
-        with engine.connect() as connection:
-            diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        async with engine.connect() as connection:
+            diff = await connection.run_sync(_schema_differences)
     finally:
-        engine.dispose()
+        await engine.dispose()
     assert diff == []
 
 
-async def test_a_conversation_paused_by_an_older_version_is_released(tmp_path: Path) -> None:
+async def test_a_conversation_paused_by_an_older_version_is_released(
+    empty_database_url: str,
+) -> None:
     """Handoffs used to pause Rasa's conversation; now the open ticket holds it, and a
     tracker left paused would keep the bot silent for that resident for good."""
-    url = f"sqlite+aiosqlite:///{tmp_path}/m.db"
-    await asyncio.to_thread(upgrade, url, "0006")
-    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "m.db"))
+    await asyncio.to_thread(upgrade, empty_database_url, "0006")
+    store = tracker_store_for(empty_database_url)
+    store.domain = Domain.empty()
     held = DialogueStateTracker.from_events(
         "wechat:held", [ActionExecuted("action_handoff", timestamp=1.0), ConversationPaused()]
     )
@@ -45,7 +54,7 @@ async def test_a_conversation_paused_by_an_older_version_is_released(tmp_path: P
     for tracker in (held, chatting):
         await store.save(tracker)
 
-    await upgrade_async(url)
+    await upgrade_async(empty_database_url)
 
     released = await store.retrieve("wechat:held")
     assert released is not None and not released.is_paused()
@@ -59,7 +68,8 @@ async def test_what_existed_before_communities_is_all_in_the_default_one(tmp_pat
     its secretary still sees every ticket and every audit entry."""
     url = f"sqlite+aiosqlite:///{tmp_path}/m.db"
     await asyncio.to_thread(upgrade, url, "0007")
-    engine = create_engine(f"sqlite:///{tmp_path}/m.db", future=True)
+    # On SQLite: the rows are written as a 0007 install left them, before the upgrade.
+    engine = create_sync_engine(f"sqlite:///{tmp_path}/m.db", future=True)
     now = "2026-12-01 08:00:00+00:00"
     with engine.begin() as connection:
         for statement in (

@@ -11,7 +11,6 @@ import gc
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -22,7 +21,6 @@ from bot.channels.notify import ROUTE, RateWindow, RobotNotifier, backoff_delay
 from bot.channels.robot_cards import ticket_card
 from bot.channels.wechat_api import GroupRobot
 from bot.db.engine import create_engine, create_session_factory
-from bot.db.migrate import upgrade_async
 from bot.db.models import Grid, Notification, Resident, Ticket, default_community
 from tests.fake_wechat import WEBHOOK_SEND, FakeWechat
 
@@ -67,10 +65,8 @@ def fake_time() -> FakeTime:
 
 
 @pytest.fixture
-async def sessions(tmp_path: Path) -> AsyncIterator[sessionmaker]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/n.db"
-    await upgrade_async(url)
-    engine = create_engine(url)
+async def sessions(database_url: str) -> AsyncIterator[sessionmaker]:
+    engine = create_engine(database_url)
     yield create_session_factory(engine)
     await engine.dispose()
 

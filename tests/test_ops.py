@@ -11,7 +11,6 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_session_factory
-from bot.db.migrate import upgrade_async
 from bot.db.nlu_models import Classification, ModelEvent, OpsRun
 from bot.ops.evaluation import load_examples
 from bot.ops.export import export_accepted
@@ -110,11 +109,11 @@ def copied_project(where: Path) -> Path:
     return project
 
 
-async def test_export_adds_masked_new_examples_to_the_intents_own_file(tmp_path: Path) -> None:
+async def test_export_adds_masked_new_examples_to_the_intents_own_file(
+    tmp_path: Path, database_url: str
+) -> None:
     project = copied_project(tmp_path)
-    url = f"sqlite+aiosqlite:///{tmp_path}/ops.db"
-    await upgrade_async(url)
-    engine = create_engine(url)
+    engine = create_engine(database_url)
     sessions = create_session_factory(engine)
     held_out = load_examples(project / "data" / "test")[0]
     new_text = "我妈想约个助浴阿姨每周来一次，电话13800001234"

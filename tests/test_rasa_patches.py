@@ -71,6 +71,9 @@ def names(function: Any) -> list[str]:
 
 
 # BatchedSQLTrackerStore: the rows of SQLTrackerStore.save in one INSERT ----------------------
+# These hold our store to Rasa's on SQLite files whatever BOT_TEST_DATABASE_URL says: they
+# compare two stores' rows and events, not a database; on PostgreSQL the service's store runs
+# in every end-to-end test and in test_migrations.py.
 
 
 class RecordingBroker:
@@ -242,13 +245,18 @@ def test_the_threaded_store_forwards_every_method_rasa_calls_on_it(tmp_path: Pat
     assert names(TrackerStore.__init__)[:3] == ["self", "domain", "event_broker"]
 
 
-def test_the_service_tracker_store_writes_to_the_service_database(tmp_path: Path) -> None:
-    store = tracker_store_for(f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+def test_the_service_tracker_store_writes_to_the_service_database(
+    empty_database_url: str,
+) -> None:
+    store = tracker_store_for(empty_database_url)
     assert isinstance(store, ThreadedTrackerStore)
     inner = store._store
     assert isinstance(inner, BatchedSQLTrackerStore)
-    assert Path(inner.engine.url.database) == tmp_path / "bot.db"
-    assert isinstance(inner.engine.pool, QueuePool)
+    ours = sa.engine.make_url(empty_database_url)
+    theirs = inner.engine.url
+    assert (theirs.host, theirs.port, theirs.database) == (ours.host, ours.port, ours.database)
+    if theirs.get_backend_name() == "sqlite":
+        assert isinstance(inner.engine.pool, QueuePool)
 
 
 async def test_the_sqlite_store_keeps_the_connections_rasas_opens_for_every_session(

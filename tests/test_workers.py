@@ -35,7 +35,6 @@ from bot.settings import Settings
 from tests.helpers import WAIT_S, Chat, Console
 from tests.wechat_pusher import WechatPusher, text_xml
 
-pytestmark = pytest.mark.postgres
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/14"
