@@ -72,8 +72,8 @@ def test_ops_activates_lists_and_explains_a_missing_rollback(
     assert nothing.returncode == 2 and "no earlier model" in nothing.stderr
 
 
-def test_communities_hold_their_grids_and_members(tmp_path: Path) -> None:
-    db = tmp_path / "cli.db"
+def test_communities_hold_their_grids_and_members(empty_database_url: str) -> None:
+    db = empty_database_url
     added = bot(db, "communities", "add", "--name", "东湖社区", "--code", "donghu")
     assert added.returncode == 0, added.stderr
     east = bot(db, "grids", "add", "--name", "东湖1号楼", "--code", "dh1", "--community", "donghu")
