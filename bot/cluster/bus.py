@@ -80,7 +80,7 @@ class Bus:
                     logger.info("bus lost Redis (%s); listening again once it answers", e)
                     await asyncio.sleep(RECONNECT_S)
         finally:
-            await client.close()
+            await client.close(close_connection_pool=True)
 
     async def _receive(self, pubsub: Any) -> None:
         async for message in pubsub.listen():

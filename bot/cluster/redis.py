@@ -71,7 +71,7 @@ class SharedRedis:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
         if self._client is not None:
-            await self._client.close()
+            await self._client.close(close_connection_pool=True)
 
     async def run(self, command: Callable[[aioredis.Redis], Awaitable[T]]) -> T | None:
         """`command` on Redis; None (and degraded) when Redis is down or unconfigured."""
