@@ -178,6 +178,7 @@ async def console(http: aiohttp.ClientSession, worker: Worker, token: str) -> Co
 
 async def resident(http: aiohttp.ClientSession, worker: Worker, name: str) -> Chat:
     answer = await http.post(f"{worker.url}/webchat/api/session", json={"name": name})
+    await answer.read()
     cookie = answer.cookies[COOKIE].value
     http.cookie_jar.clear()
     ws = await http.ws_connect(
@@ -204,7 +205,8 @@ async def test_a_console_on_one_worker_follows_a_request_the_other_received(
         answer = await http.post(
             f"{pair.b.url}/api/tickets/{ticket['id']}/{step}", headers=headers, json=body
         )
-        assert answer.status == 200, await answer.text()
+        body_text = await answer.text()
+        assert answer.status == 200, body_text
     # Her page is connected to worker A; the reply was made on worker B.
     assert (await aunt.hear("member"))["text"] == "我十分钟后到"
 
@@ -253,7 +255,7 @@ async def test_retries_on_both_workers_give_one_message_and_one_ticket(
             for worker in (pair.a, pair.b, pair.a, pair.b)
         )
     )
-    assert [a.status for a in answers] == [200] * 4
+    assert [(a.status, await a.text()) for a in answers] == [(200, "success")] * 4
     tickets = (Ticket.conversation_id == f"wechat:{openid}",)
     await _until(lambda: pair.count(Ticket, *tickets), is_(1))
     await asyncio.sleep(1.0)  # a second ticket or line would have followed by now
@@ -273,7 +275,7 @@ async def test_a_killed_worker_leaves_nothing_unanswered_and_its_timers_fire_els
         answer = await http.post(
             f"{pair.a.url}/channels/wechat", params=call.params, data=call.body
         )
-        assert answer.status == 200
+        assert (answer.status, await answer.text()) == (200, "success")
     pair.a.process.send_signal(signal.SIGKILL)
     pair.a.process.wait()
     killed_at = datetime.now(UTC)
