@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, sessionmaker
 
 from bot.cluster.bus import Bus
@@ -174,44 +175,53 @@ class RoutingWork:
                 )
             ).all()
         for message_id in candidates:
-            stored = await self._claim(message_id)
+            stored = await self._claim_and_load(message_id)
             if stored is not None:
                 return stored
         return None
 
-    async def _claim(self, message_id: int) -> StoredInbound | None:
+    async def _claim_and_load(self, message_id: int) -> StoredInbound | None:
         """The message, if this worker won it; loaded in the claim's own transaction."""
-        now = self._clock.now()
         async with self._sessions() as session, session.begin():
-            won = await session.execute(
-                update(Message)
-                .where(Message.id == message_id, _claimable(now))
-                .values(
-                    routing_by=self.worker,
-                    routing_until=now + self._lease,
-                    routing_attempts=Message.routing_attempts + 1,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if won.rowcount != 1:
+            if not await self._win(session, message_id):
                 return None
             message = await session.get(Message, message_id)
             assert message is not None
-            if message.routing_attempts > MAX_ATTEMPTS:
-                logger.error(
-                    "message %s failed routing %d times; set aside", message_id, MAX_ATTEMPTS
-                )
-                await mark_handled(session, message_id, None)
-                return None
             return stored_from_row(message)
 
     async def _claim_and_route(self, stored: StoredInbound) -> None:
-        claimed = await self._claim(stored.message_id)
-        if claimed is not None:
+        """A message this worker stored: it already holds it, so only the claim is needed."""
+        async with self._sessions() as session, session.begin():
+            won = await self._win(session, stored.message_id)
+        if won:
             await self._route_claimed(stored)
         else:
             # Waiting behind an earlier message of its conversation, or taken elsewhere.
             self.wake()
+
+    async def _win(self, session: AsyncSession, message_id: int) -> bool:
+        """Claim the message if it is claimable; one that failed too often is set aside."""
+        now = self._clock.now()
+        won = await session.execute(
+            update(Message)
+            .where(Message.id == message_id, _claimable(now))
+            .values(
+                routing_by=self.worker,
+                routing_until=now + self._lease,
+                routing_attempts=Message.routing_attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if won.rowcount != 1:
+            return False
+        attempts = await session.scalar(
+            select(Message.routing_attempts).where(Message.id == message_id)
+        )
+        if attempts > MAX_ATTEMPTS:
+            logger.error("message %s failed routing %d times; set aside", message_id, MAX_ATTEMPTS)
+            await mark_handled(session, message_id, None)
+            return False
+        return True
 
     async def _route_claimed(self, stored: StoredInbound) -> None:
         try:
@@ -221,6 +231,7 @@ class RoutingWork:
             await self._retry_later(stored.message_id)
 
     async def _retry_later(self, message_id: int) -> None:
+        # With the database gone this fails too; the claim then simply runs out its lease.
         with contextlib.suppress(Exception):
             async with self._sessions() as session, session.begin():
                 await session.execute(
