@@ -15,8 +15,9 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.channels.webchat.identity import COOKIE
 from bot.core.clock import Clock
-from bot.db.models import Grid
+from bot.db.models import Grid, Resident, Ticket
 from bot.demo import DEMO_PASSWORD, seed
+from bot.handoff.states import Status
 from bot.settings import Settings
 from bot.typedefs import router_key, sessions_key
 
@@ -166,3 +167,26 @@ async def start_service(aiohttp_client, settings: Settings, clock: Clock | None 
     )
     await seed(settings)
     return Service(client, settings, DEMO_PASSWORD)
+
+
+def a_ticket(resident: Resident, grid: Grid | None, community_id: int, **fields: Any) -> Ticket:
+    """A ticket as the service opens one for a resident's request in the webchat (楼道灯坏了,
+    offered to a member), for tests that start from tickets already there; `fields` change it."""
+    category = fields.pop("category", "repair")
+    return Ticket(
+        **{
+            "conversation_id": f"webchat:{resident.external_id}",
+            "resident": resident,
+            "channel": "webchat",
+            "chat_type": "private",
+            "category": category,
+            "intent": category,
+            "confidence": 0.9,
+            "text": "楼道灯坏了",
+            "entities": {},
+            "status": Status.ASSIGNED,
+            "grid": grid,
+            "community_id": community_id,
+            **fields,
+        }
+    )

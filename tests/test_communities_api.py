@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli_people import NewMember, add_community, add_grid, add_member
-from bot.db.models import Grid, Member, Resident, Ticket
-from bot.handoff.states import Status
+from bot.db.models import Grid, Member, Resident
 from bot.typedefs import sessions_key
-from tests.helpers import Service
+from tests.helpers import Service, a_ticket
 
 PASSWORD = "donghu-password"
 
@@ -44,21 +43,8 @@ async def open_ticket(service: Service, grid_code: str, resident: str) -> int:
     async with service.client.app[sessions_key]() as session, session.begin():
         grid = await session.scalar(select(Grid).where(Grid.code == grid_code))
         person = Resident(channel="webchat", external_id=resident, name=resident, grid=grid)
-        ticket = Ticket(
-            conversation_id=f"webchat:{resident}",
-            resident=person,
-            channel="webchat",
-            chat_type="private",
-            category="repair",
-            intent="repair",
-            confidence=0.9,
-            text="楼道灯坏了",
-            entities={},
-            status=Status.ASSIGNED,
-            grid=grid,
-            community_id=grid.community_id,
-            assignee=await session.scalar(select(Member).where(Member.name == holder)),
-        )
+        holder_row = await session.scalar(select(Member).where(Member.name == holder))
+        ticket = a_ticket(person, grid, grid.community_id, assignee=holder_row)
         session.add(ticket)
         await session.flush()
         return ticket.id

@@ -18,7 +18,7 @@ from bot.core.clock import FakeClock
 from bot.db.models import Community, Grid, Member, Resident, Ticket
 from bot.handoff.states import OPEN_STATUSES, STATUS_LABELS, Status
 from bot.typedefs import sessions_key
-from tests.helpers import Service
+from tests.helpers import Service, a_ticket
 
 BASE = "/open311/v2"
 
@@ -27,28 +27,17 @@ async def add_ticket(
     service: Service,
     created_at: datetime,
     grid_code: str | None = "b3",
-    category: str = "repair",
-    status: Status = Status.ASSIGNED,
     resident: Resident | None = None,
-    text: str = "楼道灯坏了",
     **fields: Any,
 ) -> int:
+    """A ticket made at `created_at` in the grid (None: no grid, the default community)."""
     async with service.client.app[sessions_key]() as session, session.begin():
         grid = await session.scalar(select(Grid).where(Grid.code == grid_code))
-        community = await session.scalar(select(Community).order_by(Community.id).limit(1))
-        ticket = Ticket(
-            conversation_id="webchat:r-open311",
-            resident=resident or Resident(channel="webchat", external_id=uuid.uuid4().hex),
-            channel="webchat",
-            chat_type="private",
-            category=category,
-            intent=category,
-            confidence=0.9,
-            text=text,
-            entities=fields.pop("entities", {}),
-            status=status,
-            grid=grid,
-            community_id=grid.community_id if grid else community.id,
+        default = await session.scalar(select(Community.id).order_by(Community.id).limit(1))
+        ticket = a_ticket(
+            resident or Resident(channel="webchat", external_id=uuid.uuid4().hex),
+            grid,
+            grid.community_id if grid else default,
             created_at=created_at,
             updated_at=created_at,
             **fields,
@@ -304,24 +293,9 @@ async def test_at_most_1000_requests_come_back(timed: Service, clock: FakeClock)
     async with timed.client.app[sessions_key]() as session, session.begin():
         grid = await session.scalar(select(Grid).where(Grid.code == "b3"))
         resident = Resident(channel="webchat", external_id="r-many")
+        made = (now - timedelta(minutes=n) for n in range(1001))
         session.add_all(
-            Ticket(
-                conversation_id="webchat:r-many",
-                resident=resident,
-                channel="webchat",
-                chat_type="private",
-                category="repair",
-                intent="repair",
-                confidence=0.9,
-                text="",
-                entities={},
-                status=Status.CLOSED,
-                grid=grid,
-                community_id=grid.community_id,
-                created_at=now - timedelta(minutes=n),
-                updated_at=now,
-            )
-            for n in range(1001)
+            a_ticket(resident, grid, grid.community_id, created_at=at, updated_at=at) for at in made
         )
     found = await ids(timed)
     # Newest first: the first one made (the oldest) is the one left out.
