@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Grid, Ticket
@@ -45,9 +45,12 @@ async def find_incident(
     """The open, recent report this one repeats, with the words they share; None if new."""
     if grid is None or category not in SHARED_CATEGORIES:
         return None
-    if not any(thing in text for thing in SHARED_THINGS):
+    named = [thing for thing in SHARED_THINGS if thing in text]
+    if not named:
         return None
-    earlier = await session.scalars(
+    # In a burst (a burst main, a storm) a grid holds hundreds of such reports: the database
+    # finds the earliest one naming the same thing, so one new report loads one row.
+    earlier = await session.scalar(
         select(Ticket)
         .where(
             Ticket.grid_id == grid.id,
@@ -56,14 +59,14 @@ async def find_incident(
             Ticket.incident_id.is_(None),
             Ticket.resident_id != resident_id,
             Ticket.created_at >= since,
+            or_(*(Ticket.text.contains(thing, autoescape=True) for thing in named)),
         )
         .order_by(Ticket.id)
+        .limit(1)
     )
-    for ticket in earlier.all():
-        shared = shared_things(text, ticket.text)
-        if shared:
-            return ticket, shared[0]
-    return None
+    if earlier is None:
+        return None
+    return earlier, shared_things(text, earlier.text)[0]
 
 
 def incident_label(ticket: Ticket) -> str:
