@@ -42,9 +42,10 @@ class ActionHandoff(Action):
             logger.exception("handoff failed for %s", tracker.sender_id)
             dispatcher.utter_message(text=SERVICE_DOWN_TEXT)
             return []
-        # The ticket id rides with the line, so the router knows which ticket this turn
-        # opened. The open ticket, not a paused tracker, now holds the conversation.
-        dispatcher.utter_message(text=result.reply, json_message={"ticket_id": result.ticket_id})
+        # The router learns which ticket this turn opened. The open ticket, not a paused
+        # tracker, now holds the conversation. The service stored and sent the line with the
+        # ticket: it rides here as data for the conversation's history, not as text to send.
+        dispatcher.utter_message(json_message={"ticket_id": result.ticket_id, "told": result.reply})
         return []
 
 

@@ -135,13 +135,15 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
     sessions = app[sessions_key]
     app[hub_key] = hub = MemberHub(app[bus_key])
     app[webchat_sockets_key] = webchat = WebchatSockets(app[bus_key])
-    app[delivery_key] = delivery = Delivery(sessions, app[worker_key])
+    settings = app[settings_key]
+    lease = timedelta(seconds=settings.routing_lease_s)
+    app[delivery_key] = delivery = Delivery(sessions, app[worker_key], app[clock_key], lease)
     delivery.register(WEBCHAT, webchat)
 
-    settings = app[settings_key]
     timeouts = Timeouts(
         claim=timedelta(seconds=settings.claim_timeout_s),
         urgent_claim=timedelta(seconds=settings.urgent_claim_timeout_s),
+        line_claim=lease,
     )
     app[tickets_key] = tickets = TicketService(
         sessions, delivery, hub, app[metrics_key], app[clock_key], timeouts
@@ -150,7 +152,6 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
     app[possible_key] = PossibleRequests(
         sessions,
         tickets.opening,
-        delivery,
         hub,
         app[clock_key],
         settings.possible_request_threshold,
@@ -264,7 +265,9 @@ async def dialogue(app: web.Application) -> AsyncIterator[None]:
     watcher = ModelWatcher(sessions, engine, settings.model_poll_s)
     watcher.start()
     router.work.start()
+    app[delivery_key].start_sweeping()
     yield
+    await app[delivery_key].close()
     await router.work.close()
     await watcher.close()
 

@@ -146,7 +146,7 @@ class Desk:
 
 def desk_on(sessions: sessionmaker, clock: FakeClock) -> Desk:
     chats, hub = RecordingSender(), RecordingHub()
-    delivery = Delivery(sessions)
+    delivery = Delivery(sessions, "worker-a", clock)
     delivery.register("webchat", chats)
     service = TicketService(sessions, delivery, hub, Metrics.create(), clock)
     return Desk(service, Timers(service), clock, chats, hub, sessions)

@@ -54,8 +54,11 @@ async def test_handoff_opens_a_ticket_tells_who_and_hands_back_its_id() -> None:
 
     # No pause: the open ticket holds the conversation (docs/architecture.md).
     assert events == []
-    assert [m["text"] for m in dispatcher.messages] == ["已请3号楼网格员王建国来帮您"]
-    assert [m["custom"] for m in dispatcher.messages] == [{"ticket_id": 7}]
+    # The service sent the line with the ticket: it rides as data, no text to send again.
+    assert [m["text"] for m in dispatcher.messages] == [None]
+    assert [m["custom"] for m in dispatcher.messages] == [
+        {"ticket_id": 7, "told": "已请3号楼网格员王建国来帮您"}
+    ]
     [request] = client.requests
     assert (request.intent, request.confidence) == ("repair", 0.93)
     assert request.entities == {"address": "3号楼2单元501", "phone": "13900001234"}

@@ -460,9 +460,9 @@ async def test_rasa_runs_an_in_process_action_and_gets_its_lines_and_events() ->
 
     # The endpoint has no URL to call: an HTTP request would have failed.
     assert [type(e) for e in events] == [BotUttered]
-    assert events[0].text == "已请3号楼网格员王建国来帮您"
-    # The router learns from the line which ticket the turn opened.
-    assert events[0].data["custom"] == {"ticket_id": 7}
+    # The router learns which ticket the turn opened; the line itself went out with it.
+    assert events[0].text is None
+    assert events[0].data["custom"] == {"ticket_id": 7, "told": "已请3号楼网格员王建国来帮您"}
     [request] = client.requests
     assert (request.conversation_id, request.intent, request.text) == ("webchat:u1", "repair", LEAK)
     assert request.origin.message_id == 3

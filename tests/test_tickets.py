@@ -5,19 +5,23 @@ consoles learn, and what the ticket's history says."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
+from bot.conversation.delivery import Delivery
 from bot.db.models import TicketEvent
 from bot.handoff.access import may_see
 from bot.handoff.ledger import NotAllowed
+from bot.handoff.service import TicketService
 from bot.handoff.states import IllegalTransition
 from bot.handoff.texts import SAFETY, WHOLE_BRANCH
+from bot.metrics import Metrics
 from bot.ops.review import correct_category
 from tests.conftest import MORNING
-from tests.fakes import Desk
+from tests.fakes import Desk, RecordingHub, RecordingSender
 
 LEAK = "我家厨房水管漏水了，3号楼2单元501，电话13900001234"
 FALL = "我爸在家摔倒了起不来，3号楼2单元501"
@@ -41,8 +45,10 @@ async def test_a_request_is_offered_claimed_answered_resolved_and_rated(tickets:
     await tickets.service.holding.reply(wang, opened.ticket_id, "马上到")
     await tickets.service.holding.resolve(wang, opened.ticket_id, "换了阀门")
 
-    lines = tickets.chats.lines_to("zhang")
-    assert lines[0] == "马上到" and "王建国" in lines[1]
+    told, replied, survey = tickets.chats.lines_to("zhang")
+    # Told who is coming by the opening itself, stored with the ticket.
+    assert told == opened.reply
+    assert replied == "马上到" and "王建国" in survey
     assert tickets.hub.kinds(opened.ticket_id) == [
         "ticket.created",
         "ticket.updated",
@@ -244,3 +250,24 @@ async def test_no_answer_in_a_day_closes_without_asking_again(tickets: Desk) -> 
     closed = await tickets.ticket(opened.ticket_id)
     assert (closed.status, closed.rating) == ("closed", None)
     assert len(tickets.chats.lines_to("zhang")) == asked
+
+
+async def test_the_line_of_a_worker_that_died_after_opening_goes_out_once_from_another(
+    tickets: Desk,
+) -> None:
+    # It stored the ticket and its line together, then died before handing the line on (its
+    # delivery has no sender: the line stays pending, claimed by it for the lease).
+    dying = Delivery(tickets.sessions, "worker-dead", tickets.clock)
+    service = TicketService(
+        tickets.sessions, dying, RecordingHub(), Metrics.create(), tickets.clock
+    )
+    opened = await replace(tickets, service=service).asks(LEAK)
+
+    chats = RecordingSender()
+    living = Delivery(tickets.sessions, "worker-b", tickets.clock)
+    living.register("webchat", chats)
+    assert await living.resume_pending() == 0  # still the dead worker's, for all it knows
+    tickets.clock.advance(seconds=living.lease.total_seconds() + 1)
+    assert await living.resume_pending() == 1
+    assert chats.lines_to("zhang") == [opened.reply]
+    assert await living.resume_pending() == 0

@@ -112,7 +112,8 @@ def latest_model(models_dir: Path) -> Path:
 
 @dataclass(frozen=True)
 class Turn:
-    """What one resident message did: the bot's lines and how the model read it."""
+    """What one resident message did: the bot's lines still to be said (a handoff's went out
+    with its ticket) and how the model read it."""
 
     replies: list[str]
     intent: str

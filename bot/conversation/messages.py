@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import timedelta
+from datetime import datetime
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -14,8 +14,6 @@ from bot.core.chat import ChatMessage, ChatRef, Inbound, Media, StoredInbound
 from bot.db.models import Message, Resident, utcnow
 
 BOT_NAME = "社区小助手"
-# Longer than a platform's send API may take to answer.
-OUTBOUND_CLAIM = timedelta(minutes=2)
 
 
 class RecentlyStored:
@@ -169,8 +167,12 @@ async def store_outbound(
     ticket_id: int | None = None,
     delivery: str = "pending",
     resident_id: int | None = None,
+    claimed_by: str | None = None,
+    claim_until: datetime | None = None,
 ) -> Message:
-    """`resident_id`: the chat's resident, looked up when not given."""
+    """`resident_id`: the chat's resident, looked up when not given. A pending line is
+    claimed until `claim_until` by whoever hands it on; after that, any worker's sweep may
+    (its sender died)."""
     if resident_id is None:
         resident_id = await session.scalar(
             select(Resident.id).where(
@@ -190,6 +192,8 @@ async def store_outbound(
         text=text,
         handled_at=utcnow(),
         delivery=delivery,
+        routing_by=claimed_by,
+        routing_until=claim_until,
     )
     session.add(message)
     await session.flush()
@@ -241,28 +245,32 @@ async def set_delivery(session: AsyncSession, message_id: int, status: str) -> N
     await session.execute(update(Message).where(Message.id == message_id).values(delivery=status))
 
 
-async def pending_outbound(session: AsyncSession) -> list[tuple[ChatRef, ChatMessage]]:
-    """Outbound messages stored but not yet accepted by their platform (the process stopped)."""
+def _unclaimed(now: datetime) -> object:
+    return or_(Message.routing_until.is_(None), Message.routing_until < now)
+
+
+async def pending_outbound(
+    session: AsyncSession, now: datetime
+) -> list[tuple[ChatRef, ChatMessage]]:
+    """Outbound messages stored but not yet accepted by their platform, whose sender's claim
+    ran out: the process stopped or died between storing and handing on."""
     rows = await session.scalars(
         select(Message)
-        .where(Message.direction == "out", Message.delivery == "pending")
+        .where(Message.direction == "out", Message.delivery == "pending", _unclaimed(now))
         .order_by(Message.id)
     )
     return [(m.chat, chat_message(m)) for m in rows.all()]
 
 
-async def claim_outbound(session: AsyncSession, message_id: int, worker: str) -> bool:
+async def claim_outbound(
+    session: AsyncSession, message_id: int, worker: str, now: datetime, until: datetime
+) -> bool:
     """Whether this worker may hand on a pending message left by a stop: not when another
-    worker, starting at the same time, took it first."""
-    now = utcnow()
+    worker, sweeping at the same time, took it first."""
     won = await session.execute(
         update(Message)
-        .where(
-            Message.id == message_id,
-            Message.delivery == "pending",
-            or_(Message.routing_until.is_(None), Message.routing_until < now),
-        )
-        .values(routing_by=worker, routing_until=now + OUTBOUND_CLAIM)
+        .where(Message.id == message_id, Message.delivery == "pending", _unclaimed(now))
+        .values(routing_by=worker, routing_until=until)
         .execution_options(synchronize_session=False)
     )
     return bool(won.rowcount == 1)

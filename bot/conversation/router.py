@@ -165,8 +165,9 @@ class Router:
             await self._tickets.remember_location(stored)
             return [Reply(LOCATION_NOTED_TEXT)]
         if not inbound.readable:
-            opened = await self._tickets.open_for_media(stored, self._origin(stored))
-            return [Reply(opened.reply, opened.ticket_id)]
+            # The resident is told who is coming with the ticket.
+            await self._tickets.open_for_media(stored, self._origin(stored))
+            return []
         if await self._tickets.follow_up(stored):
             return []
         return await self._ask_model(stored)

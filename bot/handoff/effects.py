@@ -46,6 +46,9 @@ class Told:
     text: str
     ticket_id: int
     member_id: int | None = None
+    resident_id: int | None = None
+    # The line as stored, pending, in the change's own transaction (`Change.store_lines`).
+    line: ChatMessage | None = None
 
 
 @dataclass(frozen=True)

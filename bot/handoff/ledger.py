@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
-from bot.conversation.messages import mark_handled
+from bot.conversation.messages import chat_message, mark_handled, store_outbound
 from bot.core.chat import ChatMessage, ChatRef
 from bot.core.clock import Clock
 from bot.db.models import Member, Ticket, TicketEvent
@@ -56,6 +56,9 @@ class Timeouts:
     reopen: timedelta = timedelta(hours=72)
     # Reports of the same thing in a grid within this long become one incident.
     incident: timedelta = timedelta(hours=2)
+    # How long the worker that stored a line to a resident has to hand it on, before any
+    # worker's sweep does it instead (bot.conversation.delivery): the routing lease.
+    line_claim: timedelta = timedelta(seconds=30)
 
     def for_category(self, category: str) -> timedelta:
         return self.urgent_claim if category == "urgent" else self.claim
@@ -201,10 +204,28 @@ class Change:
 
     def tell_resident(self, ticket: Ticket, text: str, member_id: int | None = None) -> None:
         text = addressed(ticket.chat_type, ticket.resident.name, text)
-        self.effects.append(Told(ticket.chat, text, ticket.id, member_id))
+        self.effects.append(Told(ticket.chat, text, ticket.id, member_id, ticket.resident_id))
 
-    def tell_chat(self, chat: ChatRef, text: str, ticket_id: int) -> None:
-        self.effects.append(Told(chat, text, ticket_id))
+    def tell_chat(
+        self, chat: ChatRef, text: str, ticket_id: int, resident_id: int | None = None
+    ) -> None:
+        self.effects.append(Told(chat, text, ticket_id, resident_id=resident_id))
+
+    async def store_lines(self) -> None:
+        """The lines this change tells, stored with it: committed together, a line goes out
+        even when this worker dies before handing it on (bot.conversation.delivery)."""
+        for n, effect in enumerate(self.effects):
+            if isinstance(effect, Told) and effect.line is None:
+                row = await store_outbound(
+                    self.session,
+                    effect.chat,
+                    effect.text,
+                    member_id=effect.member_id,
+                    ticket_id=effect.ticket_id,
+                    resident_id=effect.resident_id,
+                    claim_until=self.now + self.timeouts.line_claim,
+                )
+                self.effects[n] = replace(effect, line=chat_message(row))
 
     def opened(self, ticket: Ticket) -> None:
         self.effects.append(Opened(ticket))
@@ -236,4 +257,5 @@ class Ledger:
                 change = Change(session, self.clock.now(), self.timeouts)
                 yield change
                 await change.write_events()
+                await change.store_lines()
         await self.listeners.run(change.effects)

@@ -97,6 +97,8 @@ class Opening:
             change.count("tickets_opened", ticket.category)
             change.push("ticket.created", ticket)
             change.opened(ticket)
+            reply = addressed(chat.chat_type, resident.name, routed.reply)
+            change.tell_chat(chat, reply, ticket.id, resident.id)
         logger.info(
             "ticket %s opened: %s (%.2f) -> %s",
             ticket.id,
@@ -104,7 +106,6 @@ class Opening:
             ticket.confidence,
             routed.reason,
         )
-        reply = addressed(chat.chat_type, resident.name, routed.reply)
         return HandoffResult(ticket_id=ticket.id, reply=reply)
 
     async def open_for_media(self, stored: StoredInbound, origin: Origin) -> HandoffResult:

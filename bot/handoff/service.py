@@ -60,9 +60,8 @@ class TicketService:
             await hub.tell_holder(effect.kind, effect.ticket, effect.fields)
 
         async def tell(effect: Told) -> None:
-            await delivery.send(
-                effect.chat, effect.text, member_id=effect.member_id, ticket_id=effect.ticket_id
-            )
+            assert effect.line is not None, "a change stores its lines before it commits"
+            await delivery.send_stored(effect.chat, effect.line)
 
         async def count(effect: Counted) -> None:
             getattr(metrics, effect.metric).labels(effect.label).inc()
