@@ -15,8 +15,9 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.channels.webchat.identity import COOKIE
 from bot.core.clock import Clock
-from bot.db.models import Grid
+from bot.db.models import Grid, Member, Resident, Ticket
 from bot.demo import DEMO_PASSWORD, seed
+from bot.handoff.states import Status
 from bot.settings import Settings
 from bot.typedefs import router_key, sessions_key
 
@@ -166,3 +167,41 @@ async def start_service(aiohttp_client, settings: Settings, clock: Clock | None 
     )
     await seed(settings)
     return Service(client, settings, DEMO_PASSWORD)
+
+
+async def add_ticket(
+    service: Service,
+    grid_code: str,
+    text: str,
+    resident: str = "r1",
+    holder: str | None = None,
+    **fields: Any,
+) -> int:
+    """A repair request put straight into the database, in the grid's community, offered to
+    `holder` (or nobody) unless `fields` say otherwise; its resident (张阿姨 of that grid)
+    made on first use."""
+    async with service.client.app[sessions_key]() as session, session.begin():
+        grid = await session.scalar(select(Grid).where(Grid.code == grid_code))
+        person = await session.scalar(select(Resident).where(Resident.external_id == resident))
+        if person is None:
+            person = Resident(channel="webchat", external_id=resident, name="张阿姨", grid=grid)
+        if holder is not None:
+            fields["assignee"] = await session.scalar(select(Member).where(Member.name == holder))
+        ticket = Ticket(
+            conversation_id=f"webchat:{resident}",
+            resident=person,
+            channel="webchat",
+            chat_type="private",
+            category="repair",
+            intent="repair",
+            confidence=0.9,
+            text=text,
+            entities=fields.pop("entities", {}),
+            status=fields.pop("status", Status.ASSIGNED),
+            grid=grid,
+            community_id=grid.community_id,
+            **fields,
+        )
+        session.add(ticket)
+        await session.flush()
+        return ticket.id
