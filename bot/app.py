@@ -79,7 +79,7 @@ from bot.typedefs import (
     webchat_sockets_key,
     worker_key,
 )
-from bot.web import accounts, api, internal, open311, ops, pages
+from bot.web import accounts, api, internal, open311, ops, overview, pages
 from bot.web.auth import LoginGuard, PasswordChecker
 from bot.web.middleware import error_middleware, security_headers
 
@@ -311,6 +311,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     accounts.setup_routes(app)
     api.setup_routes(app)
     ops.setup_routes(app)
+    overview.setup_routes(app)
     internal.setup_routes(app)
     open311.setup_routes(app)
     app.cleanup_ctx.extend(

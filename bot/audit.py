@@ -28,6 +28,7 @@ class AuditAction(StrEnum):
     MEMBER_REMOVED = "member_removed"
     ROLE_CHANGED = "role_changed"
     RETENTION = "retention"
+    OVERVIEW_EXPORT = "overview_export"
 
 
 class Actor(Protocol):

@@ -12,16 +12,21 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
 
 from bot.conversation.delivery import Delivery
-from bot.core.chat import ChatMessage, ChatRef
+from bot.conversation.engine import Turn
+from bot.conversation.messages import store_inbound
+from bot.core.categories import CHITCHAT
+from bot.core.chat import ChatMessage, ChatRef, Inbound
 from bot.core.clock import FakeClock
 from bot.core.handoff import HandoffRequest, HandoffResult, Origin
 from bot.db.models import Member, Ticket, TicketEvent
-from bot.db.nlu_models import PossibleRequest
+from bot.db.nlu_models import Classification, PossibleRequest
 from bot.handoff.access import Actor, Visibility
+from bot.handoff.possible import PossibleRequests
 from bot.handoff.push import MemberHub
 from bot.handoff.service import TicketService
 from bot.handoff.timers import Timers
 from bot.metrics import Metrics
+from bot.privacy import mask_text
 
 
 class RecordingSender:
@@ -150,3 +155,24 @@ def desk_on(sessions: sessionmaker, clock: FakeClock) -> Desk:
     delivery.register("webchat", chats)
     service = TicketService(sessions, delivery, hub, Metrics.create(), clock)
     return Desk(service, Timers(service), clock, chats, hub, sessions)
+
+
+async def chatter_that_may_be_a_request(
+    possible: PossibleRequests, sessions: sessionmaker, text: str, resident: str
+) -> int:
+    """A resident's private message that the model read as chatter while half-hearing a
+    repair request in it, stored and recorded as the router does; its id."""
+    chat = ChatRef("webchat", "private", resident, resident)
+    stored = await store_inbound(sessions, Inbound(chat, f"msg-{resident}", resident, text))
+    assert stored is not None
+    turn = Turn([], CHITCHAT, 0.8, "test-model", "repair", 0.2, {})
+    async with sessions() as session, session.begin():
+        reading = Classification(
+            message_id=stored.message_id,
+            text=mask_text(text),
+            intent=CHITCHAT,
+            confidence=0.8,
+            model="test",
+        )
+        session.add(reading)
+        return (await possible.record(session, stored, reading, turn)).id

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.channels.webchat.identity import COOKIE
 from bot.core.clock import Clock
-from bot.db.models import Grid, Resident, Ticket
+from bot.db.models import Grid, Member, Resident, Ticket
 from bot.demo import DEMO_PASSWORD, seed
 from bot.handoff.states import Status
 from bot.settings import Settings
@@ -190,3 +190,27 @@ def a_ticket(resident: Resident, grid: Grid | None, community_id: int, **fields:
             **fields,
         }
     )
+
+
+async def add_ticket(
+    service: Service,
+    grid_code: str,
+    text: str,
+    resident: str = "r1",
+    holder: str | None = None,
+    **fields: Any,
+) -> int:
+    """`a_ticket` put straight into the service's database, in the grid's community, offered
+    to `holder` (or nobody) unless `fields` say otherwise; its resident (张阿姨 of that grid)
+    made on first use."""
+    async with service.client.app[sessions_key]() as session, session.begin():
+        grid = await session.scalar(select(Grid).where(Grid.code == grid_code))
+        person = await session.scalar(select(Resident).where(Resident.external_id == resident))
+        if person is None:
+            person = Resident(channel="webchat", external_id=resident, name="张阿姨", grid=grid)
+        if holder is not None:
+            fields["assignee"] = await session.scalar(select(Member).where(Member.name == holder))
+        ticket = a_ticket(person, grid, grid.community_id, text=text, **fields)
+        session.add(ticket)
+        await session.flush()
+        return ticket.id

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli_people import NewMember, add_member
-from bot.db.models import Grid, Member, Resident, Ticket
+from bot.db.models import Member
 from bot.handoff.roles import PERMISSIONS, Action
 from bot.handoff.states import Status
 from bot.typedefs import sessions_key
 from bot.web import ops as ops_views
-from tests.helpers import Service
+from tests.helpers import Service, add_ticket
 
 ADMIN_PASSWORD = "admin-password-1"
 ACCOUNTS = {
@@ -46,6 +46,8 @@ ROUTE_ACTIONS: dict[str, Action | None] = {
     "api-hand-back": Action.HOLD,
     "api-phone": Action.PHONE,
     "api-merge": Action.HOLD,
+    "api-merge-candidates": Action.HOLD,
+    "api-transfer-targets": Action.HOLD,
     "api-split": Action.HOLD,
     "api-members": Action.MEMBERS,
     "api-possible-requests": Action.POSSIBLE,
@@ -61,6 +63,8 @@ ROUTE_ACTIONS: dict[str, Action | None] = {
     "api-ops-chart": Action.MODELS,
     "api-ops-eval": Action.MODELS,
     "api-ops-activate": Action.MODELS,
+    "api-overview": Action.OVERVIEW,
+    "api-overview-csv": Action.OVERVIEW,
 }
 # Routes that are not behind a member's login, and what guards them instead.
 OPEN_ROUTES = {
@@ -70,31 +74,9 @@ OPEN_ROUTES = {
 
 
 async def _add_ticket(service: Service, grid_code: str, text: str, **fields: Any) -> int:
-    async with service.client.app[sessions_key]() as session, session.begin():
-        grid = await session.scalar(select(Grid).where(Grid.code == grid_code))
-        resident = await session.scalar(select(Resident).where(Resident.external_id == "r-auth"))
-        if resident is None:
-            resident = Resident(channel="webchat", external_id="r-auth", name="张阿姨")
-            session.add(resident)
-            await session.flush()
-        ticket = Ticket(
-            conversation_id="webchat:r-auth",
-            resident_id=resident.id,
-            channel="webchat",
-            chat_type="private",
-            category="repair",
-            intent="repair",
-            confidence=0.9,
-            text=text,
-            entities={"phone": "13900001234"},
-            status=fields.pop("status", Status.ASSIGNED),
-            grid_id=grid.id,
-            community_id=grid.community_id,
-            **fields,
-        )
-        session.add(ticket)
-        await session.flush()
-        return ticket.id
+    """张阿姨's request, with her phone."""
+    phone = {"phone": "13900001234"}
+    return await add_ticket(service, grid_code, text, "r-auth", entities=phone, **fields)
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli_people import NewMember, add_community, add_grid, add_member
-from bot.db.models import Grid, Member, Resident
+from bot.db.models import Member
 from bot.typedefs import sessions_key
-from tests.helpers import Service, a_ticket
+from tests.helpers import Service, add_ticket
 
 PASSWORD = "donghu-password"
 
@@ -40,14 +40,7 @@ async def login(service: Service, name: str) -> str:
 async def open_ticket(service: Service, grid_code: str, resident: str) -> int:
     """A ticket offered to the grid's first choice: 钱湖 in 东湖, 王建国 in 3号楼."""
     holder = "钱湖" if grid_code == "dh1" else "王建国"
-    async with service.client.app[sessions_key]() as session, session.begin():
-        grid = await session.scalar(select(Grid).where(Grid.code == grid_code))
-        person = Resident(channel="webchat", external_id=resident, name=resident, grid=grid)
-        holder_row = await session.scalar(select(Member).where(Member.name == holder))
-        ticket = a_ticket(person, grid, grid.community_id, assignee=holder_row)
-        session.add(ticket)
-        await session.flush()
-        return ticket.id
+    return await add_ticket(service, grid_code, "楼道灯坏了", resident, holder)
 
 
 async def ticket_ids(service: Service, token: str) -> set[int]:

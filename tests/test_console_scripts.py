@@ -12,7 +12,12 @@ import pytest
 
 from tests.helpers import Service
 
-ENTRIES = {"/console/": "console.js", "/ops/review": "ops.js", "/webchat/": "webchat.js"}
+ENTRIES = {
+    "/console/": "console.js",
+    "/console/overview": "overview.js",
+    "/ops/review": "ops.js",
+    "/webchat/": "webchat.js",
+}
 
 MODULE_SCRIPT = re.compile(r'<script type="module" src="/static/([\w.-]+)"></script>')
 PRELOAD = re.compile(r'<link rel="modulepreload" href="/static/([\w.-]+)">')

@@ -153,3 +153,11 @@ def may_act(actor: Actor, ticket: Scoped) -> bool:
     if not (actor.may(Action.HOLD) and actor.reaches(ticket.community_id)):
         return False
     return actor.sees_everything or ticket.assignee_id == actor.member_id
+
+
+def acted_on_by(actor: Actor) -> ColumnElement[bool]:
+    """`may_act` as a filter on tickets."""
+    if not actor.may(Action.HOLD):
+        return false()
+    holders = true() if actor.sees_everything else Ticket.assignee_id == actor.member_id
+    return and_(actor.reached_by(Ticket.community_id), holders)

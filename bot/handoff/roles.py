@@ -1,11 +1,11 @@
 """Who may do what: every role against every action, in one table.
 
 A member helps the residents of their grids; the secretary (书记) answers for the whole
-branch of her community and sees its audit log; an operator (模型运营) improves the district's
-one model from masked texts and never sees a ticket or a phone; an admin keeps the service
-(models, audit, accounts) for every community and holds no tickets either; the district
-(街道) reads every community's tickets, members and audit log and changes nothing. Routes name
-the action they need (`bot.web.api.actor`)."""
+branch of her community and sees its audit log and overview (概况); an operator (模型运营)
+improves the district's one model from masked texts and never sees a ticket or a phone; an
+admin keeps the service (models, audit, accounts) for every community and holds no tickets
+either; the district (街道) reads every community's tickets, members, audit log and overview
+and changes nothing. Routes name the action they need (`bot.web.api.actor`)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ class Action(StrEnum):
     REVIEW = "review"  # the review queue of masked texts
     MODELS = "models"  # train, evaluate, activate and roll back models
     AUDIT = "audit"  # the audit log (安全记录)
+    OVERVIEW = "overview"  # the figures residents feel: first reply, resolved, satisfaction
 
 
 _HELPER = {
@@ -37,14 +38,21 @@ _HELPER = {
 
 PERMISSIONS: dict[str, frozenset[Action]] = {
     "member": frozenset(_HELPER),
-    "secretary": frozenset({*_HELPER, Action.SEE_ALL, Action.AUDIT}),
+    "secretary": frozenset({*_HELPER, Action.SEE_ALL, Action.AUDIT, Action.OVERVIEW}),
     "operator": frozenset({Action.REVIEW, Action.MODELS}),
     "admin": frozenset(
         {Action.REVIEW, Action.MODELS, Action.AUDIT, Action.MEMBERS, Action.DISTRICT}
     ),
     # Reads, never acts: no claim, reply, phone or decision.
     "district": frozenset(
-        {Action.TICKETS, Action.SEE_ALL, Action.MEMBERS, Action.AUDIT, Action.DISTRICT}
+        {
+            Action.TICKETS,
+            Action.SEE_ALL,
+            Action.MEMBERS,
+            Action.AUDIT,
+            Action.OVERVIEW,
+            Action.DISTRICT,
+        }
     ),
 }
 ROLES = tuple(PERMISSIONS)
@@ -59,3 +67,8 @@ ROLE_LABELS = {
 
 def allowed(role: str, action: Action) -> bool:
     return action in PERMISSIONS.get(role, frozenset())
+
+
+def roles_with(action: Action) -> tuple[str, ...]:
+    """The roles that may take `action` (e.g. `HOLD`: the people tickets can go to)."""
+    return tuple(role for role in ROLES if allowed(role, action))

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from multidict import MultiMapping
 from sqlalchemy import select
 
+from bot.core.categories import CATEGORY_LABELS
 from bot.db.models import Member
 from bot.handoff.access import Actor
 from bot.handoff.holding import Visit
@@ -21,6 +23,7 @@ from bot.handoff.payloads import (
     reporter_payload,
     ticket_payload,
 )
+from bot.handoff.queries import STATUS_GROUPS, TicketFilter
 from bot.handoff.roles import Action
 from bot.handoff.schedule import LOCAL
 from bot.handoff.states import Status
@@ -39,7 +42,8 @@ logger = logging.getLogger(__name__)
 
 MAX_REPLY = 2000
 MAX_REASON = 200
-STATUS_FILTERS = {"open", *(s.value for s in Status)}
+MAX_SEARCH = 50
+STATUS_FILTERS = {*STATUS_GROUPS, *(s.value for s in Status)}
 
 
 def _id_in_path(request: web.Request, key: str, what: str) -> int:
@@ -53,12 +57,26 @@ def ticket_id_of(request: web.Request) -> int:
     return _id_in_path(request, "ticket_id", "ticket")
 
 
-async def list_tickets(request: web.Request) -> web.Response:
-    status = request.query.get("status") or None
+def ticket_filter(query: MultiMapping[str]) -> TicketFilter:
+    """The list's filters from the query string; anything unknown is a 400."""
+    status = query.get("status") or None
     if status is not None and status not in STATUS_FILTERS:
         raise web.HTTPBadRequest(reason=f"status must be one of {sorted(STATUS_FILTERS)}")
+    category = query.get("category") or None
+    if category is not None and category not in CATEGORY_LABELS:
+        raise web.HTTPBadRequest(reason=f"category must be one of {sorted(CATEGORY_LABELS)}")
+    try:
+        member = int(query["member"]) if query.get("member") else None
+    except ValueError as e:
+        raise web.HTTPBadRequest(reason="member must be a member id") from e
+    text = query.get("q", "").strip()[:MAX_SEARCH] or None
+    return TicketFilter(status, category, query.get("grid") or None, member, text)
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    who = await actor(request, Action.TICKETS)
     tickets = await request.app[tickets_key].queries.visible_tickets(
-        await actor(request, Action.TICKETS), status
+        who, ticket_filter(request.query)
     )
     return web.json_response({"tickets": [ticket_payload(t) for t in tickets]})
 
@@ -133,6 +151,29 @@ async def list_members(request: web.Request) -> web.Response:
     async with request.app[sessions_key]() as session:
         members = (await session.scalars(query)).all()
     return web.json_response({"members": [member_payload(m, now) for m in members]})
+
+
+async def transfer_targets(request: web.Request) -> web.Response:
+    """The colleagues the ticket may be handed to, each with their open tickets."""
+    colleagues = await request.app[tickets_key].queries.transfer_targets(
+        await actor(request, Action.HOLD), ticket_id_of(request), request.app[clock_key].now()
+    )
+    return web.json_response(
+        {
+            "members": [
+                {**member_payload(c.member), "on_duty": c.on_duty, "open_tickets": c.open_tickets}
+                for c in colleagues
+            ]
+        }
+    )
+
+
+async def merge_candidates(request: web.Request) -> web.Response:
+    """The open tickets this one may be merged into, the likeliest first."""
+    tickets = await request.app[tickets_key].queries.merge_candidates(
+        await actor(request, Action.HOLD), ticket_id_of(request)
+    )
+    return web.json_response({"tickets": [ticket_payload(t) for t in tickets]})
 
 
 async def claim(request: web.Request) -> web.Response:
@@ -227,6 +268,12 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/tickets/{ticket_id}/hand-back", hand_back, name="api-hand-back")
     app.router.add_post("/api/tickets/{ticket_id}/phone", reveal_phone, name="api-phone")
     app.router.add_post("/api/tickets/{ticket_id}/merge", merge, name="api-merge")
+    app.router.add_get(
+        "/api/tickets/{ticket_id}/merge-candidates", merge_candidates, name="api-merge-candidates"
+    )
+    app.router.add_get(
+        "/api/tickets/{ticket_id}/transfer-targets", transfer_targets, name="api-transfer-targets"
+    )
     app.router.add_post("/api/tickets/{ticket_id}/split", split, name="api-split")
     app.router.add_get("/api/members", list_members, name="api-members")
     app.router.add_get(

@@ -56,6 +56,7 @@ ROLE_MESSAGES = {**MESSAGES, 403: "这里您的角色用不了。"}
 MESSAGES_BY_PATH = (
     ("/api/audit", ROLE_MESSAGES),
     ("/api/members", ROLE_MESSAGES),
+    ("/api/overview", ROLE_MESSAGES),
     ("/api/ops/", OPS_MESSAGES),
     ("/api/possible-requests", POSSIBLE_MESSAGES),
     ("/webchat/api/", WEBCHAT_MESSAGES),

@@ -8,6 +8,7 @@ const AUDIT_ACTIONS = {
   login: '登录', login_failed: '登录失败', logout: '退出', phone_revealed: '查看电话',
   privacy_export: '导出个人信息', privacy_erase: '删除个人信息', password_changed: '修改密码',
   member_removed: '移除成员', role_changed: '角色变更', retention: '到期清理',
+  overview_export: '下载概况表格',
 };
 
 async function loadAudit() {

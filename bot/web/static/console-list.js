@@ -4,6 +4,7 @@ import {
   $, BASE_TITLE, DONE, UNCLAIMED, el, excerpt, showError, state, timeAgo, views
 } from './console-core.js';
 import { announceUrgent, clearUrgent, setTitle } from './console-alerts.js';
+import { filtering, tabChanged, ticketQuery } from './console-filters.js';
 import { renderPossible } from './console-possible.js';
 import { api } from './console-session.js';
 import { loadTicket } from './console-ticket.js';
@@ -14,11 +15,11 @@ function scheduleRefresh() {  // coalesce bursts of live events into one reload
   state.refreshTimer = setTimeout(refreshList, 300);
 }
 
-const byNewest = (a, b) => b.id - a.id;
-
-async function loadDone() {
-  const [resolved, closed] = await Promise.all(DONE.map((s) => api('GET', '/api/tickets?status=' + s)));
-  return [...(resolved.tickets || []), ...(closed.tickets || [])].sort(byNewest);
+// The open tab unfiltered is the open tickets already loaded; anything else is asked for.
+async function loadShown() {
+  if (state.tab === 'open' && !filtering()) return sortOpen(state.openTickets);
+  const tickets = (await api('GET', '/api/tickets?' + ticketQuery(state.tab))).tickets || [];
+  return state.tab === 'open' ? sortOpen(tickets) : tickets;
 }
 
 async function refreshList() {
@@ -45,7 +46,7 @@ async function refreshList() {
     if (state.urgent && !state.openTickets.some((t) => t.id === state.urgent.id && UNCLAIMED.includes(t.status))) {
       clearUrgent();
     }
-    state.shownTickets = state.tab === 'open' ? sortOpen(state.openTickets) : await loadDone();
+    state.shownTickets = await loadShown();
     renderList();
   } catch (err) {
     if (state.token) showError(err.message);
@@ -157,17 +158,20 @@ function renderList() {
     list.append(item);
   }
   const empty = $('list-empty');
-  empty.textContent = state.tab === 'open' ? '暂时没有待处理的事，辛苦了！' : '还没有办完的工单。';
+  if (filtering()) empty.textContent = '没有找到符合条件的工单。';
+  else empty.textContent = state.tab === 'open' ? '暂时没有待处理的事，辛苦了！' : '还没有办完的工单。';
   empty.hidden = state.shownTickets.length > 0;
 }
 
 for (const tab of document.querySelectorAll('.tab[data-status]')) {
   tab.addEventListener('click', () => {
     state.tab = tab.dataset.status;
+    tabChanged(state.tab);
     for (const other of document.querySelectorAll('.tab[data-status]')) other.classList.toggle('is-active', other === tab);
-    state.shownTickets = state.tab === 'open' ? sortOpen(state.openTickets) : [];
+    const ready = state.tab === 'open' && !filtering();
+    state.shownTickets = ready ? sortOpen(state.openTickets) : [];
     renderList();
-    if (state.tab !== 'open') { $('list-empty').textContent = '正在加载…'; $('list-empty').hidden = false; }
+    if (!ready) { $('list-empty').textContent = '正在加载…'; $('list-empty').hidden = false; }
     refreshList();
   });
 }

@@ -1,6 +1,6 @@
 // Console: what a member does on one ticket. Claim, reply, merge, resolve, transfer, hand back.
 
-import { $, beijingNowLocal, el, showOk, state } from './console-core.js';
+import { $, beijingNowLocal, el, excerpt, showOk, state, timeAgo } from './console-core.js';
 import { clearUrgent } from './console-alerts.js';
 import { tag } from './console-list.js';
 import { api } from './console-session.js';
@@ -21,16 +21,8 @@ $('reply-form').addEventListener('submit', (e) => {
   act($('reply-submit'), '/reply', { text, all }, () => { $('reply-text').value = ''; });
 });
 
-// The same thing a neighbour already reported: join this report to their ticket.
-$('merge-open').addEventListener('click', () => {
-  const answer = window.prompt('和哪张工单是同一件事？请输入工单号（#后面的数字）');
-  const into = Number((answer || '').replace(/[^0-9]/g, ''));
-  if (!into) return;
-  act($('merge-open'), '/merge', { into }, () => showOk('已并入工单 #' + into + '。'));
-});
-
-// ---------- resolve, transfer, hand back: one box open at a time ----------
-const PANELS = ['resolve', 'transfer', 'handback'];
+// ---------- resolve, transfer, hand back, merge: one box open at a time ----------
+const PANELS = ['resolve', 'transfer', 'handback', 'merge'];
 
 function formError(name, text, field) {
   const box = $(name + '-error');
@@ -105,51 +97,54 @@ $('resolve-form').addEventListener('submit', (e) => {
   });
 });
 
-// ---------- transfer to a colleague ----------
-const dutyText = (m) => (m.paused ? '暂停接单' : (m.on_duty ? '在岗' : '不在岗'));
-
-function memberOption(m, grid) {
-  const label = el('label', 'member-option' + (m.on_duty ? '' : ' is-off'));
+// A choice in a picking box: a big radio row with a head line and details under it.
+function pickOption(name, value, head, details) {
+  const label = el('label', 'member-option');
   const radio = el('input');
   radio.type = 'radio';
-  radio.name = 'transfer-to';
-  radio.value = String(m.id);
+  radio.name = name;
+  radio.value = String(value);
   const body = el('span', 'member-body');
-  const head = el('span', 'member-head');
-  head.append(el('span', 'member-name', m.name + (m.role === 'secretary' ? '（书记）' : '')),
-    tag(dutyText(m), m.on_duty ? 'duty-on' : 'duty-off'));
-  if (grid && (m.grids || []).includes(grid)) head.append(tag('本网格', 'tag-plain'));
-  const details = [(m.grids || []).join('、') || '没有网格', (m.skills || []).join('、') || ''];
-  body.append(head, el('span', 'member-meta', details.filter(Boolean).join(' · ')));
-  if (m.hours) body.append(el('span', 'member-meta', '值班：' + m.hours));
+  body.append(head, ...details.filter(Boolean).map((text) => el('span', 'member-meta', text)));
   label.append(radio, body);
   return label;
 }
 
-async function loadColleagues(t) {
-  const box = $('transfer-members');
-  box.replaceChildren(el('p', 'list-note', '正在加载同事名单…'));
+// Open a picking panel and fill its box from the server, or say why there is nothing to pick.
+async function openPicker(name, box, path, key, option, none) {
+  const t = state.current;
+  if (!t) return;
+  openPanel(name);
+  box.replaceChildren(el('p', 'list-note', '正在加载…'));
   try {
-    const data = await api('GET', '/api/members');
+    const items = (await api('GET', '/api/tickets/' + t.id + path))[key] || [];
     if (state.currentId !== t.id) return;
-    const rank = (m) => (m.on_duty ? 0 : 2) + ((m.grids || []).includes(t.grid) ? 0 : 1);
-    const others = (data.members || [])
-      .filter((m) => m.holds_tickets)
-      .filter((m) => !(state.me && m.id === state.me.id) && !(t.assignee && m.id === t.assignee.id))
-      .sort((a, b) => rank(a) - rank(b) || a.id - b.id);
-    box.replaceChildren();
-    for (const m of others) box.append(memberOption(m, t.grid));
-    if (!others.length) box.append(el('p', 'list-note', '没有可以转交的同事。'));
+    box.replaceChildren(...items.map((item) => option(item, t)));
+    if (!items.length) box.append(el('p', 'list-note', none));
   } catch (err) {
     box.replaceChildren(el('p', 'form-error', err.message));
   }
 }
 
-$('transfer-open').addEventListener('click', () => {
-  if (!state.current) return;
-  openPanel('transfer');
-  loadColleagues(state.current);
-});
+// ---------- transfer to a colleague ----------
+const dutyText = (m) => (m.paused ? '暂停接单' : (m.on_duty ? '在岗' : '不在岗'));
+
+// The server lists only colleagues who take tickets, on duty and of the ticket's grid first.
+function memberOption(m, t) {
+  const head = el('span', 'member-head');
+  head.append(el('span', 'member-name', m.name + (m.role === 'secretary' ? '（书记）' : '')),
+    tag(dutyText(m), m.on_duty ? 'duty-on' : 'duty-off'),
+    tag(m.open_tickets ? '手上' + m.open_tickets + '件' : '手上没有事', 'tag-plain'));
+  if (t.grid && (m.grids || []).includes(t.grid)) head.append(tag('本网格', 'tag-plain'));
+  const details = [(m.grids || []).join('、') || '没有网格', (m.skills || []).join('、') || ''];
+  const option = pickOption('transfer-to', m.id, head,
+    [details.filter(Boolean).join(' · '), m.hours ? '值班：' + m.hours : '']);
+  option.classList.toggle('is-off', !m.on_duty);
+  return option;
+}
+
+$('transfer-open').addEventListener('click', () => openPicker('transfer', $('transfer-members'),
+  '/transfer-targets', 'members', memberOption, '没有可以转交的同事。'));
 
 $('transfer-form').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -161,6 +156,31 @@ $('transfer-form').addEventListener('submit', (e) => {
   act($('transfer-submit'), '/transfer', { to: Number(chosen.value), reason }, () => {
     closePanels();
     leaveTicket('已转交给' + name + '，谢谢您！');
+  });
+});
+
+// ---------- merge: the same thing a neighbour already reported ----------
+// Open tickets of the same community, the same grid and category first (server's order).
+function mergeOption(other, t) {
+  const head = el('span', 'member-head');
+  head.append(el('span', 'member-name', '工单 #' + other.id), tag(other.category_label, 'cat-' + other.category));
+  if (other.grid === t.grid && other.category === t.category) head.append(tag('同网格同类', 'tag-plain'));
+  const who = [(other.resident || {}).name, other.grid, timeAgo(other.created_at)].filter(Boolean).join(' · ');
+  const holder = other.assignee ? '办理人：' + other.assignee.name : '';
+  return pickOption('merge-into', other.id, head, [excerpt(other.text, 40), who, holder]);
+}
+
+$('merge-open').addEventListener('click', () => openPicker('merge', $('merge-tickets'),
+  '/merge-candidates', 'tickets', mergeOption, '没有可以合并的工单：只能并进您在办的、还没办完的工单。'));
+
+$('merge-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const chosen = $('merge-form').querySelector('input[name="merge-into"]:checked');
+  if (!chosen) { formError('merge', '请先选一张工单。'); return; }
+  const into = Number(chosen.value);
+  act($('merge-submit'), '/merge', { into }, () => {
+    closePanels();
+    showOk('已并入工单 #' + into + '，由同一位同事一起办。');
   });
 });
 

@@ -209,8 +209,8 @@ function renderTicket(t) {
   const mayResolve = mayAct && open && t.status !== 'new';
   const mayPass = mayAct && open;
   if (!mayResolve) $('resolve-form').hidden = true;
-  if (!mayPass) $('transfer-form').hidden = $('handback-form').hidden = true;
-  const panelOpen = !$('resolve-form').hidden || !$('transfer-form').hidden || !$('handback-form').hidden;
+  if (!mayPass) $('transfer-form').hidden = $('handback-form').hidden = $('merge-form').hidden = true;
+  const panelOpen = ['resolve', 'transfer', 'handback', 'merge'].some((name) => !$(name + '-form').hidden);
   $('resolve-open').hidden = !mayResolve || panelOpen;
   $('holder-actions').hidden = !mayPass || panelOpen;
   $('handback-open').hidden = !isMine(t);  // 退回 is the holder's own "我接不了"

@@ -11,7 +11,7 @@ import { api, connect } from './console-session.js';
 import { PANELS, closePanel } from './console-ticket-actions.js';
 import { loadTicket } from './console-ticket.js';
 
-// The secretary reads her community's audit log, the district every community's.
+// The secretary reads her community's audit log and overview, the district every community's.
 const readsAudit = () => isSecretary() || !!(state.me && state.me.role === 'district');
 
 // ---------- routing ----------
@@ -70,6 +70,7 @@ function startApp() {
   if (state.me && !state.me.reads_tickets) { location.replace('/ops/review'); return; }
   $('me-name').textContent = state.me ? state.me.name : '';
   $('audit-link').hidden = !readsAudit();
+  $('overview-link').hidden = !readsAudit();
   route();
   connect();
 }
