@@ -174,24 +174,36 @@ async def test_the_model_list_shows_the_running_model_and_archives_found_in_mode
     ]
 
 
-async def test_a_training_started_from_the_page_runs_once_and_shows_its_progress(
+async def test_a_training_started_from_the_page_runs_once_and_shows_its_steps(
     service: Service,
 ) -> None:
     operator = await service.login("周晓燕")
+    status, listed = await service.api("GET", "/api/ops/models", operator)
+    assert (status, listed["waiting_examples"]) == (200, 0)
     status, _ = await service.api("POST", "/api/ops/models/train", operator)
     assert status == 202
     status, _ = await service.api("POST", "/api/ops/models/train", operator)
     assert status == 409
 
-    async def run_listed() -> dict:
+    async def training_listed() -> dict:
         while True:
             runs = (await service.api("GET", "/api/ops/models", operator))[1]["runs"]
-            if runs and "training" in runs[0]["output"]:
+            if runs and runs[0]["steps"][1]["status"] == "running":
                 return runs[0]
             await asyncio.sleep(0.2)
 
-    run = await asyncio.wait_for(run_listed(), 30)
+    run = await asyncio.wait_for(training_listed(), 60)
     assert (run["status"], run["started_by"]) == ("running", "周晓燕")
+    export, train, scoring = run["steps"]
+    assert (export["name"], export["status"], export["detail"]) == (
+        "export",
+        "succeeded",
+        {"written": {}, "already_known": 0},
+    )
+    assert (train["name"], scoring["name"], scoring["status"]) == ("train", "evaluate", "waiting")
+    assert train["seconds"] >= 0 and run["seconds"] >= train["seconds"]
+    # What the page shows is steps in words: no raw output with the server's paths.
+    assert "output" not in run
 
 
 async def test_a_correction_to_urgent_brings_the_claim_deadline_forward(service: Service) -> None:

@@ -1,8 +1,9 @@
 """Operators' pages and API: the review queue (`/ops/review`) and the models (`/ops/models`).
 
-Also the members' one-tap category correction, which feeds the review queue. Training and
-evaluation run as `python -m bot ops ...` child processes, so the service keeps answering;
-their progress is read back from the database.
+Also the members' one-tap category correction, which feeds the review queue. Training (the
+accepted corrections exported first, the candidate scored after) and evaluation run as
+`python -m bot ops ...` child processes, so the service keeps answering; their progress is
+read back from the database, step by step.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.db.nlu_models import ModelEvent, OpsRun
 from bot.handoff.payloads import ticket_payload
 from bot.handoff.roles import Action
 from bot.ops.evaluation import report_paths, stored_report
+from bot.ops.export import waiting_count
 from bot.ops.registry import (
     NothingToRollBack,
     UnknownModel,
@@ -108,6 +110,7 @@ async def models(request: web.Request) -> web.Response:
                 "models": [model_payload(m) for m in rows],
                 "runs": [run_payload(r) for r in runs],
                 "events": [_event_payload(e) for e in events],
+                "waiting_examples": await waiting_count(session),
             }
         )
 
@@ -186,8 +189,9 @@ async def rollback_model(request: web.Request) -> web.Response:
 
 
 async def start_training(request: web.Request) -> web.Response:
+    """The page's one button: export the accepted corrections, train, evaluate."""
     who = await actor(request, Action.MODELS)
-    await _start_job(request.app, ["train", "--by", who.name])
+    await _start_job(request.app, ["train", "--export", "--by", who.name])
     return web.json_response({"started": "train"}, status=202)
 
 

@@ -14,9 +14,17 @@ const MODEL_EVENTS = {
   registered: '登记', activated: '启用', refused: '把关未通过', forced: '强制启用', 'rolled back': '回滚',
 };
 const RUN_STATUS = {
-  train: { running: '正在训练…', succeeded: '训练好了', failed: '训练失败', stalled: '训练中断了' },
-  evaluate: { running: '正在评估…', succeeded: '评估好了', failed: '评估失败', stalled: '评估中断了' },
+  train: { running: '正在训练…', succeeded: '训练好了', failed: '训练没成功', stalled: '训练中断了' },
+  evaluate: { running: '正在评估…', succeeded: '评估好了', failed: '评估没成功', stalled: '评估中断了' },
 };
+// A run's steps (bot/ops/runs.py), in words an operator reads at a glance.
+const STEP_NAMES = {
+  export: '把已采纳的例句加进训练数据',
+  train: '训练新模型',
+  evaluate: '用测试题给新模型打分',
+};
+const STEP_STATUS = { waiting: '等待', running: '进行中', succeeded: '完成', failed: '没成功', stalled: '中断了' };
+const STEP_MARKS = { waiting: '○', running: '…', succeeded: '✓', failed: '✗', stalled: '–' };
 const FAST_POLL_MS = 2000;
 const SLOW_POLL_MS = 15000;
 const JOB_START_MS = 60 * 1000;       // a training just started shows up as a run within this
@@ -30,7 +38,10 @@ const state = {
   token: localStorage.getItem(KEY_TOKEN),
   // models page
   data: null,                // the last GET /api/ops/models
+  dataAt: 0,                 // when it arrived: running steps count on from their seconds
+  tickTimer: null,
   modelsKey: '',             // what the model list was last drawn from
+  resultKey: '',             // what the latest run's outcome was last drawn from
   loadSeq: 0, pollTimer: null,
   trainStartedAt: 0,         // when this page started a training
   evaluating: {},            // model name → when this page started scoring it
@@ -52,11 +63,20 @@ const showView = (name) => { for (const key in views) views[key].hidden = key !=
 const intentName = (intent) => INTENT_LABELS[intent] || intent || '未知';
 
 
+// 75 → "1分15秒"; how long a step took or has taken so far.
+function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return s + '秒';
+  const m = Math.floor(s / 60);
+  if (m < 60) return m + '分' + String(s % 60).padStart(2, '0') + '秒';
+  return Math.floor(m / 60) + '小时' + (m % 60) + '分';
+}
+
 const percent = (x) => (x * 100).toFixed(1) + '%';
 const score = (x) => Number(x).toFixed(3);
 
 export {
   $, EVAL_WAIT_MS, FAST_POLL_MS, INTENT_LABELS, JOB_START_MS, KEY_TOKEN, LABELS, MODEL_EVENTS, PAGE,
-  REQUEST_INTENTS, RUN_STATUS, SHOWN_EVENTS, SLOW_POLL_MS, button, el, formatTime, intentName, percent,
-  score, showError, showOk, showView, state, tag, views
+  REQUEST_INTENTS, RUN_STATUS, SHOWN_EVENTS, SLOW_POLL_MS, STEP_MARKS, STEP_NAMES, STEP_STATUS, button,
+  duration, el, formatTime, intentName, percent, score, showError, showOk, showView, state, tag, views
 };
