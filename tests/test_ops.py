@@ -4,6 +4,7 @@ export, train, evaluate, and switch models in the running service."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.nlu_models import Classification, ModelEvent, OpsRun
-from bot.ops.evaluation import load_examples
+from bot.ops.evaluation import load_examples, report_path, score
 from bot.ops.export import export_accepted
 from bot.ops.registry import gate
 from bot.ops.runs import STALE_AFTER, run_payload
@@ -172,6 +173,35 @@ async def test_the_model_list_shows_the_running_model_and_archives_found_in_mode
         ("activated", "服务启动"),
         ("registered", "在 models/ 里发现"),
     ]
+
+
+async def test_the_report_and_its_charts_are_in_chinese_without_server_paths(
+    service: Service, tmp_path: Path
+) -> None:
+    service.settings.models_dir.mkdir()
+    (service.settings.models_dir / "scored.tar.gz").symlink_to(service.settings.model_path)
+    gold = ["repair", "repair", "urgent", "chitchat"]
+    report = score(
+        gold, [("repair", 0.9), ("medical", 0.7), ("urgent", 0.8), ("nlu_fallback", 0.3)]
+    )
+    report.update(model="scored.tar.gz", test_data=str(tmp_path / "data" / "test"), parse_ms=5.0)
+    report_path(service.settings.models_dir / "scored.tar.gz").write_text(json.dumps(report))
+    operator = await service.login("周晓燕")
+    base = "/api/ops/models/scored"
+
+    status, shown = await service.api("GET", f"{base}/report", operator)
+    assert (status, shown["misroute"]) == (200, 1 / 3)
+    assert str(tmp_path) not in json.dumps(shown)
+    headers = {"Authorization": f"Bearer {operator}"}
+    confusion = await service.client.get(f"{base}/confusion.svg", headers=headers)
+    assert (confusion.status, confusion.content_type) == (200, "image/svg+xml")
+    drawn = await confusion.text()
+    assert all(label in drawn for label in ("模型的判断", "正确的类别", "维修", "紧急", "未分类"))
+    assert "repair" not in drawn
+    f1 = await (await service.client.get(f"{base}/f1.svg", headers=headers)).text()
+    assert "各类求助认得准不准" in f1 and "闲聊" in f1
+    missing = await service.client.get(f"{base}/confusion.png", headers=headers)
+    assert missing.status == 404
 
 
 async def test_a_training_started_from_the_page_runs_once_and_shows_its_steps(

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import sessionmaker
 
 from bot.db.engine import create_engine, create_session_factory
-from bot.ops.evaluation import evaluate, report_paths
+from bot.ops.evaluation import evaluate, report_path
 from bot.ops.export import NoFileForIntent, export_accepted
 from bot.ops.registry import (
     NothingToRollBack,
@@ -172,7 +172,7 @@ def describe_report(report: dict[str, Any], archive: Path) -> str:
             f"  {intent:<12} {s['precision']:.3f}      {s['recall']:.3f}   {s['f1']:.3f}  "
             f"{s['support']}"
         )
-    lines += [f"  report: {path}" for path in report_paths(archive).values()]
+    lines.append(f"  report: {report_path(archive)}")
     return "\n".join(lines)
 
 

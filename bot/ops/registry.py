@@ -232,7 +232,7 @@ async def rollback(session: AsyncSession, actor: str) -> NluModel:
             continue
         previous = await session.scalar(select(NluModel).where(NluModel.name == name))
         if previous is not None and Path(previous.path).is_file():
-            came_from = f"from {current.name}" if current is not None else ""
+            came_from = f"原来用的是 {current.name}" if current is not None else ""
             await _make_active(session, previous, actor, "rolled back", came_from)
             return previous
     raise NothingToRollBack("no earlier model to go back to")

@@ -22,7 +22,8 @@ from bot.channels.webchat.views import STATIC_DIR
 from bot.db.nlu_models import ModelEvent, OpsRun
 from bot.handoff.payloads import ticket_payload
 from bot.handoff.roles import Action
-from bot.ops.evaluation import report_paths, stored_report
+from bot.ops.charts import CHARTS
+from bot.ops.evaluation import stored_report
 from bot.ops.export import waiting_count
 from bot.ops.registry import (
     NothingToRollBack,
@@ -50,7 +51,6 @@ from bot.web.api import ticket_id_of
 
 logger = logging.getLogger(__name__)
 
-CHARTS = ("confusion", "f1")
 RECENT_RUNS = 5
 RECENT_EVENTS = 20
 
@@ -132,23 +132,26 @@ def _archive(request: web.Request) -> Path:
         raise web.HTTPNotFound(reason=str(e)) from e
 
 
-async def report(request: web.Request) -> web.Response:
-    await actor(request, Action.MODELS)
+def _stored_report(request: web.Request) -> dict[str, Any]:
     found = stored_report(_archive(request))
     if found is None:
         raise web.HTTPNotFound(reason="not evaluated yet")
+    return found
+
+
+async def report(request: web.Request) -> web.Response:
+    await actor(request, Action.MODELS)
+    # Where the test data lay on the server is nobody's business on the page.
+    found = {key: value for key, value in _stored_report(request).items() if key != "test_data"}
     return web.json_response(found)
 
 
-async def chart(request: web.Request) -> web.FileResponse:
+async def chart(request: web.Request) -> web.Response:
     await actor(request, Action.MODELS)
-    kind = request.match_info["chart"]
-    if kind not in CHARTS:
+    draw = CHARTS.get(request.match_info["chart"])
+    if draw is None:
         raise web.HTTPNotFound(reason="no such chart")
-    path = report_paths(_archive(request))[kind]
-    if not path.exists():
-        raise web.HTTPNotFound(reason="not evaluated yet")
-    return web.FileResponse(path)
+    return web.Response(text=draw(_stored_report(request)), content_type="image/svg+xml")
 
 
 async def activate_model(request: web.Request) -> web.Response:
@@ -237,6 +240,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/ops/models/rollback", rollback_model, name="api-ops-rollback")
     app.router.add_post("/api/ops/models/train", start_training, name="api-ops-train")
     app.router.add_get("/api/ops/models/{name}/report", report, name="api-ops-report")
-    app.router.add_get("/api/ops/models/{name}/{chart}.png", chart, name="api-ops-chart")
+    app.router.add_get("/api/ops/models/{name}/{chart}.svg", chart, name="api-ops-chart")
     app.router.add_post("/api/ops/models/{name}/evaluate", start_evaluation, name="api-ops-eval")
     app.router.add_post("/api/ops/models/{name}/activate", activate_model, name="api-ops-activate")

@@ -63,6 +63,28 @@ const showView = (name) => { for (const key in views) views[key].hidden = key !=
 const intentName = (intent) => INTENT_LABELS[intent] || intent || '未知';
 
 
+// The report's figures: what each means for a resident, in one line. `better`: which way is good.
+const score = (x) => Number(x).toFixed(3);
+const percent = (x) => (x * 100).toFixed(1) + '%';
+const METRICS = [
+  { key: 'macro_f1', label: '总体得分（macro-F1）', shown: score, better: 'higher',
+    explain: '各类求助认得准不准的平均分，1 最好；越高，居民的事越少交错人。' },
+  { key: 'urgent_recall', label: '紧急求助认出率', shown: score, better: 'higher',
+    explain: '真正紧急的求助里被认出的比例，1 是全部认出；漏掉一个，就可能有人在危险里多等。' },
+  { key: 'misroute', label: '交错人', shown: percent, better: 'lower',
+    explain: '本该找维修的却交给了医疗志愿者这类：居民要多等一次转交。' },
+  { key: 'chatter_to_ticket', label: '闲聊当成求助', shown: percent, better: 'lower',
+    explain: '居民只是聊天，却被当成求助，打扰了党员。' },
+  { key: 'fallback', label: '未分类', shown: percent, better: 'lower',
+    explain: '模型拿不准、先交给书记分派的比例：有人管，但会慢一点。' },
+  { key: 'heard', label: '求助被听见', shown: percent, better: 'higher',
+    explain: '真正的求助里交到了人手上的比例（哪怕分错了类）。' },
+  { key: 'silence_kept', label: '闲聊不打扰', shown: percent, better: 'higher',
+    explain: '群里闲聊时，机器人没有插话、也没叫人的比例。' },
+  { key: 'parse_ms', label: '每句用时', shown: (x) => Number(x).toFixed(1) + ' 毫秒', better: 'lower',
+    explain: '模型读懂一句话要多久；越短，居民越快知道谁来帮忙。' },
+];
+
 // 75 → "1分15秒"; how long a step took or has taken so far.
 function duration(seconds) {
   const s = Math.max(0, Math.round(seconds));
@@ -72,11 +94,8 @@ function duration(seconds) {
   return Math.floor(m / 60) + '小时' + (m % 60) + '分';
 }
 
-const percent = (x) => (x * 100).toFixed(1) + '%';
-const score = (x) => Number(x).toFixed(3);
-
 export {
-  $, EVAL_WAIT_MS, FAST_POLL_MS, INTENT_LABELS, JOB_START_MS, KEY_TOKEN, LABELS, MODEL_EVENTS, PAGE,
+  $, EVAL_WAIT_MS, FAST_POLL_MS, INTENT_LABELS, JOB_START_MS, KEY_TOKEN, LABELS, METRICS, MODEL_EVENTS, PAGE,
   REQUEST_INTENTS, RUN_STATUS, SHOWN_EVENTS, SLOW_POLL_MS, STEP_MARKS, STEP_NAMES, STEP_STATUS, button,
-  duration, el, formatTime, intentName, percent, score, showError, showOk, showView, state, tag, views
+  duration, el, formatTime, intentName, score, showError, showOk, showView, state, tag, views
 };

@@ -2,7 +2,7 @@
 
 import {
   $, EVAL_WAIT_MS, FAST_POLL_MS, JOB_START_MS, MODEL_EVENTS, PAGE, RUN_STATUS, SHOWN_EVENTS, SLOW_POLL_MS,
-  STEP_MARKS, STEP_NAMES, STEP_STATUS, button, duration, el, formatTime, intentName, percent, score, showError,
+  METRICS, STEP_MARKS, STEP_NAMES, STEP_STATUS, button, duration, el, formatTime, intentName, score, showError,
   showOk, state, tag, views
 } from './ops-core.js';
 import { api, imageUrl, showFailure } from './ops.js';
@@ -184,7 +184,7 @@ function resultFor(model, run) {
     wrap.append(el('p', 'ops-intro', '还没打分。'));
     return wrap;
   }
-  wrap.append(metricGrid(model.metrics, active && !model.active ? active.metrics : null));
+  wrap.append(metricGrid(model.metrics, active && !model.active ? active.metrics : null, true));
   const actions = el('div', 'btn-row');
   if (!model.active) actions.append(button('启用这个模型', 'btn-primary', (b) => activateModel(model.name, b)));
   else wrap.append(el('p', 'ops-intro', '这就是正在使用的模型。'));
@@ -277,21 +277,28 @@ function dataSummary(model) {
   return details;
 }
 
-// The summary figures; with `compared` (the running model's), each shows that one's too.
-function metricGrid(metrics, compared) {
-  const grid = el('div', 'metric-grid');
-  for (const [key, label, shown] of [
-    ['macro_f1', 'macro-F1', score],
-    ['urgent_recall', '紧急召回率', score],
-    ['misroute', '分错类', percent],
-    ['chatter_to_ticket', '闲聊变工单', percent],
-  ]) {
-    const cell = el('div', 'metric metric-' + key);
-    cell.append(el('span', 'metric-value', shown(metrics[key])), el('span', 'metric-label', label));
-    if (compared) cell.append(el('span', 'metric-compared', '正在用的：' + shown(compared[key])));
+// The figures `metrics` holds (a model's summary, or a whole report): with `compared` (the
+// running model's) each shows that one's too and which is better; `explained` adds what each
+// figure means for a resident.
+function metricGrid(metrics, compared, explained) {
+  const grid = el('div', 'metric-grid' + (explained ? ' is-explained' : ''));
+  for (const metric of METRICS) {
+    if (metrics[metric.key] === undefined) continue;
+    const cell = el('div', 'metric metric-' + metric.key);
+    cell.append(el('span', 'metric-value', metric.shown(metrics[metric.key])), el('span', 'metric-label', metric.label));
+    if (compared && compared[metric.key] !== undefined) {
+      cell.append(el('span', 'metric-compared',
+        '正在用的：' + metric.shown(compared[metric.key]) + verdict(metric, metrics[metric.key], compared[metric.key])));
+    }
+    if (explained) cell.append(el('span', 'metric-explain', metric.explain));
     grid.append(cell);
   }
   return grid;
+}
+
+function verdict(metric, value, running) {
+  if (Math.abs(value - running) < 0.0005) return '，一样';
+  return (value > running) === (metric.better === 'higher') ? '，这个更好' : '，这个差一些';
 }
 
 async function evaluateModel(name, pressed) {
@@ -358,7 +365,7 @@ async function showReport(name) {
   const path = '/api/ops/models/' + encodeURIComponent(name);
   try {
     const [report, confusion, f1] = await Promise.all([
-      api('GET', path + '/report'), imageUrl(path + '/confusion.png'), imageUrl(path + '/f1.png'),
+      api('GET', path + '/report'), imageUrl(path + '/confusion.svg'), imageUrl(path + '/f1.svg'),
     ]);
     if (!state.report || state.report.name !== name) {
       URL.revokeObjectURL(confusion);
@@ -389,32 +396,42 @@ function hideReport() {
 
 function reportBox(shown) {
   const box = el('div', 'report-box');
+  box.id = 'report-' + shown.name;
+  box.setAttribute('aria-label', '评估报告');
   if (shown.error) { box.append(el('p', 'form-error', shown.error)); return box; }
   if (!shown.report) { box.append(el('p', 'list-note', '正在加载报告…')); return box; }
   const report = shown.report;
-  box.append(el('p', 'ops-intro', '在 ' + report.examples + ' 条留出的例句上评估（点图可看大图）。'));
+  box.append(el('p', 'ops-intro', '用 ' + report.examples + ' 道测试题打分：都是居民的原话，训练时模型没见过。'),
+    metricGrid(report, null, true));
   const charts = el('div', 'report-charts');
-  for (const [kind, label] of [['confusion', '混淆矩阵：每行是正确意图，每列是模型的判断'], ['f1', '各意图的 F1']]) {
+  for (const [kind, label] of [
+    ['confusion', '认对和认错的测试题：每行是正确的类别，每列是模型的判断，对角线上的是认对的'],
+    ['f1', '各类求助认得准不准（F1）：1 表示这一类全部认对，也没有把别的认成这一类'],
+  ]) {
     const figure = el('figure', 'report-chart');
+    figure.id = 'report-chart-' + kind;
     const link = el('a');
     link.href = shown.charts[kind];
     link.target = '_blank';
+    link.setAttribute('aria-label', '看大图：' + label);
     const img = el('img');
     img.src = shown.charts[kind];
     img.alt = label;
     link.append(img);
-    figure.append(link, el('figcaption', '', label));
+    figure.append(link, el('figcaption', '', label + '（点图可看大图）'));
     charts.append(figure);
   }
-  box.append(charts, intentTable(report.per_intent || {}));
+  box.append(charts, intentTable(report.per_intent || {}),
+    el('p', 'ops-intro', '精确率：模型说是这一类时，真是这一类的比例；召回率：真是这一类的，被认出来的比例；F1：两者合起来的分数。'));
   return box;
 }
 
 function intentTable(perIntent) {
   const wrap = el('div', 'report-table-wrap');
   const table = el('table', 'report-table');
+  table.setAttribute('aria-label', '各类求助的得分');
   const head = el('tr');
-  for (const title of ['意图', '精确率', '召回率', 'F1', '例句数']) head.append(el('th', '', title));
+  for (const title of ['类别', '精确率', '召回率', 'F1', '测试题']) head.append(el('th', '', title));
   const thead = el('thead');
   thead.append(head);
   const body = el('tbody');
