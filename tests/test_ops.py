@@ -94,6 +94,60 @@ async def test_review_decisions_are_checked(service: Service, tmp_path: Path) ->
     assert status == 409 and "already in the training data" in refused["detail"]
 
 
+async def test_confident_readings_members_corrected_come_first_and_decisions_can_be_undone(
+    service: Service, tmp_path: Path
+) -> None:
+    long_ago = datetime.now(UTC) - timedelta(days=1)
+    async with service.client.app[sessions_key]() as session, session.begin():
+        for text, confidence in (("楼道灯不亮", 0.3), ("电梯响", 0.4), ("水压小", 0.5)):
+            session.add(
+                Classification(text=text, intent="repair", confidence=confidence, model="m")
+            )
+        sure = Classification(
+            text="阿姨头晕想找人量血压",
+            intent="canteen",
+            confidence=0.95,
+            model="m",
+            corrected_intent="medical",
+            created_at=long_ago,
+        )
+        unsure = Classification(
+            text="想订个饭再量个血压",
+            intent="canteen",
+            confidence=0.5,
+            model="m",
+            corrected_intent="medical",
+        )
+        session.add_all([sure, unsure])  # fmt: skip
+    operator = await service.login("周晓燕")
+
+    first, second = (await service.api("GET", "/api/ops/review", operator))[1]["groups"]
+    assert (first["corrected"], len(first["items"]), len(second["items"])) == ("medical", 2, 3)
+    assert [(i["id"], i["confident_miss"]) for i in first["items"]] == [
+        (sure.id, True),
+        (unsure.id, False),
+    ]
+    assert not any(i["confident_miss"] for i in second["items"])
+
+    decide, undo = f"/api/ops/review/{sure.id}", f"/api/ops/review/{sure.id}/undo"
+    status, decided = await service.api(
+        "POST", decide, operator, json={"action": "relabel", "intent": "urgent"}
+    )
+    assert (status, decided["label"]) == (200, "urgent")
+    status, undone = await service.api("POST", undo, operator)
+    assert (status, undone["review"], undone["label"]) == (200, "pending", None)
+    back = (await service.api("GET", "/api/ops/review", operator))[1]["groups"][0]["items"][0]
+    assert (back["id"], back["corrected_intent"]) == (sure.id, "medical")
+    status, _ = await service.api("POST", undo, operator)
+    assert status == 409
+
+    await service.api("POST", decide, operator, json={"action": "accept"})
+    async with service.client.app[sessions_key]() as session, session.begin():
+        await export_accepted(session, copied_project(tmp_path))
+    status, refused = await service.api("POST", undo, operator)
+    assert status == 409 and "already in the training data" in refused["detail"]
+
+
 def test_the_gate_refuses_a_lower_macro_f1_or_urgent_recall() -> None:
     active = {"macro_f1": 0.950, "urgent_recall": 0.97}
     assert gate({"macro_f1": 0.946, "urgent_recall": 0.97}, active) == []

@@ -72,8 +72,16 @@ def needs_review(below: float) -> Any:
     )
 
 
+def confident_miss(row: Classification, below: float) -> bool:
+    """The model was sure and a member said it was wrong: what a new model most needs."""
+    corrected = row.corrected_intent is not None and row.corrected_intent != row.intent
+    return corrected and row.confidence >= below
+
+
 async def review_queue(session: AsyncSession, below: float) -> list[dict[str, Any]]:
-    """Pending items grouped by predicted → corrected intent, the largest group first."""
+    """Pending items grouped by predicted → corrected intent. Confident readings members
+    corrected come first, in their groups and within each group (surest first); then the
+    largest group, the newest items."""
     rows = await session.scalars(
         select(Classification)
         .where(Classification.review == "pending", needs_review(below))
@@ -81,40 +89,74 @@ async def review_queue(session: AsyncSession, below: float) -> list[dict[str, An
     )
     groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row.intent, row.corrected_intent), []).append(_item(row))
+        groups.setdefault((row.intent, row.corrected_intent), []).append(_item(row, below))
+    for items in groups.values():
+        items.sort(key=lambda item: -item["confidence"] if item["confident_miss"] else 1)
+
+    def misses_then_size(group: list[dict[str, Any]]) -> tuple[int, int]:
+        return -sum(item["confident_miss"] for item in group), -len(group)
+
     return [
         {"predicted": predicted, "corrected": corrected, "items": items}
-        for (predicted, corrected), items in sorted(groups.items(), key=lambda g: -len(g[1]))
+        for (predicted, corrected), items in sorted(
+            groups.items(), key=lambda g: misses_then_size(g[1])
+        )
     ]
 
 
-def _item(row: Classification) -> dict[str, Any]:
+def _item(row: Classification, below: float) -> dict[str, Any]:
     return {
         "id": row.id,
         "text": mask_text(row.text),
         "intent": row.intent,
         "confidence": round(row.confidence, 3),
         "corrected_intent": row.corrected_intent,
+        "confident_miss": confident_miss(row, below),
         "model": row.model,
         "ticket_id": row.ticket_id,
         "created_at": row.created_at.isoformat(),
     }
 
 
-async def decide(
-    session: AsyncSession, actor: Actor, item_id: int, decision: Decision
-) -> Classification:
+class NotDecided(Exception):
+    """Nothing to undo: the item is waiting for a decision."""
+
+
+async def _undecided_yet(session: AsyncSession, actor: Actor, item_id: int) -> Classification:
+    """The item, while a decision on it may still be made or taken back: until it is
+    exported into the training data."""
     operator_only(actor)
     item = await session.get(Classification, item_id)
     if item is None:
         raise TicketNotFound(f"no review item {item_id}")
     if item.exported_at is not None:
         raise AlreadyExported(f"review item {item_id} is already in the training data")
+    return item
+
+
+async def decide(
+    session: AsyncSession, actor: Actor, item_id: int, decision: Decision
+) -> Classification:
+    item = await _undecided_yet(session, actor, item_id)
     label = decision.label_for(item)
     item.review = "skipped" if label is None else "accepted"
     item.label = label
     item.reviewed_by = actor.member_id
     item.reviewed_at = utcnow()
+    await session.flush()
+    return item
+
+
+async def undo(session: AsyncSession, actor: Actor, item_id: int) -> Classification:
+    """Take a decision back: the item waits in the queue again, as it did before (only
+    pending items are decided), with the member's correction it had."""
+    item = await _undecided_yet(session, actor, item_id)
+    if item.review == "pending":
+        raise NotDecided(f"review item {item_id} has no decision to undo")
+    item.review = "pending"
+    item.label = None
+    item.reviewed_by = None
+    item.reviewed_at = None
     await session.flush()
     return item
 

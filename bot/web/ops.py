@@ -39,8 +39,10 @@ from bot.ops.review import (
     AlreadyExported,
     BadDecision,
     Decision,
+    NotDecided,
     correct_category,
     decide,
+    undo,
 )
 from bot.ops.review import review_queue as pending_review
 from bot.ops.runs import run_payload
@@ -93,6 +95,21 @@ async def review_decision(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(reason=str(e)) from e
     except AlreadyExported as e:
         raise web.HTTPConflict(reason=str(e)) from e
+    return web.json_response(result)
+
+
+async def review_undo(request: web.Request) -> web.Response:
+    who = await actor(request, Action.REVIEW)
+    try:
+        item_id = int(request.match_info["item_id"])
+        async with request.app[sessions_key]() as session, session.begin():
+            item = await undo(session, who, item_id)
+            result = {"id": item.id, "review": item.review, "label": item.label}
+    except ValueError as e:
+        raise web.HTTPBadRequest(reason=str(e)) from e
+    except (AlreadyExported, NotDecided) as e:
+        raise web.HTTPConflict(reason=str(e)) from e
+    logger.info("operator %s took back the decision on review item %s", who.member_id, item_id)
     return web.json_response(result)
 
 
@@ -236,6 +253,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/tickets/{ticket_id}/category", correct, name="api-category")
     app.router.add_get("/api/ops/review", review_queue, name="api-ops-review")
     app.router.add_post("/api/ops/review/{item_id}", review_decision, name="api-ops-decide")
+    app.router.add_post("/api/ops/review/{item_id}/undo", review_undo, name="api-ops-undo")
     app.router.add_get("/api/ops/models", models, name="api-ops-models")
     app.router.add_post("/api/ops/models/rollback", rollback_model, name="api-ops-rollback")
     app.router.add_post("/api/ops/models/train", start_training, name="api-ops-train")

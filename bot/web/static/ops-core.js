@@ -30,6 +30,7 @@ const SLOW_POLL_MS = 15000;
 const JOB_START_MS = 60 * 1000;       // a training just started shows up as a run within this
 const EVAL_WAIT_MS = 10 * 60 * 1000;  // an evaluation without a result by then has failed
 const SHOWN_EVENTS = 10;
+const UNDO_MS = 10 * 1000;            // how long 撤销 is offered after a review decision
 
 const { $, el, showError, showOk, formatTime } = window.Page;
 const views = { login: $('view-login'), denied: $('view-denied'), ops: $('view-ops') };
@@ -47,6 +48,9 @@ const state = {
   evaluating: {},            // model name → when this page started scoring it
   refused: {},               // model name → the gate's reasons, until activated or dismissed
   report: null,              // {name, report, charts} | {name, error} | {name}: the open report
+  // review page
+  undoable: null,            // the review item whose decision 撤销 takes back
+  undoTimer: null,
 };
 
 // ---------- helpers ----------
@@ -96,6 +100,6 @@ function duration(seconds) {
 
 export {
   $, EVAL_WAIT_MS, FAST_POLL_MS, INTENT_LABELS, JOB_START_MS, KEY_TOKEN, LABELS, METRICS, MODEL_EVENTS, PAGE,
-  REQUEST_INTENTS, RUN_STATUS, SHOWN_EVENTS, SLOW_POLL_MS, STEP_MARKS, STEP_NAMES, STEP_STATUS, button,
+  REQUEST_INTENTS, RUN_STATUS, SHOWN_EVENTS, SLOW_POLL_MS, STEP_MARKS, STEP_NAMES, STEP_STATUS, UNDO_MS, button,
   duration, el, formatTime, intentName, score, showError, showOk, showView, state, tag, views
 };
