@@ -62,6 +62,34 @@ async def test_each_reading_is_kept_and_a_members_correction_reaches_the_operato
     assert queue["groups"] == []
 
 
+async def test_a_correction_hands_an_unclaimed_request_to_a_member_with_the_new_skill(
+    service: Service,
+) -> None:
+    wang, li = await service.login("王建国"), await service.login("李秀英")
+    wang_console, li_console = await service.console(wang), await service.console(li)
+    resident = await service.resident("张阿姨")
+    await resident.say(LEAK_WITH_PHONE)
+    ticket = (await wang_console.event("ticket.created"))["ticket"]
+    assert "王建国" in (await resident.hear("bot"))["text"]
+    await service.settle()
+
+    status, corrected = await service.api(
+        "POST", f"/api/tickets/{ticket['id']}/category", wang, json={"category": "medical"}
+    )
+    assert (status, corrected["assignee"]["name"], corrected["status"]) == (
+        200,
+        "李秀英",
+        "assigned",
+    )
+    for console in (wang_console, li_console):
+        updated = (await console.event("ticket.updated"))["ticket"]
+        assert (updated["id"], updated["assignee"]["name"]) == (ticket["id"], "李秀英")
+    assert "李秀英" in (await resident.hear("bot"))["text"]
+    _, detail = await service.api("GET", f"/api/tickets/{ticket['id']}", li)
+    moved = next(e for e in detail["events"] if e["kind"] == "redispatch")
+    assert moved["actor"] == "王建国" and "改派给李秀英" in moved["reason"]
+
+
 async def test_review_decisions_are_checked(service: Service, tmp_path: Path) -> None:
     member = await service.login("王建国")
     console = await service.console(member)

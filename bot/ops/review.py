@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.categories import CATEGORY_LABELS, CHITCHAT, REQUEST_INTENTS
 from bot.db.models import Ticket, utcnow
 from bot.db.nlu_models import Classification
-from bot.handoff.access import Actor
+from bot.handoff.access import Actor, Visibility
+from bot.handoff.dispatcher import skilled_instead
 from bot.handoff.ledger import Change, NotAllowed, TicketNotFound
 from bot.handoff.roles import Action
 from bot.handoff.states import UNCLAIMED
+from bot.handoff.texts import who_is_coming
 from bot.ops.evaluation import FALLBACK_INTENT
 from bot.privacy import mask_text
 
@@ -162,24 +164,32 @@ async def undo(session: AsyncSession, actor: Actor, item_id: int) -> Classificat
 
 
 async def correct_category(change: Change, actor: Actor, ticket_id: int, category: str) -> Ticket:
-    """A member says what the request really is ("其实是医疗"). Corrected to urgent while
-    nobody holds it, its claim deadline becomes the urgent one, so the escalation chain
-    reaches the secretary and the branch within minutes."""
+    """A member says what the request really is ("其实是医疗"). While nobody has claimed it,
+    it goes to a member of the grid with the new skill if the one it waits for lacks it (the
+    resident is told who comes now); corrected to urgent, its claim deadline becomes the
+    urgent one, so the escalation chain reaches the secretary and the branch within minutes."""
     if category not in REQUEST_INTENTS:
         raise BadDecision(f"category must be one of {', '.join(REQUEST_INTENTS)}")
     session = change.session
     ticket = await change.visible_ticket(actor, ticket_id)
     if ticket.category == category:
         return ticket
-    was = ticket.category
+    was, before = ticket.category, Visibility.of(ticket)
     ticket.category = category
     ticket.updated_at = change.now
+    reason = f"{CATEGORY_LABELS[was]} → {CATEGORY_LABELS[category]}"
+    change.record(ticket, "category_corrected", actor, reason, ticket.status, ticket.status)
     if category == "urgent" and ticket.status in UNCLAIMED:
         urgent_deadline = change.now + change.timeouts.urgent_claim
         ticket.claim_deadline = min(ticket.claim_deadline or urgent_deadline, urgent_deadline)
-    reason = f"{CATEGORY_LABELS[was]} → {CATEGORY_LABELS[category]}"
-    change.record(ticket, "category_corrected", actor, reason, ticket.status, ticket.status)
-    change.push("ticket.updated", ticket)
+    elif ticket.status in UNCLAIMED:
+        step = await skilled_instead(session, ticket, change.now)
+        if step is not None and step.member is not None:
+            note = f"分类改为{CATEGORY_LABELS[category]}，改派给{step.member.name}"
+            change.offer(ticket, step, "redispatch", actor, note)
+            change.tell_resident(ticket, who_is_coming(step))
+    # `before`: the console of the member it no longer waits for learns of it too.
+    change.push("ticket.updated", ticket, before)
     item = await session.scalar(select(Classification).where(Classification.ticket_id == ticket.id))
     if item is None:
         # Opened without a turn through the router (e.g. by an external action server).
