@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.nlu_models import Classification, ModelEvent, OpsRun
+from bot.ops import commands
 from bot.ops.evaluation import load_examples, report_path, score
 from bot.ops.export import export_accepted
-from bot.ops.registry import gate
-from bot.ops.runs import STALE_AFTER, run_payload
-from bot.typedefs import sessions_key
+from bot.ops.registry import activate, discover, gate, list_models, register, rollback
+from bot.ops.runs import STALE_AFTER, RunLog, run_payload
+from bot.settings import Settings
+from bot.typedefs import ops_jobs_key, sessions_key
 from tests.helpers import Service
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -316,6 +321,62 @@ async def test_a_training_started_from_the_page_runs_once_and_shows_its_steps(
     assert train["seconds"] >= 0 and run["seconds"] >= train["seconds"]
     # What the page shows is steps in words: no raw output with the server's paths.
     assert "output" not in run
+    # Training yields the CPU to the service that answers residents.
+    [job] = service.client.app[ops_jobs_key]
+    assert os.getpriority(os.PRIO_PROCESS, job.pid) == service.settings.training_nice
+
+
+async def test_after_each_training_old_models_go_but_never_the_active_or_previous_one(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    old = [f"2026120{day}-000000-candidate" for day in range(1, 6)]
+    for age, name in enumerate(reversed(old), start=1):
+        archive = models_dir / f"{name}.tar.gz"
+        archive.write_bytes(b"an archive")
+        archive.with_name(f"{name}.confusion.png").write_bytes(b"a chart")
+        os.utime(archive, (1e9 - age, 1e9 - age))
+    engine = create_engine(database_url)
+    sessions = create_session_factory(engine)
+    async with sessions() as session, session.begin():
+        await discover(session, models_dir)
+        for name in (old[0], old[1]):
+            await activate(session, models_dir / f"{name}.tar.gz", "周晓燕", force=True)
+
+    async def fake_training(log: RunLog, sessions: Any, project: Path, out: Path, by: str) -> Path:
+        archive = out / "20261209-000000-candidate.tar.gz"
+        archive.write_bytes(b"a new archive")
+        async with sessions() as session, session.begin():
+            await register(session, archive, by)
+        return archive
+
+    monkeypatch.setattr(commands, "train_candidate", fake_training)
+    settings = Settings(database_url=database_url, models_dir=models_dir, keep_models=2)
+    lines: list[str] = []
+    await commands.train_from_corrections(
+        sessions, settings, tmp_path, "周晓燕", export=False, evaluate=False, on_line=lines.append
+    )
+
+    # Kept: the active (old[1]), the previous (old[0]) and the two newest.
+    assert sorted(path.name for path in models_dir.glob("*.tar.gz")) == [
+        f"{old[0]}.tar.gz",
+        f"{old[1]}.tar.gz",
+        f"{old[4]}.tar.gz",
+        "20261209-000000-candidate.tar.gz",
+    ]
+    assert not (models_dir / f"{old[2]}.confusion.png").exists()
+    async with sessions() as session, session.begin():
+        listed = [m.name for m in await list_models(session)]
+        pruned = (
+            await session.scalars(select(ModelEvent.model_name).where(ModelEvent.kind == "pruned"))
+        ).all()
+        back = await rollback(session, "周晓燕")
+    await engine.dispose()
+    assert f"{old[2]}.tar.gz" not in listed and len(listed) == 4
+    assert sorted(pruned) == [f"{old[2]}.tar.gz", f"{old[3]}.tar.gz"]
+    assert any("pruned 2 old model" in line for line in lines)
+    assert back.name == f"{old[0]}.tar.gz"
 
 
 async def test_a_correction_to_urgent_brings_the_claim_deadline_forward(service: Service) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from bot.ops.registry import (
     active_model,
     discover,
     list_models,
+    prune,
     register,
     resolve_archive,
     rollback,
@@ -75,7 +77,19 @@ async def _sessions(settings: Settings) -> AsyncIterator[sessionmaker]:
         await engine.dispose()
 
 
+# The commands that train or score a model: each takes every core it can get.
+MODEL_WORK = ("train", "evaluate", "activate")
+
+
+def lower_priority(niceness: int) -> None:
+    """This process and the `rasa train` it starts yield the CPU to the service, so that
+    residents' answers are not slowed while a model trains on the same cores."""
+    os.nice(max(0, niceness - os.nice(0)))
+
+
 async def run(args: argparse.Namespace, settings: Settings) -> str:
+    if args.action in MODEL_WORK:
+        lower_priority(settings.training_nice)
     async with _sessions(settings) as sessions:
         try:
             return await _run(args, settings, sessions)
@@ -121,8 +135,9 @@ async def train_from_corrections(
     on_line: Callable[[str], None] = print_now,
 ) -> Path:
     """One run, step by step: the accepted review items into data/nlu/ (when `export`), a
-    candidate trained from the data, and its scores on the held-out split (when `evaluate`).
-    `/ops/models` starts it with both; each step's progress is on the run."""
+    candidate trained from the data, and its scores on the held-out split (when `evaluate`);
+    then old archives are pruned (`registry.prune`). `/ops/models` starts it with both; each
+    step's progress is on the run."""
     steps = [*(["export"] if export else []), "train", *(["evaluate"] if evaluate else [])]
     async with RunLog.running(sessions, "train", actor, steps, on_line) as log:
         if export:
@@ -136,6 +151,10 @@ async def train_from_corrections(
         if evaluate:
             async with log.step("evaluate"):
                 await _score(log, sessions, archive, project, actor)
+        async with sessions() as session, session.begin():
+            pruned = await prune(session, settings.models_dir, settings.keep_models, actor)
+        if pruned:
+            log.line(f"pruned {len(pruned)} old model(s): {', '.join(pruned)}")
     return archive
 
 

@@ -12,6 +12,7 @@ const INTENT_LABELS = {
 const LABELS = [...REQUEST_INTENTS, 'chitchat'];
 const MODEL_EVENTS = {
   registered: '登记', activated: '启用', refused: '把关未通过', forced: '强制启用', 'rolled back': '回滚',
+  pruned: '清理了旧模型',
 };
 const RUN_STATUS = {
   train: { running: '正在训练…', succeeded: '训练好了', failed: '训练没成功', stalled: '训练中断了' },
