@@ -136,22 +136,16 @@ async def test_confident_readings_members_corrected_come_first_and_decisions_can
             session.add(
                 Classification(text=text, intent="repair", confidence=confidence, model="m")
             )
-        sure = Classification(
-            text="阿姨头晕想找人量血压",
-            intent="canteen",
-            confidence=0.95,
-            model="m",
-            corrected_intent="medical",
-            created_at=long_ago,
-        )
-        unsure = Classification(
-            text="想订个饭再量个血压",
-            intent="canteen",
-            confidence=0.5,
-            model="m",
-            corrected_intent="medical",
-        )
-        session.add_all([sure, unsure])  # fmt: skip
+        # A member corrected both canteen readings to medical; the model was sure of one.
+        sure, unsure = (
+            Classification(text=text, intent="canteen", confidence=confidence, model="m",
+                           corrected_intent="medical", created_at=at)
+            for text, confidence, at in (
+                ("阿姨头晕想找人量血压", 0.95, long_ago),
+                ("想订个饭再量个血压", 0.5, datetime.now(UTC)),
+            )
+        )  # fmt: skip
+        session.add_all([sure, unsure])
     operator = await service.login("周晓燕")
 
     first, second = (await service.api("GET", "/api/ops/review", operator))[1]["groups"]

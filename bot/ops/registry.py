@@ -261,6 +261,7 @@ async def prune(session: AsyncSession, models_dir: Path, keep: int, actor: str) 
     """Delete the archives of `models_dir` no one will go back to, with their files and
     registry rows (each a `pruned` event): all but the active model, the previous one
     (`previous_model`) and the `keep` newest. Archives elsewhere are never touched."""
+    await discover(session, models_dir)
     models = await list_models(session)
     kept = {m.name for m in models[: max(keep, 1)]}
     kept |= {m.name for m in (await active_model(session), await previous_model(session)) if m}

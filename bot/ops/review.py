@@ -124,7 +124,7 @@ class NotDecided(Exception):
     """Nothing to undo: the item is waiting for a decision."""
 
 
-async def _undecided_yet(session: AsyncSession, actor: Actor, item_id: int) -> Classification:
+async def _reviewable(session: AsyncSession, actor: Actor, item_id: int) -> Classification:
     """The item, while a decision on it may still be made or taken back: until it is
     exported into the training data."""
     operator_only(actor)
@@ -139,7 +139,7 @@ async def _undecided_yet(session: AsyncSession, actor: Actor, item_id: int) -> C
 async def decide(
     session: AsyncSession, actor: Actor, item_id: int, decision: Decision
 ) -> Classification:
-    item = await _undecided_yet(session, actor, item_id)
+    item = await _reviewable(session, actor, item_id)
     label = decision.label_for(item)
     item.review = "skipped" if label is None else "accepted"
     item.label = label
@@ -150,9 +150,9 @@ async def decide(
 
 
 async def undo(session: AsyncSession, actor: Actor, item_id: int) -> Classification:
-    """Take a decision back: the item waits in the queue again, as it did before (only
-    pending items are decided), with the member's correction it had."""
-    item = await _undecided_yet(session, actor, item_id)
+    """Take a decision back: the item waits in the queue again (where the page offered it
+    from), with the member's correction it had."""
+    item = await _reviewable(session, actor, item_id)
     if item.review == "pending":
         raise NotDecided(f"review item {item_id} has no decision to undo")
     item.review = "pending"
