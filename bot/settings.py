@@ -79,6 +79,12 @@ class Settings:
     urgent_claim_timeout_s: int = 60
     # How often each worker checks which model is active (`python -m bot ops activate`).
     model_poll_s: float = 2.0
+    # Model archives (~74 MB each) kept besides the active and the previous one: the newest
+    # this many; older ones are deleted after each training.
+    keep_models: int = 3
+    # Training and evaluation run at this CPU niceness (19: the lowest priority), so the
+    # service's answers to residents come first on the same cores.
+    training_nice: int = 19
     # Classifications less confident than this go to the operators' review queue.
     review_below: float = 0.6
     # Read as chatter, a message still goes to a member as a possible request when the model
@@ -127,6 +133,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         claim_timeout_s=int(env.get("BOT_CLAIM_TIMEOUT", "600")),
         urgent_claim_timeout_s=int(env.get("BOT_URGENT_CLAIM_TIMEOUT", "60")),
         model_poll_s=float(env.get("BOT_MODEL_POLL", "2")),
+        keep_models=max(1, int(env.get("BOT_KEEP_MODELS", "3"))),
+        training_nice=int(env.get("BOT_TRAINING_NICE", "19")),
         review_below=float(env.get("BOT_REVIEW_BELOW", "0.6")),
         possible_request_threshold=float(env.get("BOT_POSSIBLE_REQUEST_THRESHOLD", "0.15")),
         token_hours=int(env.get("BOT_TOKEN_HOURS", "72")),

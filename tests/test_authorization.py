@@ -56,6 +56,7 @@ ROUTE_ACTIONS: dict[str, Action | None] = {
     "api-category": Action.CORRECT,
     "api-ops-review": Action.REVIEW,
     "api-ops-decide": Action.REVIEW,
+    "api-ops-undo": Action.REVIEW,
     "api-ops-models": Action.MODELS,
     "api-ops-rollback": Action.MODELS,
     "api-ops-train": Action.MODELS,

@@ -4,19 +4,25 @@ export, train, evaluate, and switch models in the running service."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.nlu_models import Classification, ModelEvent, OpsRun
-from bot.ops.evaluation import load_examples
+from bot.ops import commands
+from bot.ops.evaluation import load_examples, report_path, score
 from bot.ops.export import export_accepted
-from bot.ops.registry import gate
-from bot.ops.runs import STALE_AFTER, run_payload
-from bot.typedefs import sessions_key
+from bot.ops.registry import activate, discover, gate, list_models, register, rollback
+from bot.ops.runs import STALE_AFTER, RunLog, run_payload
+from bot.settings import Settings
+from bot.typedefs import ops_jobs_key, sessions_key
 from tests.helpers import Service
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +67,34 @@ async def test_each_reading_is_kept_and_a_members_correction_reaches_the_operato
     assert queue["groups"] == []
 
 
+async def test_a_correction_hands_an_unclaimed_request_to_a_member_with_the_new_skill(
+    service: Service,
+) -> None:
+    wang, li = await service.login("王建国"), await service.login("李秀英")
+    wang_console, li_console = await service.console(wang), await service.console(li)
+    resident = await service.resident("张阿姨")
+    await resident.say(LEAK_WITH_PHONE)
+    ticket = (await wang_console.event("ticket.created"))["ticket"]
+    assert "王建国" in (await resident.hear("bot"))["text"]
+    await service.settle()
+
+    status, corrected = await service.api(
+        "POST", f"/api/tickets/{ticket['id']}/category", wang, json={"category": "medical"}
+    )
+    assert (status, corrected["assignee"]["name"], corrected["status"]) == (
+        200,
+        "李秀英",
+        "assigned",
+    )
+    for console in (wang_console, li_console):
+        updated = (await console.event("ticket.updated"))["ticket"]
+        assert (updated["id"], updated["assignee"]["name"]) == (ticket["id"], "李秀英")
+    assert "李秀英" in (await resident.hear("bot"))["text"]
+    _, detail = await service.api("GET", f"/api/tickets/{ticket['id']}", li)
+    moved = next(e for e in detail["events"] if e["kind"] == "redispatch")
+    assert moved["actor"] == "王建国" and "改派给李秀英" in moved["reason"]
+
+
 async def test_review_decisions_are_checked(service: Service, tmp_path: Path) -> None:
     member = await service.login("王建国")
     console = await service.console(member)
@@ -90,6 +124,54 @@ async def test_review_decisions_are_checked(service: Service, tmp_path: Path) ->
     status, refused = await service.api(
         "POST", f"/api/ops/review/{item_id}", operator, json={"action": "skip"}
     )
+    assert status == 409 and "already in the training data" in refused["detail"]
+
+
+async def test_confident_readings_members_corrected_come_first_and_decisions_can_be_undone(
+    service: Service, tmp_path: Path
+) -> None:
+    long_ago = datetime.now(UTC) - timedelta(days=1)
+    async with service.client.app[sessions_key]() as session, session.begin():
+        for text, confidence in (("楼道灯不亮", 0.3), ("电梯响", 0.4), ("水压小", 0.5)):
+            session.add(
+                Classification(text=text, intent="repair", confidence=confidence, model="m")
+            )
+        # A member corrected both canteen readings to medical; the model was sure of one.
+        sure, unsure = (
+            Classification(text=text, intent="canteen", confidence=confidence, model="m",
+                           corrected_intent="medical", created_at=at)
+            for text, confidence, at in (
+                ("阿姨头晕想找人量血压", 0.95, long_ago),
+                ("想订个饭再量个血压", 0.5, datetime.now(UTC)),
+            )
+        )  # fmt: skip
+        session.add_all([sure, unsure])
+    operator = await service.login("周晓燕")
+
+    first, second = (await service.api("GET", "/api/ops/review", operator))[1]["groups"]
+    assert (first["corrected"], len(first["items"]), len(second["items"])) == ("medical", 2, 3)
+    assert [(i["id"], i["confident_miss"]) for i in first["items"]] == [
+        (sure.id, True),
+        (unsure.id, False),
+    ]
+    assert not any(i["confident_miss"] for i in second["items"])
+
+    decide, undo = f"/api/ops/review/{sure.id}", f"/api/ops/review/{sure.id}/undo"
+    status, decided = await service.api(
+        "POST", decide, operator, json={"action": "relabel", "intent": "urgent"}
+    )
+    assert (status, decided["label"]) == (200, "urgent")
+    status, undone = await service.api("POST", undo, operator)
+    assert (status, undone["review"], undone["label"]) == (200, "pending", None)
+    back = (await service.api("GET", "/api/ops/review", operator))[1]["groups"][0]["items"][0]
+    assert (back["id"], back["corrected_intent"]) == (sure.id, "medical")
+    status, _ = await service.api("POST", undo, operator)
+    assert status == 409
+
+    await service.api("POST", decide, operator, json={"action": "accept"})
+    async with service.client.app[sessions_key]() as session, session.begin():
+        await export_accepted(session, copied_project(tmp_path))
+    status, refused = await service.api("POST", undo, operator)
     assert status == 409 and "already in the training data" in refused["detail"]
 
 
@@ -174,24 +256,121 @@ async def test_the_model_list_shows_the_running_model_and_archives_found_in_mode
     ]
 
 
-async def test_a_training_started_from_the_page_runs_once_and_shows_its_progress(
+async def test_the_report_and_its_charts_are_in_chinese_without_server_paths(
+    service: Service, tmp_path: Path
+) -> None:
+    service.settings.models_dir.mkdir()
+    (service.settings.models_dir / "scored.tar.gz").symlink_to(service.settings.model_path)
+    gold = ["repair", "repair", "urgent", "chitchat"]
+    report = score(
+        gold, [("repair", 0.9), ("medical", 0.7), ("urgent", 0.8), ("nlu_fallback", 0.3)]
+    )
+    report.update(model="scored.tar.gz", test_data=str(tmp_path / "data" / "test"), parse_ms=5.0)
+    report_path(service.settings.models_dir / "scored.tar.gz").write_text(json.dumps(report))
+    operator = await service.login("周晓燕")
+    base = "/api/ops/models/scored"
+
+    status, shown = await service.api("GET", f"{base}/report", operator)
+    assert (status, shown["misroute"]) == (200, 1 / 3)
+    assert str(tmp_path) not in json.dumps(shown)
+    headers = {"Authorization": f"Bearer {operator}"}
+    confusion = await service.client.get(f"{base}/confusion.svg", headers=headers)
+    assert (confusion.status, confusion.content_type) == (200, "image/svg+xml")
+    drawn = await confusion.text()
+    assert all(label in drawn for label in ("模型的判断", "正确的类别", "维修", "紧急", "未分类"))
+    assert "repair" not in drawn
+    f1 = await (await service.client.get(f"{base}/f1.svg", headers=headers)).text()
+    assert "各类求助认得准不准" in f1 and "闲聊" in f1
+    missing = await service.client.get(f"{base}/confusion.png", headers=headers)
+    assert missing.status == 404
+
+
+async def test_a_training_started_from_the_page_runs_once_and_shows_its_steps(
     service: Service,
 ) -> None:
     operator = await service.login("周晓燕")
+    status, listed = await service.api("GET", "/api/ops/models", operator)
+    assert (status, listed["waiting_examples"]) == (200, 0)
     status, _ = await service.api("POST", "/api/ops/models/train", operator)
     assert status == 202
     status, _ = await service.api("POST", "/api/ops/models/train", operator)
     assert status == 409
 
-    async def run_listed() -> dict:
+    async def training_listed() -> dict:
         while True:
             runs = (await service.api("GET", "/api/ops/models", operator))[1]["runs"]
-            if runs and "training" in runs[0]["output"]:
+            if runs and runs[0]["steps"][1]["status"] == "running":
                 return runs[0]
             await asyncio.sleep(0.2)
 
-    run = await asyncio.wait_for(run_listed(), 30)
+    run = await asyncio.wait_for(training_listed(), 60)
     assert (run["status"], run["started_by"]) == ("running", "周晓燕")
+    export, train, scoring = run["steps"]
+    assert (export["name"], export["status"], export["detail"]) == (
+        "export",
+        "succeeded",
+        {"written": {}, "already_known": 0},
+    )
+    assert (train["name"], scoring["name"], scoring["status"]) == ("train", "evaluate", "waiting")
+    assert train["seconds"] >= 0 and run["seconds"] >= train["seconds"]
+    # What the page shows is steps in words: no raw output with the server's paths.
+    assert "output" not in run
+    # Training yields the CPU to the service that answers residents.
+    [job] = service.client.app[ops_jobs_key]
+    assert os.getpriority(os.PRIO_PROCESS, job.pid) == service.settings.training_nice
+
+
+async def test_after_each_training_old_models_go_but_never_the_active_or_previous_one(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    old = [f"2026120{day}-000000-candidate" for day in range(1, 6)]
+    for age, name in enumerate(reversed(old), start=1):
+        archive = models_dir / f"{name}.tar.gz"
+        archive.write_bytes(b"an archive")
+        archive.with_name(f"{name}.confusion.png").write_bytes(b"a chart")
+        os.utime(archive, (1e9 - age, 1e9 - age))
+    engine = create_engine(database_url)
+    sessions = create_session_factory(engine)
+    async with sessions() as session, session.begin():
+        await discover(session, models_dir)
+        for name in (old[0], old[1]):
+            await activate(session, models_dir / f"{name}.tar.gz", "周晓燕", force=True)
+
+    async def fake_training(log: RunLog, sessions: Any, project: Path, out: Path, by: str) -> Path:
+        archive = out / "20261209-000000-candidate.tar.gz"
+        archive.write_bytes(b"a new archive")
+        async with sessions() as session, session.begin():
+            await register(session, archive, by)
+        return archive
+
+    monkeypatch.setattr(commands, "train_candidate", fake_training)
+    settings = Settings(database_url=database_url, models_dir=models_dir, keep_models=2)
+    lines: list[str] = []
+    await commands.train_from_corrections(
+        sessions, settings, tmp_path, "周晓燕", export=False, evaluate=False, on_line=lines.append
+    )
+
+    # Kept: the active (old[1]), the previous (old[0]) and the two newest.
+    assert sorted(path.name for path in models_dir.glob("*.tar.gz")) == [
+        f"{old[0]}.tar.gz",
+        f"{old[1]}.tar.gz",
+        f"{old[4]}.tar.gz",
+        "20261209-000000-candidate.tar.gz",
+    ]
+    assert not (models_dir / f"{old[2]}.confusion.png").exists()
+    async with sessions() as session, session.begin():
+        listed = [m.name for m in await list_models(session)]
+        pruned = (
+            await session.scalars(select(ModelEvent.model_name).where(ModelEvent.kind == "pruned"))
+        ).all()
+        back = await rollback(session, "周晓燕")
+    await engine.dispose()
+    assert f"{old[2]}.tar.gz" not in listed and len(listed) == 4
+    assert sorted(pruned) == [f"{old[2]}.tar.gz", f"{old[3]}.tar.gz"]
+    assert any("pruned 2 old model" in line for line in lines)
+    assert back.name == f"{old[0]}.tar.gz"
 
 
 async def test_a_correction_to_urgent_brings_the_claim_deadline_forward(service: Service) -> None:

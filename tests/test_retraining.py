@@ -16,12 +16,11 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.db.nlu_models import ModelEvent
+from bot.db.nlu_models import ModelEvent, OpsRun
 from bot.demo import DEMO_PASSWORD, seed
+from bot.ops.commands import train_from_corrections
 from bot.ops.evaluation import evaluate, load_examples
-from bot.ops.export import export_accepted
 from bot.ops.registry import register
-from bot.ops.training import train_candidate
 from bot.settings import Settings
 from bot.typedefs import sessions_key
 from tests.helpers import Service
@@ -132,23 +131,29 @@ async def test_a_correction_retrains_the_model_and_models_switch_safely(
     await main.api("POST", f"/api/ops/review/{group['items'][0]['id']}", operator, json={
         "action": "accept"
     })  # fmt: skip
+    # One run, as the page's button starts it: export, a candidate from the small data,
+    # its scores; the active model is scored beside it.
     project = small_project(tmp_path)
     sessions = main.client.app[sessions_key]
-    async with sessions() as session, session.begin():
-        exported = await export_accepted(session, project)
-    assert dict(exported.written) == {corrected: 1}
-    assert (AMBIGUOUS, corrected) in load_examples(project / "data" / "nlu")
-
-    # A candidate from the small data, scored beside the active model.
     progress: list[str] = []
-    candidate = await train_candidate(
-        sessions, project, main.settings.models_dir, "周晓燕", progress.append
-    )
+    candidate = await train_from_corrections(
+        sessions, main.settings, project, "周晓燕", export=True, evaluate=True,
+        on_line=progress.append,
+    )  # fmt: skip
+    assert (AMBIGUOUS, corrected) in load_examples(project / "data" / "nlu")
     assert any("candidate" in line for line in progress)
-    for archive in (candidate, main.settings.model_path):
-        await evaluate(archive, project / "data" / "test")
-        async with sessions() as session, session.begin():
-            await register(session, archive, "周晓燕")
+    async with sessions() as session:
+        run = await session.scalar(select(OpsRun).order_by(OpsRun.id.desc()))
+    assert [(s["name"], s["status"]) for s in run.steps] == [
+        ("export", "succeeded"),
+        ("train", "succeeded"),
+        ("evaluate", "succeeded"),
+    ]
+    assert run.steps[0]["detail"]["written"] == {corrected: 1}
+    assert (run.status, run.model_name) == ("succeeded", candidate.name)
+    await evaluate(main.settings.model_path, project / "data" / "test")
+    async with sessions() as session, session.begin():
+        await register(session, main.settings.model_path, "周晓燕")
 
     # Trained on a slice of the data it is the weaker model: the gate says no.
     status, refused = await main.api(

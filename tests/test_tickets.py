@@ -102,9 +102,9 @@ async def test_a_category_correction_goes_through_the_ledger_and_reaches_the_con
     wang = await tickets.actor("王建国")
 
     async with tickets.service.ledger.change() as change:
-        await correct_category(change, wang, opened.ticket_id, "canteen")
+        await correct_category(change, wang, opened.ticket_id, "complaint")
 
-    assert (await tickets.ticket(opened.ticket_id)).category == "canteen"
+    assert (await tickets.ticket(opened.ticket_id)).category == "complaint"
     assert tickets.hub.kinds(opened.ticket_id)[-1] == "ticket.updated"
     corrected = (await history(tickets, opened.ticket_id))[-1]
     assert corrected == ("category_corrected", "assigned", "王建国")
@@ -113,6 +113,36 @@ async def test_a_category_correction_goes_through_the_ledger_and_reaches_the_con
             select(TicketEvent.created_at).where(TicketEvent.kind == "category_corrected")
         )
     assert at == tickets.clock.now()
+
+
+async def test_a_correction_sends_an_unclaimed_request_to_a_member_with_the_new_skill(
+    tickets: Desk,
+) -> None:
+    opened = await tickets.asks("3号楼的 社区食堂明天中午有饭吗", intent="repair")
+    claimed = await tickets.asks("3号楼2单元 想订明天的午饭", intent="repair", resident="li")
+    wang = await tickets.actor("王建国")
+    await tickets.service.holding.claim(wang, claimed.ticket_id)
+
+    for ticket_id in (opened.ticket_id, claimed.ticket_id):
+        async with tickets.service.ledger.change() as change:
+            await correct_category(change, wang, ticket_id, "canteen")
+
+    # Waiting for 王建国 (维修, 调解), it goes to 李秀英 (助餐), and the resident is told.
+    moved = await tickets.ticket(opened.ticket_id)
+    assert (moved.assignee.name, moved.status, moved.escalation_level) == ("李秀英", "assigned", 0)
+    assert (await history(tickets, opened.ticket_id))[-2:] == [
+        ("category_corrected", "assigned", "王建国"),
+        ("redispatch", "assigned", "王建国"),
+    ]
+    [event] = [e for e in await tickets.history(opened.ticket_id) if e.kind == "redispatch"]
+    assert event.reason.startswith("分类改为助餐，改派给李秀英")
+    assert "李秀英" in tickets.chats.lines_to("zhang")[-1]
+    pushed = [e for e in tickets.hub.events if e.ticket_id == opened.ticket_id][-1]
+    assert (pushed.kind, pushed.assignee) == ("ticket.updated", "李秀英")
+    # A request someone has claimed stays with them.
+    kept = await tickets.ticket(claimed.ticket_id)
+    assert (kept.assignee.name, kept.status) == ("王建国", "claimed")
+    assert [k for k, *_ in await history(tickets, claimed.ticket_id)][-1] == "category_corrected"
 
 
 async def test_unclaimed_requests_climb_the_chain_and_the_resident_is_told_each_time(

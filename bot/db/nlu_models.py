@@ -139,3 +139,6 @@ class OpsRun(Base):
     finished_at = Column(UTCDateTime())
     output = Column(Text, nullable=False, default="")
     model_name = Column(String(255))
+    # [{"name": "export"|"train"|"evaluate", "status", "started_at", "finished_at", "detail"}]
+    # in order (`bot.ops.runs`); none for runs older than the steps.
+    steps = Column(JSON)

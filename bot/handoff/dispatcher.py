@@ -190,6 +190,22 @@ async def choose_assignee(
     return await secretary(session, place, now, f"无在岗{label}网格员", skipped)
 
 
+async def skilled_instead(
+    session: AsyncSession, ticket: Ticket, now: datetime
+) -> Assignment | None:
+    """After its category was corrected: the grid's best on-duty member with the new skill,
+    when the member the ticket waits for lacks it; None when it may stay as it is (the holder
+    has the skill, it is broadcast, or nobody in the grid has the skill on duty)."""
+    holder = ticket.assignee
+    if ticket.broadcast or ticket.grid is None:
+        return None
+    if holder is not None and has_skill(holder, ticket.category):
+        return None
+    exclude = [holder.id] if holder is not None else []
+    step = await choose_assignee(session, Place.of(ticket), ticket.category, now, exclude)
+    return step if step.member is not None and step.level == FIRST_CHOICE else None
+
+
 async def secretary(
     session: AsyncSession,
     place: Place,

@@ -6,6 +6,7 @@ written as a `TicketEvent` by `bot.handoff.service`.
     new ─assign→ assigned ─claim→ claimed ─resolve→ resolved ─rate/expire→ closed
     unclaimed ─escalate→ escalated (timeout, or handed back)      resolved/closed ─reopen→ reopened
     claimed/unclaimed ─transfer→ transferred (to a named colleague, who claims it)
+    unclaimed ─redispatch→ assigned (its category corrected, to a member with the new skill)
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status]] = {
     "escalate": (UNCLAIMED, Status.ESCALATED),
     "hand_back": (OPEN_STATUSES, Status.ESCALATED),
     "transfer": (OPEN_STATUSES, Status.TRANSFERRED),
+    "redispatch": (UNCLAIMED, Status.ASSIGNED),
     # The holder may resolve without claiming first (the service checks who holds it).
     "resolve": (OPEN_STATUSES - {Status.NEW}, Status.RESOLVED),
     "rate": (frozenset({Status.RESOLVED}), Status.CLOSED),

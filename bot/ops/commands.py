@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,8 @@ from typing import Any
 from sqlalchemy.orm import sessionmaker
 
 from bot.db.engine import create_engine, create_session_factory
-from bot.ops.evaluation import evaluate, report_paths
-from bot.ops.export import export_accepted
+from bot.ops.evaluation import evaluate, report_path
+from bot.ops.export import NoFileForIntent, export_accepted
 from bot.ops.registry import (
     NothingToRollBack,
     UnknownModel,
@@ -21,11 +22,12 @@ from bot.ops.registry import (
     active_model,
     discover,
     list_models,
+    prune,
     register,
     resolve_archive,
     rollback,
 )
-from bot.ops.runs import RunLog
+from bot.ops.runs import RunLog, print_now
 from bot.ops.training import TrainingFailed, train_candidate
 from bot.settings import Settings
 
@@ -45,6 +47,9 @@ def add_parser(sub: Any) -> None:
     )
     osub.add_parser("export", parents=[project], help="accepted review items → data/nlu/")
     train = osub.add_parser("train", parents=[project, by], help="train a candidate model")
+    train.add_argument(
+        "--export", action="store_true", help="first export the accepted review items"
+    )
     train.add_argument("--no-evaluate", action="store_true", help="skip scoring it afterwards")
     evaluate_ = osub.add_parser("evaluate", parents=[project, by], help="score on data/test/")
     evaluate_.add_argument("model", help="archive name in models/ or a path")
@@ -72,11 +77,23 @@ async def _sessions(settings: Settings) -> AsyncIterator[sessionmaker]:
         await engine.dispose()
 
 
+# The commands that train or score a model: each takes every core it can get.
+MODEL_WORK = ("train", "evaluate", "activate")
+
+
+def lower_priority(niceness: int) -> None:
+    """This process and the `rasa train` it starts yield the CPU to the service, so that
+    residents' answers are not slowed while a model trains on the same cores."""
+    os.nice(max(0, niceness - os.nice(0)))
+
+
 async def run(args: argparse.Namespace, settings: Settings) -> str:
+    if args.action in MODEL_WORK:
+        lower_priority(settings.training_nice)
     async with _sessions(settings) as sessions:
         try:
             return await _run(args, settings, sessions)
-        except (UnknownModel, NothingToRollBack, TrainingFailed) as e:
+        except (UnknownModel, NothingToRollBack, TrainingFailed, NoFileForIntent) as e:
             raise OpsError(str(e)) from e
 
 
@@ -85,9 +102,14 @@ async def _run(args: argparse.Namespace, settings: Settings, sessions: sessionma
         async with sessions() as session, session.begin():
             return (await export_accepted(session, args.project)).describe()
     if args.action == "train":
-        archive = await train_candidate(sessions, args.project, settings.models_dir, args.by)
-        if not args.no_evaluate:
-            await _evaluate(sessions, archive, args.project, args.by)
+        archive = await train_from_corrections(
+            sessions,
+            settings,
+            args.project,
+            args.by,
+            export=args.export,
+            evaluate=not args.no_evaluate,
+        )
         return f"next: python -m bot ops activate {archive.name}"
     if args.action == "evaluate":
         archive = resolve_archive(settings.models_dir, args.model)
@@ -102,21 +124,58 @@ async def _run(args: argparse.Namespace, settings: Settings, sessions: sessionma
     return await _list(sessions, settings.models_dir)
 
 
+async def train_from_corrections(
+    sessions: sessionmaker,
+    settings: Settings,
+    project: Path,
+    actor: str,
+    *,
+    export: bool,
+    evaluate: bool,
+    on_line: Callable[[str], None] = print_now,
+) -> Path:
+    """One run, step by step: the accepted review items into data/nlu/ (when `export`), a
+    candidate trained from the data, and its scores on the held-out split (when `evaluate`);
+    then old archives are pruned (`registry.prune`). `/ops/models` starts it with both; each
+    step's progress is on the run."""
+    steps = [*(["export"] if export else []), "train", *(["evaluate"] if evaluate else [])]
+    async with RunLog.running(sessions, "train", actor, steps, on_line) as log:
+        if export:
+            async with log.step("export") as detail:
+                async with sessions() as session, session.begin():
+                    exported = await export_accepted(session, project)
+                log.line(exported.describe())
+                detail.update(written=dict(exported.written), already_known=exported.already_known)
+        async with log.step("train"):
+            archive = await train_candidate(log, sessions, project, settings.models_dir, actor)
+        if evaluate:
+            async with log.step("evaluate"):
+                await _score(log, sessions, archive, project, actor)
+        async with sessions() as session, session.begin():
+            pruned = await prune(session, settings.models_dir, settings.keep_models, actor)
+        if pruned:
+            log.line(f"pruned {len(pruned)} old model(s): {', '.join(pruned)}")
+    return archive
+
+
 async def _evaluate(sessions: sessionmaker, archive: Path, project: Path, actor: str) -> None:
-    """Score the archive, printing the report and keeping it for `/ops/models`."""
-    log = await RunLog.start(sessions, "evaluate", actor)
+    """Score the archive in a run of its own, printing the report and keeping it for
+    `/ops/models`."""
+    async with RunLog.running(sessions, "evaluate", actor, ["evaluate"]) as log:
+        async with log.step("evaluate"):
+            await _score(log, sessions, archive, project, actor)
+
+
+async def _score(
+    log: RunLog, sessions: sessionmaker, archive: Path, project: Path, actor: str
+) -> None:
     log.line(f"evaluating {archive.name} on {project / 'data' / 'test'}")
-    try:
-        report = await evaluate(archive, project / "data" / "test")
-    except Exception as failed:
-        log.line(f"failed: {failed!r}")
-        await log.finish("failed", archive.name)
-        raise
+    report = await evaluate(archive, project / "data" / "test")
     async with sessions() as session, session.begin():
         await register(session, archive, actor)
     for line in describe_report(report, archive).splitlines():
         log.line(line)
-    await log.finish("succeeded", archive.name)
+    log.model_name = archive.name
 
 
 def describe_report(report: dict[str, Any], archive: Path) -> str:
@@ -132,7 +191,7 @@ def describe_report(report: dict[str, Any], archive: Path) -> str:
             f"  {intent:<12} {s['precision']:.3f}      {s['recall']:.3f}   {s['f1']:.3f}  "
             f"{s['support']}"
         )
-    lines += [f"  report: {path}" for path in report_paths(archive).values()]
+    lines.append(f"  report: {report_path(archive)}")
     return "\n".join(lines)
 
 

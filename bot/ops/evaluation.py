@@ -1,7 +1,7 @@
 """Scoring a model on the held-out split: the figures the promotion gate and the model list use.
 
-A report is stored next to its model archive in models/: `<name>.report.json`, a confusion
-matrix `<name>.confusion.png` and a per-intent F1 bar chart `<name>.f1.png`.
+A report is stored next to its model archive in models/ as `<name>.report.json`; its charts
+are drawn from it when asked for (`bot.ops.charts`).
 """
 
 from __future__ import annotations
@@ -102,17 +102,12 @@ def summary(report: dict[str, Any]) -> dict[str, float]:
     return {key: round(float(report[key]), 4) for key in SUMMARY_KEYS}
 
 
-def report_paths(model: Path) -> dict[str, Path]:
-    stem = model.name.removesuffix(".tar.gz")
-    return {
-        "json": model.with_name(f"{stem}.report.json"),
-        "confusion": model.with_name(f"{stem}.confusion.png"),
-        "f1": model.with_name(f"{stem}.f1.png"),
-    }
+def report_path(model: Path) -> Path:
+    return model.with_name(model.name.removesuffix(".tar.gz") + ".report.json")
 
 
 async def evaluate(model: Path, test_dir: Path) -> dict[str, Any]:
-    """Load the model, score it on `test_dir`, and store the report and charts beside it."""
+    """Load the model, score it on `test_dir`, and store the report beside it."""
     import asyncio
 
     from rasa.core.agent import Agent
@@ -122,58 +117,10 @@ async def evaluate(model: Path, test_dir: Path) -> dict[str, Any]:
     predicted, parse_s = await predict(agent, [text for text, _ in examples])
     report = score([intent for _, intent in examples], predicted)
     report.update(model=model.name, test_data=str(test_dir), parse_ms=round(parse_s * 1000, 2))
-    paths = report_paths(model)
-    paths["json"].write_text(json.dumps(report, ensure_ascii=False, indent=2))
-    draw_confusion(report, paths["confusion"])
-    draw_f1(report, paths["f1"])
+    report_path(model).write_text(json.dumps(report, ensure_ascii=False, indent=2))
     return report
 
 
 def stored_report(model: Path) -> dict[str, Any] | None:
-    path = report_paths(model)["json"]
+    path = report_path(model)
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def draw_confusion(report: dict[str, Any], path: Path) -> None:
-    plt = _pyplot()
-    confusion = report["confusion"]
-    rows, columns, matrix = confusion["rows"], confusion["columns"], confusion["matrix"]
-    figure, axes = plt.subplots(figsize=(1.2 * len(columns) + 2, 0.9 * len(rows) + 2))
-    axes.imshow(matrix, cmap="Blues")
-    axes.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
-    axes.set_yticks(range(len(rows)), rows)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("labelled")
-    peak = max((max(row) for row in matrix), default=0)
-    for r, row in enumerate(matrix):
-        for c, count in enumerate(row):
-            colour = "white" if count > peak / 2 else "black"
-            axes.text(c, r, str(count), ha="center", va="center", color=colour)
-    axes.set_title(f"{report['model']}: macro-F1 {report['macro_f1']:.3f}")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-
-
-def draw_f1(report: dict[str, Any], path: Path) -> None:
-    plt = _pyplot()
-    intents = list(report["per_intent"])
-    scores = [report["per_intent"][i]["f1"] for i in intents]
-    figure, axes = plt.subplots(figsize=(1.1 * len(intents) + 2, 4))
-    bars = axes.bar(intents, scores, color="#2f7d5b")
-    axes.bar_label(bars, labels=[f"{s:.2f}" for s in scores])
-    axes.set_ylim(0, 1.05)
-    axes.set_ylabel("F1")
-    axes.set_title(f"{report['model']}: per-intent F1")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)

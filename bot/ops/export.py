@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import utcnow
@@ -82,15 +82,23 @@ def _intent_line(lines: list[str], intent: str) -> int:
     raise NoFileForIntent(f"no block for intent {intent!r}")
 
 
+# Accepted by an operator, not yet in data/nlu/.
+_WAITING = (Classification.review == "accepted", Classification.exported_at.is_(None))
+
+
+async def waiting_count(session: AsyncSession) -> int:
+    """Accepted review items the next export adds to the training data."""
+    query = select(func.count()).select_from(Classification).where(*_WAITING)
+    return await session.scalar(query) or 0
+
+
 async def export_accepted(session: AsyncSession, project: Path) -> ExportResult:
     nlu_dir = project / "data" / "nlu"
     files = intent_files(nlu_dir)
     known = {_normalised(text) for text, _ in load_examples(nlu_dir)}
     known |= {_normalised(text) for text, _ in load_examples(project / "data" / "test")}
     rows = await session.scalars(
-        select(Classification)
-        .where(Classification.review == "accepted", Classification.exported_at.is_(None))
-        .order_by(Classification.id)
+        select(Classification).where(*_WAITING).order_by(Classification.id)
     )
     result = ExportResult()
     new: dict[str, list[str]] = {}

@@ -20,12 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.clock import iso
 from bot.db.models import utcnow
 from bot.db.nlu_models import ModelEvent, NluModel
-from bot.ops.evaluation import stored_report, summary
+from bot.ops.evaluation import report_path, stored_report, summary
 
 # The candidate may lose at most half a point of macro-F1 against the active model.
 MAX_F1_DROP = 0.005
 TRAINING_INPUTS = ("config.yml", "domain.yml", "data")
 HELD_OUT_DIR = "test"
+OLD_CHARTS = (".confusion.png", ".f1.png")
 
 
 class UnknownModel(Exception):
@@ -219,8 +220,9 @@ async def activate(
     return Activation(candidate, refusals, active=True)
 
 
-async def rollback(session: AsyncSession, actor: str) -> NluModel:
-    """Go back to the model that was active before the current one."""
+async def previous_model(session: AsyncSession) -> NluModel | None:
+    """The model that was active before the current one and is still on disk: where a
+    rollback goes."""
     current = await active_model(session)
     history = await session.scalars(
         select(ModelEvent.model_name)
@@ -232,10 +234,50 @@ async def rollback(session: AsyncSession, actor: str) -> NluModel:
             continue
         previous = await session.scalar(select(NluModel).where(NluModel.name == name))
         if previous is not None and Path(previous.path).is_file():
-            came_from = f"from {current.name}" if current is not None else ""
-            await _make_active(session, previous, actor, "rolled back", came_from)
             return previous
-    raise NothingToRollBack("no earlier model to go back to")
+    return None
+
+
+async def rollback(session: AsyncSession, actor: str) -> NluModel:
+    """Go back to the model that was active before the current one."""
+    current = await active_model(session)
+    previous = await previous_model(session)
+    if previous is None:
+        raise NothingToRollBack("no earlier model to go back to")
+    came_from = f"原来用的是 {current.name}" if current is not None else ""
+    await _make_active(session, previous, actor, "rolled back", came_from)
+    return previous
+
+
+def model_files(archive: Path) -> list[Path]:
+    """The archive and what lies beside it: its training data summary, its report, and the
+    PNG charts older versions drew."""
+    stem = archive.name.removesuffix(".tar.gz")
+    beside = [_sidecar(archive), report_path(archive)]
+    return [archive, *beside, *(archive.with_name(stem + chart) for chart in OLD_CHARTS)]
+
+
+async def prune(session: AsyncSession, models_dir: Path, keep: int, actor: str) -> list[str]:
+    """Delete the archives of `models_dir` no one will go back to, with their files and
+    registry rows (each a `pruned` event): all but the active model, the previous one
+    (`previous_model`) and the `keep` newest. Archives elsewhere are never touched."""
+    await discover(session, models_dir)
+    models = await list_models(session)
+    kept = {m.name for m in models[: max(keep, 1)]}
+    kept |= {m.name for m in (await active_model(session), await previous_model(session)) if m}
+    directory = models_dir.resolve()
+    removed = []
+    for model in models:
+        archive = Path(model.path)
+        if model.name in kept or model.active or archive.parent.resolve() != directory:
+            continue
+        for file in model_files(archive):
+            file.unlink(missing_ok=True)
+        await session.delete(model)
+        session.add(ModelEvent(model_name=model.name, kind="pruned", actor=actor))
+        removed.append(model.name)
+    await session.flush()
+    return removed
 
 
 async def _make_active(

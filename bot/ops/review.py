@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.categories import CATEGORY_LABELS, CHITCHAT, REQUEST_INTENTS
 from bot.db.models import Ticket, utcnow
 from bot.db.nlu_models import Classification
-from bot.handoff.access import Actor
+from bot.handoff.access import Actor, Visibility
+from bot.handoff.dispatcher import skilled_instead
 from bot.handoff.ledger import Change, NotAllowed, TicketNotFound
 from bot.handoff.roles import Action
 from bot.handoff.states import UNCLAIMED
+from bot.handoff.texts import who_is_coming
 from bot.ops.evaluation import FALLBACK_INTENT
 from bot.privacy import mask_text
 
@@ -72,8 +74,16 @@ def needs_review(below: float) -> Any:
     )
 
 
+def confident_miss(row: Classification, below: float) -> bool:
+    """The model was sure and a member said it was wrong: what a new model most needs."""
+    corrected = row.corrected_intent is not None and row.corrected_intent != row.intent
+    return corrected and row.confidence >= below
+
+
 async def review_queue(session: AsyncSession, below: float) -> list[dict[str, Any]]:
-    """Pending items grouped by predicted → corrected intent, the largest group first."""
+    """Pending items grouped by predicted → corrected intent. Confident readings members
+    corrected come first, in their groups and within each group (surest first); then the
+    largest group, the newest items."""
     rows = await session.scalars(
         select(Classification)
         .where(Classification.review == "pending", needs_review(below))
@@ -81,35 +91,55 @@ async def review_queue(session: AsyncSession, below: float) -> list[dict[str, An
     )
     groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row.intent, row.corrected_intent), []).append(_item(row))
+        groups.setdefault((row.intent, row.corrected_intent), []).append(_item(row, below))
+    for items in groups.values():
+        items.sort(key=lambda item: -item["confidence"] if item["confident_miss"] else 1)
+
+    def misses_then_size(group: list[dict[str, Any]]) -> tuple[int, int]:
+        return -sum(item["confident_miss"] for item in group), -len(group)
+
     return [
         {"predicted": predicted, "corrected": corrected, "items": items}
-        for (predicted, corrected), items in sorted(groups.items(), key=lambda g: -len(g[1]))
+        for (predicted, corrected), items in sorted(
+            groups.items(), key=lambda g: misses_then_size(g[1])
+        )
     ]
 
 
-def _item(row: Classification) -> dict[str, Any]:
+def _item(row: Classification, below: float) -> dict[str, Any]:
     return {
         "id": row.id,
         "text": mask_text(row.text),
         "intent": row.intent,
         "confidence": round(row.confidence, 3),
         "corrected_intent": row.corrected_intent,
+        "confident_miss": confident_miss(row, below),
         "model": row.model,
         "ticket_id": row.ticket_id,
         "created_at": row.created_at.isoformat(),
     }
 
 
-async def decide(
-    session: AsyncSession, actor: Actor, item_id: int, decision: Decision
-) -> Classification:
+class NotDecided(Exception):
+    """Nothing to undo: the item is waiting for a decision."""
+
+
+async def _reviewable(session: AsyncSession, actor: Actor, item_id: int) -> Classification:
+    """The item, while a decision on it may still be made or taken back: until it is
+    exported into the training data."""
     operator_only(actor)
     item = await session.get(Classification, item_id)
     if item is None:
         raise TicketNotFound(f"no review item {item_id}")
     if item.exported_at is not None:
         raise AlreadyExported(f"review item {item_id} is already in the training data")
+    return item
+
+
+async def decide(
+    session: AsyncSession, actor: Actor, item_id: int, decision: Decision
+) -> Classification:
+    item = await _reviewable(session, actor, item_id)
     label = decision.label_for(item)
     item.review = "skipped" if label is None else "accepted"
     item.label = label
@@ -119,25 +149,47 @@ async def decide(
     return item
 
 
+async def undo(session: AsyncSession, actor: Actor, item_id: int) -> Classification:
+    """Take a decision back: the item waits in the queue again (where the page offered it
+    from), with the member's correction it had."""
+    item = await _reviewable(session, actor, item_id)
+    if item.review == "pending":
+        raise NotDecided(f"review item {item_id} has no decision to undo")
+    item.review = "pending"
+    item.label = None
+    item.reviewed_by = None
+    item.reviewed_at = None
+    await session.flush()
+    return item
+
+
 async def correct_category(change: Change, actor: Actor, ticket_id: int, category: str) -> Ticket:
-    """A member says what the request really is ("其实是医疗"). Corrected to urgent while
-    nobody holds it, its claim deadline becomes the urgent one, so the escalation chain
-    reaches the secretary and the branch within minutes."""
+    """A member says what the request really is ("其实是医疗"). While nobody has claimed it,
+    it goes to a member of the grid with the new skill if the one it waits for lacks it (the
+    resident is told who comes now); corrected to urgent, its claim deadline becomes the
+    urgent one, so the escalation chain reaches the secretary and the branch within minutes."""
     if category not in REQUEST_INTENTS:
         raise BadDecision(f"category must be one of {', '.join(REQUEST_INTENTS)}")
     session = change.session
     ticket = await change.visible_ticket(actor, ticket_id)
     if ticket.category == category:
         return ticket
-    was = ticket.category
+    was, before = ticket.category, Visibility.of(ticket)
     ticket.category = category
     ticket.updated_at = change.now
+    reason = f"{CATEGORY_LABELS[was]} → {CATEGORY_LABELS[category]}"
+    change.record(ticket, "category_corrected", actor, reason, ticket.status, ticket.status)
     if category == "urgent" and ticket.status in UNCLAIMED:
         urgent_deadline = change.now + change.timeouts.urgent_claim
         ticket.claim_deadline = min(ticket.claim_deadline or urgent_deadline, urgent_deadline)
-    reason = f"{CATEGORY_LABELS[was]} → {CATEGORY_LABELS[category]}"
-    change.record(ticket, "category_corrected", actor, reason, ticket.status, ticket.status)
-    change.push("ticket.updated", ticket)
+    elif ticket.status in UNCLAIMED:
+        step = await skilled_instead(session, ticket, change.now)
+        if step is not None and step.member is not None:
+            note = f"分类改为{CATEGORY_LABELS[category]}，改派给{step.member.name}"
+            change.offer(ticket, step, "redispatch", actor, note)
+            change.tell_resident(ticket, who_is_coming(step))
+    # `before`: the console of the member it no longer waits for learns of it too.
+    change.push("ticket.updated", ticket, before)
     item = await session.scalar(select(Classification).where(Classification.ticket_id == ticket.id))
     if item is None:
         # Opened without a turn through the router (e.g. by an external action server).

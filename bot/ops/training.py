@@ -1,7 +1,8 @@
-"""Training a candidate model with Rasa's own `rasa train`, its progress shown as it runs.
+"""Training a candidate model with Rasa's own `rasa train`, its output kept as it runs.
 
-The output goes to the caller (the terminal) and into an `OpsRun` row, which `/ops/models`
-polls, so an operator can follow a training started from either place.
+The output goes to the caller (the terminal) and into the run's `OpsRun` row, which
+`/ops/models` polls for the run's steps, so an operator can follow a training started from
+either place.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.orm import sessionmaker
 
 from bot.ops.registry import TrainingData, register
-from bot.ops.runs import RunLog, print_now
+from bot.ops.runs import RunLog
 
 ROOT = Path(__file__).resolve().parents[2]
 # tqdm redraws its progress bar with carriage returns.
@@ -29,14 +29,10 @@ class TrainingFailed(Exception):
 
 
 async def train_candidate(
-    sessions: sessionmaker,
-    project: Path,
-    out: Path,
-    actor: str,
-    on_line: Callable[[str], None] = print_now,
+    log: RunLog, sessions: sessionmaker, project: Path, out: Path, actor: str
 ) -> Path:
-    """Train `project` (config.yml, domain.yml, data/) into a new archive in `out`."""
-    log = await RunLog.start(sessions, "train", actor, on_line)
+    """Train `project` (config.yml, domain.yml, data/) into a new archive in `out`, and
+    register it."""
     data = await asyncio.to_thread(TrainingData.of, project)
     name = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-candidate")
     out.mkdir(parents=True, exist_ok=True)
@@ -49,13 +45,12 @@ async def train_candidate(
     log.line(f"training {name} from {sum(data.example_counts.values())} examples")
     code = await _run(command, project, log)
     if code != 0 or not archive.is_file():
-        await log.finish("failed")
         raise TrainingFailed(f"rasa train exited with {code}")
     data.save_beside(archive)
     log.line(f"saved {archive}")
     async with sessions() as session, session.begin():
         await register(session, archive, actor)
-    await log.finish("succeeded", archive.name)
+    log.model_name = archive.name
     return archive
 
 

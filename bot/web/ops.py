@@ -1,8 +1,9 @@
 """Operators' pages and API: the review queue (`/ops/review`) and the models (`/ops/models`).
 
-Also the members' one-tap category correction, which feeds the review queue. Training and
-evaluation run as `python -m bot ops ...` child processes, so the service keeps answering;
-their progress is read back from the database.
+Also the members' one-tap category correction, which feeds the review queue. Training (the
+accepted corrections exported first, the candidate scored after) and evaluation run as
+`python -m bot ops ...` child processes, so the service keeps answering; their progress is
+read back from the database, step by step.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from bot.channels.webchat.views import STATIC_DIR
 from bot.db.nlu_models import ModelEvent, OpsRun
 from bot.handoff.payloads import ticket_payload
 from bot.handoff.roles import Action
-from bot.ops.evaluation import report_paths, stored_report
+from bot.ops.charts import CHARTS
+from bot.ops.evaluation import stored_report
+from bot.ops.export import waiting_count
 from bot.ops.registry import (
     NothingToRollBack,
     UnknownModel,
@@ -36,8 +39,10 @@ from bot.ops.review import (
     AlreadyExported,
     BadDecision,
     Decision,
+    NotDecided,
     correct_category,
     decide,
+    undo,
 )
 from bot.ops.review import review_queue as pending_review
 from bot.ops.runs import run_payload
@@ -48,7 +53,6 @@ from bot.web.api import ticket_id_of
 
 logger = logging.getLogger(__name__)
 
-CHARTS = ("confusion", "f1")
 RECENT_RUNS = 5
 RECENT_EVENTS = 20
 
@@ -94,6 +98,21 @@ async def review_decision(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
+async def review_undo(request: web.Request) -> web.Response:
+    who = await actor(request, Action.REVIEW)
+    try:
+        item_id = int(request.match_info["item_id"])
+        async with request.app[sessions_key]() as session, session.begin():
+            item = await undo(session, who, item_id)
+            result = {"id": item.id, "review": item.review, "label": item.label}
+    except ValueError as e:
+        raise web.HTTPBadRequest(reason=str(e)) from e
+    except (AlreadyExported, NotDecided) as e:
+        raise web.HTTPConflict(reason=str(e)) from e
+    logger.info("operator %s took back the decision on review item %s", who.member_id, item_id)
+    return web.json_response(result)
+
+
 async def models(request: web.Request) -> web.Response:
     await actor(request, Action.MODELS)
     async with request.app[sessions_key]() as session, session.begin():
@@ -108,6 +127,7 @@ async def models(request: web.Request) -> web.Response:
                 "models": [model_payload(m) for m in rows],
                 "runs": [run_payload(r) for r in runs],
                 "events": [_event_payload(e) for e in events],
+                "waiting_examples": await waiting_count(session),
             }
         )
 
@@ -129,23 +149,26 @@ def _archive(request: web.Request) -> Path:
         raise web.HTTPNotFound(reason=str(e)) from e
 
 
-async def report(request: web.Request) -> web.Response:
-    await actor(request, Action.MODELS)
+def _stored_report(request: web.Request) -> dict[str, Any]:
     found = stored_report(_archive(request))
     if found is None:
         raise web.HTTPNotFound(reason="not evaluated yet")
+    return found
+
+
+async def report(request: web.Request) -> web.Response:
+    await actor(request, Action.MODELS)
+    # Where the test data lay on the server is nobody's business on the page.
+    found = {key: value for key, value in _stored_report(request).items() if key != "test_data"}
     return web.json_response(found)
 
 
-async def chart(request: web.Request) -> web.FileResponse:
+async def chart(request: web.Request) -> web.Response:
     await actor(request, Action.MODELS)
-    kind = request.match_info["chart"]
-    if kind not in CHARTS:
+    draw = CHARTS.get(request.match_info["chart"])
+    if draw is None:
         raise web.HTTPNotFound(reason="no such chart")
-    path = report_paths(_archive(request))[kind]
-    if not path.exists():
-        raise web.HTTPNotFound(reason="not evaluated yet")
-    return web.FileResponse(path)
+    return web.Response(text=draw(_stored_report(request)), content_type="image/svg+xml")
 
 
 async def activate_model(request: web.Request) -> web.Response:
@@ -186,8 +209,9 @@ async def rollback_model(request: web.Request) -> web.Response:
 
 
 async def start_training(request: web.Request) -> web.Response:
+    """The page's one button: export the accepted corrections, train, evaluate."""
     who = await actor(request, Action.MODELS)
-    await _start_job(request.app, ["train", "--by", who.name])
+    await _start_job(request.app, ["train", "--export", "--by", who.name])
     return web.json_response({"started": "train"}, status=202)
 
 
@@ -229,10 +253,11 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/tickets/{ticket_id}/category", correct, name="api-category")
     app.router.add_get("/api/ops/review", review_queue, name="api-ops-review")
     app.router.add_post("/api/ops/review/{item_id}", review_decision, name="api-ops-decide")
+    app.router.add_post("/api/ops/review/{item_id}/undo", review_undo, name="api-ops-undo")
     app.router.add_get("/api/ops/models", models, name="api-ops-models")
     app.router.add_post("/api/ops/models/rollback", rollback_model, name="api-ops-rollback")
     app.router.add_post("/api/ops/models/train", start_training, name="api-ops-train")
     app.router.add_get("/api/ops/models/{name}/report", report, name="api-ops-report")
-    app.router.add_get("/api/ops/models/{name}/{chart}.png", chart, name="api-ops-chart")
+    app.router.add_get("/api/ops/models/{name}/{chart}.svg", chart, name="api-ops-chart")
     app.router.add_post("/api/ops/models/{name}/evaluate", start_evaluation, name="api-ops-eval")
     app.router.add_post("/api/ops/models/{name}/activate", activate_model, name="api-ops-activate")

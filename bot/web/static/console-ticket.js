@@ -108,9 +108,11 @@ function categoryRow(t) {
     if (category === t.category) continue;
     const pick = el('button', 'btn btn-plain category-pick', (unclassified ? '是' : '其实是') + label);
     pick.type = 'button';
-    pick.addEventListener('click', () => act(pick, '/category', { category }, () => {
+    pick.addEventListener('click', () => act(pick, '/category', { category }, (corrected) => {
       state.fixingCategory = null;
-      showOk('已改成“' + label + '”，谢谢您！');
+      const holder = corrected.assignee;
+      const passedOn = holder && holder.id !== (t.assignee && t.assignee.id) ? '，已转给' + holder.name : '';
+      showOk('已改成“' + label + '”' + passedOn + '，谢谢您！');
     }));
     picks.append(pick);
   }
@@ -246,7 +248,7 @@ const EVENT_LABELS = {
   created: '居民求助', assign: '分派', escalate: '无人认领·升级', transfer: '转交',
   hand_back: '退回', claim: '认领', resolve: '办好了', rate: '居民评价', expire: '未评价·关闭',
   reopen: '重新打开', unassigned: '暂时没人可派', waiting: '还在等人认领', phone_revealed: '查看电话',
-  category_corrected: '更正分类', confirmed: '确认是求助',
+  category_corrected: '更正分类', redispatch: '按新分类改派', confirmed: '确认是求助',
 };
 // Kinds the resident or the clock caused: "系统" in front would only confuse.
 const NO_ACTOR = ['created', 'rate', 'expire', 'escalate', 'waiting', 'unassigned'];

@@ -2,7 +2,8 @@
 
 import {
   $, EVAL_WAIT_MS, FAST_POLL_MS, JOB_START_MS, MODEL_EVENTS, PAGE, RUN_STATUS, SHOWN_EVENTS, SLOW_POLL_MS,
-  button, el, formatTime, intentName, percent, score, showError, showOk, state, tag, views
+  METRICS, STEP_MARKS, STEP_NAMES, STEP_STATUS, button, duration, el, formatTime, intentName, score, showError,
+  showOk, state, tag, views
 } from './ops-core.js';
 import { api, imageUrl, showFailure } from './ops.js';
 
@@ -13,6 +14,7 @@ async function loadModels() {
     const data = await api('GET', '/api/ops/models');
     if (seq !== state.loadSeq) return;  // a newer load is on its way
     state.data = data;
+    state.dataAt = Date.now();
     forgetFinishedEvaluations();
     renderModelsPage();
   } catch (err) {
@@ -25,6 +27,7 @@ async function loadModels() {
 
 const latestRun = () => (state.data && state.data.runs[0]) || null;
 const modelNamed = (name) => state.data.models.find((m) => m.name === name);
+const activeModel = () => state.data.models.find((m) => m.active) || null;
 
 function forgetFinishedEvaluations() {
   for (const [name, since] of Object.entries(state.evaluating)) {
@@ -33,14 +36,9 @@ function forgetFinishedEvaluations() {
   }
 }
 
-// Models being scored now: started here, or right after a training (`ops train` scores the
-// new model once its training has succeeded); each is done once its metrics appear.
+// Models being scored now: started here with 评估, until their metrics appear.
 function evaluatingNames() {
   const names = new Set(Object.keys(state.evaluating));
-  const run = latestRun();
-  if (run && run.status === 'succeeded' && run.model && Date.now() - Date.parse(run.finished_at) < EVAL_WAIT_MS) {
-    names.add(run.model);
-  }
   for (const name of names) {
     const model = modelNamed(name);
     if (model && model.metrics) names.delete(name);
@@ -55,6 +53,7 @@ function busy() {
 }
 
 function renderModelsPage() {
+  renderTrainBox(state.data.waiting_examples);
   renderRun(latestRun());
   const evaluating = evaluatingNames();
   const key = JSON.stringify([state.data.models, [...evaluating]]);
@@ -65,23 +64,133 @@ function renderModelsPage() {
   renderModelEvents(state.data.events);
 }
 
-// ---------- models: the latest training ----------
+// ---------- models: the one button, from accepted corrections to a scored candidate ----------
+function renderTrainBox(waiting) {
+  $('train-waiting').textContent = waiting > 0
+    ? '有 ' + waiting + ' 条已采纳的例句还没用来训练。点「训练新模型」：先把它们加进训练数据，再训练、打分，一共要几分钟。'
+    : '没有新采纳的例句。也可以用现有的训练数据重新训练、打分，一共要几分钟。';
+}
+
+// ---------- models: the latest run, step by step ----------
 function renderRun(run) {
+  clearInterval(state.tickTimer);
   $('run-none').hidden = !!run;
-  $('run-head').hidden = $('run-output').hidden = !run;
-  if (!run) return;
+  for (const id of ['run-head', 'run-steps']) $(id).hidden = !run;
+  if (!run) { $('run-result').hidden = true; state.resultKey = ''; return; }
+  $('run-title').textContent = run.kind === 'evaluate' ? '最近一次评估' : '最近一次训练';
   const head = $('run-head');
   const label = (RUN_STATUS[run.kind] || {})[run.status] || run.status;
   head.replaceChildren(tag(label, 'run-' + run.status));
   const when = formatTime(run.started_at) + ' ' + (run.started_by || '') + ' 开始' +
     (run.finished_at ? '，' + formatTime(run.finished_at) + ' 结束' : '');
-  head.append(el('span', 'run-when', when));
-  if (run.model) head.append(el('span', 'run-model', (run.kind === 'train' ? '新模型：' : '模型：') + run.model));
-  const output = $('run-output');
-  if (output.textContent === run.output) return;
-  const atBottom = output.scrollHeight - output.scrollTop - output.clientHeight < 40;
-  output.textContent = run.output || '（还没有输出）';
-  if (atBottom || run.status === 'running') output.scrollTop = output.scrollHeight;
+  head.append(el('span', 'run-when', when), el('span', 'run-elapsed', ''));
+  $('run-steps').replaceChildren(...run.steps.map((step, i) => runStep(step, i, run)));
+  renderRunResult(run);
+  tick(run);
+  if (run.status === 'running') state.tickTimer = setInterval(() => tick(run), 1000);
+}
+
+// Seconds so far, counted on in the page between two polls.
+function secondsNow(seconds, running) {
+  return seconds + (running ? (Date.now() - state.dataAt) / 1000 : 0);
+}
+
+function tick(run) {
+  const running = run.status === 'running';
+  $('run-head').querySelector('.run-elapsed').textContent =
+    (running ? '已用 ' : '共用 ') + duration(secondsNow(run.seconds, running));
+  for (const step of run.steps) {
+    const node = $('run-step-' + step.name);
+    if (node && step.seconds !== null) {
+      node.querySelector('.run-step-time').textContent =
+        (step.status === 'running' ? '已用 ' : '用了 ') + duration(secondsNow(step.seconds, step.status === 'running'));
+    }
+  }
+}
+
+function runStep(step, index, run) {
+  const node = el('li', 'run-step is-' + step.status);
+  node.id = 'run-step-' + step.name;
+  const status = STEP_STATUS[step.status] || step.status;
+  node.setAttribute('aria-label', (index + 1) + '. ' + (STEP_NAMES[step.name] || step.name) + '：' + status);
+  const mark = el('span', 'run-step-mark', STEP_MARKS[step.status] || '');
+  mark.setAttribute('aria-hidden', 'true');
+  const body = el('div', 'run-step-body');
+  body.append(el('span', 'run-step-name', (index + 1) + '. ' + (STEP_NAMES[step.name] || step.name)));
+  const line = el('span', 'run-step-status', status);
+  line.append(' ', el('span', 'run-step-time', ''));
+  body.append(line);
+  const note = stepNote(step, run);
+  if (note) body.append(el('span', 'run-step-note', note));
+  node.append(mark, body);
+  return node;
+}
+
+// What a step found, or how long it usually takes.
+function stepNote(step, run) {
+  if (step.name === 'export' && step.status === 'succeeded') {
+    const written = Object.entries(step.detail.written || {});
+    const total = written.reduce((sum, [, n]) => sum + n, 0);
+    const known = step.detail.already_known ? '；' + step.detail.already_known + ' 条训练数据里原本就有' : '';
+    if (!total) return '没有新例句要加' + known;
+    return '加了 ' + total + ' 条新例句（' + written.map(([intent, n]) => intentName(intent) + ' ' + n).join('、') + '）' + known;
+  }
+  if (step.name === 'train' && step.status === 'running') {
+    const last = lastTrainingSeconds(run);
+    return last ? '上次训练用了 ' + duration(last) + '。训练时居民的消息照常回复。' : '训练时居民的消息照常回复。';
+  }
+  return '';
+}
+
+function lastTrainingSeconds(current) {
+  for (const run of state.data.runs) {
+    if (run.id === current.id) continue;
+    const train = run.steps.find((s) => s.name === 'train' && s.status === 'succeeded');
+    if (train) return train.seconds;
+  }
+  return null;
+}
+
+// The run's outcome: the new model's scores beside the running one's, and what to do next.
+function renderRunResult(run) {
+  const model = run.model && modelNamed(run.model);
+  const active = activeModel();
+  const key = JSON.stringify([run.id, run.status, model, active && active.name, state.refused[run.model]]);
+  if (key === state.resultKey) return;  // redraw only on change: keeps the focus on its buttons
+  state.resultKey = key;
+  const box = $('run-result');
+  box.replaceChildren();
+  box.hidden = run.status === 'running';
+  if (run.status === 'failed') {
+    box.append(el('p', 'form-error', '没成功。请把「运行编号 #' + run.id + '」告诉技术人员，他们能在服务器上查到原因。'));
+  } else if (run.status === 'stalled') {
+    box.append(el('p', 'form-error', '中断了：服务重启了，或者进程被停掉了。可以再点一次「训练新模型」。'));
+  } else if (run.status === 'succeeded' && run.model) {
+    box.append(resultFor(model, run));
+  } else {
+    box.hidden = true;
+  }
+}
+
+function resultFor(model, run) {
+  const wrap = el('div', 'run-outcome');
+  if (!model) {
+    wrap.append(el('p', 'ops-intro', '这个模型已经清理掉了。'));
+    return wrap;
+  }
+  const active = activeModel();
+  wrap.append(el('p', 'run-outcome-title', (run.kind === 'train' ? '新模型：' : '模型：') + model.name));
+  if (!model.metrics) {
+    wrap.append(el('p', 'ops-intro', '还没打分。'));
+    return wrap;
+  }
+  wrap.append(metricGrid(model.metrics, active && !model.active ? active.metrics : null, true));
+  const actions = el('div', 'btn-row');
+  if (!model.active) actions.append(button('启用这个模型', 'btn-primary', (b) => activateModel(model.name, b)));
+  else wrap.append(el('p', 'ops-intro', '这就是正在使用的模型。'));
+  actions.append(button('查看完整报告', 'btn-plain', () => showReport(model.name)));
+  wrap.append(actions);
+  return wrap;
 }
 
 // Always usable: the server itself refuses (409) while a job really runs.
@@ -134,6 +243,8 @@ function infoLine(label, value) {
 
 function modelCard(model, evaluating) {
   const card = el('li', 'model-card' + (model.active ? ' is-active' : ''));
+  card.id = 'model-' + model.name;
+  card.setAttribute('aria-label', '模型 ' + model.name + (model.active ? '（正在使用）' : ''));
   const head = el('div', 'model-head');
   head.append(el('h3', 'model-name', model.name));
   if (model.active) head.append(tag('正在使用', 'tag-active'));
@@ -166,19 +277,28 @@ function dataSummary(model) {
   return details;
 }
 
-function metricGrid(metrics) {
-  const grid = el('div', 'metric-grid');
-  for (const [label, value] of [
-    ['macro-F1', score(metrics.macro_f1)],
-    ['紧急召回率', score(metrics.urgent_recall)],
-    ['分错类', percent(metrics.misroute)],
-    ['闲聊变工单', percent(metrics.chatter_to_ticket)],
-  ]) {
-    const cell = el('div', 'metric');
-    cell.append(el('span', 'metric-value', value), el('span', 'metric-label', label));
+// The figures `metrics` holds (a model's summary, or a whole report): with `compared` (the
+// running model's) each shows that one's too and which is better; `explained` adds what each
+// figure means for a resident.
+function metricGrid(metrics, compared, explained) {
+  const grid = el('div', 'metric-grid' + (explained ? ' is-explained' : ''));
+  for (const metric of METRICS) {
+    if (metrics[metric.key] === undefined) continue;
+    const cell = el('div', 'metric metric-' + metric.key);
+    cell.append(el('span', 'metric-value', metric.shown(metrics[metric.key])), el('span', 'metric-label', metric.label));
+    if (compared && compared[metric.key] !== undefined) {
+      cell.append(el('span', 'metric-compared',
+        '正在用的：' + metric.shown(compared[metric.key]) + verdict(metric, metrics[metric.key], compared[metric.key])));
+    }
+    if (explained) cell.append(el('span', 'metric-explain', metric.explain));
     grid.append(cell);
   }
   return grid;
+}
+
+function verdict(metric, value, running) {
+  if (Math.abs(value - running) < 0.0005) return '，一样';
+  return (value > running) === (metric.better === 'higher') ? '，这个更好' : '，这个差一些';
 }
 
 async function evaluateModel(name, pressed) {
@@ -245,7 +365,7 @@ async function showReport(name) {
   const path = '/api/ops/models/' + encodeURIComponent(name);
   try {
     const [report, confusion, f1] = await Promise.all([
-      api('GET', path + '/report'), imageUrl(path + '/confusion.png'), imageUrl(path + '/f1.png'),
+      api('GET', path + '/report'), imageUrl(path + '/confusion.svg'), imageUrl(path + '/f1.svg'),
     ]);
     if (!state.report || state.report.name !== name) {
       URL.revokeObjectURL(confusion);
@@ -258,6 +378,8 @@ async function showReport(name) {
     state.report = { name, error: err.status === 404 ? '还没有评估报告。' : err.message };
   }
   renderModelList();
+  const card = document.getElementById('model-' + name);
+  if (card) card.scrollIntoView({ block: 'start' });
 }
 
 function closeReport() {
@@ -274,32 +396,42 @@ function hideReport() {
 
 function reportBox(shown) {
   const box = el('div', 'report-box');
+  box.id = 'report-' + shown.name;
+  box.setAttribute('aria-label', '评估报告');
   if (shown.error) { box.append(el('p', 'form-error', shown.error)); return box; }
   if (!shown.report) { box.append(el('p', 'list-note', '正在加载报告…')); return box; }
   const report = shown.report;
-  box.append(el('p', 'ops-intro', '在 ' + report.examples + ' 条留出的例句上评估（点图可看大图）。'));
+  box.append(el('p', 'ops-intro', '用 ' + report.examples + ' 道测试题打分：都是居民的原话，训练时模型没见过。'),
+    metricGrid(report, null, true));
   const charts = el('div', 'report-charts');
-  for (const [kind, label] of [['confusion', '混淆矩阵：每行是正确意图，每列是模型的判断'], ['f1', '各意图的 F1']]) {
+  for (const [kind, label] of [
+    ['confusion', '认对和认错的测试题：每行是正确的类别，每列是模型的判断，对角线上的是认对的'],
+    ['f1', '各类求助认得准不准（F1）：1 表示这一类全部认对，也没有把别的认成这一类'],
+  ]) {
     const figure = el('figure', 'report-chart');
+    figure.id = 'report-chart-' + kind;
     const link = el('a');
     link.href = shown.charts[kind];
     link.target = '_blank';
+    link.setAttribute('aria-label', '看大图：' + label);
     const img = el('img');
     img.src = shown.charts[kind];
     img.alt = label;
     link.append(img);
-    figure.append(link, el('figcaption', '', label));
+    figure.append(link, el('figcaption', '', label + '（点图可看大图）'));
     charts.append(figure);
   }
-  box.append(charts, intentTable(report.per_intent || {}));
+  box.append(charts, intentTable(report.per_intent || {}),
+    el('p', 'ops-intro', '精确率：模型说是这一类时，真是这一类的比例；召回率：真是这一类的，被认出来的比例；F1：两者合起来的分数。'));
   return box;
 }
 
 function intentTable(perIntent) {
   const wrap = el('div', 'report-table-wrap');
   const table = el('table', 'report-table');
+  table.setAttribute('aria-label', '各类求助的得分');
   const head = el('tr');
-  for (const title of ['意图', '精确率', '召回率', 'F1', '例句数']) head.append(el('th', '', title));
+  for (const title of ['类别', '精确率', '召回率', 'F1', '测试题']) head.append(el('th', '', title));
   const thead = el('thead');
   thead.append(head);
   const body = el('tbody');

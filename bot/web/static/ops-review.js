@@ -1,7 +1,8 @@
 // Operators' pages: the review queue (/ops/review).
 
 import {
-  $, INTENT_LABELS, LABELS, REQUEST_INTENTS, button, el, formatTime, intentName, showError, state
+  $, INTENT_LABELS, LABELS, REQUEST_INTENTS, UNDO_MS, button, el, formatTime, intentName, showError, showOk,
+  state, tag
 } from './ops-core.js';
 import { api, showFailure } from './ops.js';
 
@@ -18,7 +19,7 @@ async function loadReview() {
 
 function renderReview(data) {
   $('review-intro').textContent = '模型把握不到 ' + Math.round(data.below * 100) +
-    '% 的消息，和党员改过分类的消息。看一眼，点一下就好。';
+    '% 的消息，和党员改过分类的消息（模型很有把握却被改了的排在最前面）。看一眼，点一下就好，点错了可以撤销。';
   const box = $('review-groups');
   box.replaceChildren();
   for (const group of data.groups) box.append(reviewGroup(group));
@@ -53,7 +54,11 @@ function acceptLabel(item) {
 }
 
 function reviewItem(item) {
-  const node = el('li', 'review-item');
+  const node = el('li', 'review-item' + (item.confident_miss ? ' is-confident-miss' : ''));
+  node.id = 'review-item-' + item.id;
+  if (item.confident_miss) {
+    node.append(tag('模型很有把握，党员却改了：请先看', 'tag-confident-miss'));
+  }
   const meta = el('p', 'review-meta');
   meta.append(el('span', '', '把握 ' + Math.round(item.confidence * 100) + '%'),
     el('span', '', formatTime(item.created_at)));
@@ -86,9 +91,10 @@ async function decide(item, node, pressed, body) {
   for (const b of buttons) b.disabled = true;
   pressed.textContent += '…';
   try {
-    await api('POST', '/api/ops/review/' + item.id, body);
+    const decided = await api('POST', '/api/ops/review/' + item.id, body);
     showError('');
     removeItem(node);
+    offerUndo(decided, body.action);
   } catch (err) {
     if (!state.token) return;
     showFailure(err, { 404: '这条消息已经不在了，可能别人处理过。' });
@@ -96,6 +102,49 @@ async function decide(item, node, pressed, body) {
     pressed.textContent = pressed.textContent.replace(/…$/, '');
   }
 }
+
+// What was just decided, in words, with a way back for a while.
+function decidedText(decided, action) {
+  if (action === 'skip') return '已跳过';
+  if (action === 'not_request') return '已标为 不是求助';
+  return (action === 'relabel' ? '已改为 ' : '已采纳：') + intentName(decided.label);
+}
+
+function offerUndo(decided, action) {
+  clearTimeout(state.undoTimer);
+  state.undoable = decided.id;
+  $('review-toast-text').textContent = decidedText(decided, action) + ' · ';
+  $('review-undo').disabled = false;
+  $('review-toast').hidden = false;
+  state.undoTimer = setTimeout(hideUndo, UNDO_MS);
+}
+
+function hideUndo() {
+  clearTimeout(state.undoTimer);
+  state.undoable = null;
+  $('review-toast').hidden = true;
+}
+
+$('review-undo').addEventListener('click', async () => {
+  const id = state.undoable;
+  if (id === null) return;
+  $('review-undo').disabled = true;
+  try {
+    await api('POST', '/api/ops/review/' + id + '/undo');
+    hideUndo();
+    showError('');
+    showOk('已撤销，这条消息回到了待复核里。');
+    await loadReview();
+    const back = $('review-item-' + id);
+    if (back) {
+      back.scrollIntoView({ block: 'center' });
+      back.querySelector('button').focus({ preventScroll: true });
+    }
+  } catch (err) {
+    hideUndo();
+    if (state.token) showFailure(err, { 409: '来不及撤销了：这条已经加进了训练数据。', 404: '这条消息已经不在了。' });
+  }
+});
 
 // Drop a decided item; the keyboard focus goes on to the next one.
 function removeItem(node) {

@@ -54,6 +54,7 @@ function logout(expired) {
   state.token = null;
   localStorage.removeItem(KEY_TOKEN);
   clearTimeout(state.pollTimer);
+  clearInterval(state.tickTimer);
   closeReport();
   showView('login');
 }
