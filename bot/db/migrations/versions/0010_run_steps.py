@@ -3,7 +3,7 @@
 A run from the page exports the accepted corrections, trains and evaluates; each step's
 status and times are kept so the page shows progress without reading the raw output.
 
-Revision ID: 0013
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-06
 """
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0013'
+revision = '0010'
 down_revision = '0009'
 branch_labels = None
 depends_on = None
