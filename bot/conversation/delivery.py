@@ -20,7 +20,14 @@ from bot.conversation.messages import (
     set_delivery,
     store_outbound,
 )
-from bot.core.chat import ChannelSender, ChatMessage, ChatRef, DeliveryFailed, Undeliverable
+from bot.core.chat import (
+    ChannelSender,
+    ChatMessage,
+    ChatRef,
+    DeliveryFailed,
+    LineKind,
+    Undeliverable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +56,7 @@ class Delivery:
         member_id: int | None = None,
         ticket_id: int | None = None,
         resident_id: int | None = None,
+        kind: LineKind = "text",
     ) -> ChatMessage:
         """`resident_id`: the chat's resident, when the caller knows it (spares a query)."""
         async with self._sessions() as session, session.begin():
@@ -60,14 +68,17 @@ class Delivery:
                     member_id=member_id,
                     ticket_id=ticket_id,
                     resident_id=resident_id,
-                )
+                    kind=kind,
+                ),
+                chat.user_id,
             )
         return await self._deliver(chat, message)
 
     async def record(self, chat: ChatRef, text: str) -> ChatMessage:
         """Keep a line the channel already said itself (a passive reply to a callback)."""
         async with self._sessions() as session, session.begin():
-            return chat_message(await store_outbound(session, chat, text, delivery="sent"))
+            stored = await store_outbound(session, chat, text, delivery="sent")
+            return chat_message(stored, chat.user_id)
 
     async def resume_pending(self) -> int:
         """Hand on what was stored but not yet accepted when the process last stopped."""

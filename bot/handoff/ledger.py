@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
 from bot.conversation.messages import mark_handled
-from bot.core.chat import ChatMessage, ChatRef
+from bot.core.chat import ChatMessage, ChatRef, LineKind
 from bot.core.clock import Clock
 from bot.db.models import Member, Ticket, TicketEvent
 from bot.handoff.access import Actor, Visibility, may_see
@@ -199,9 +199,11 @@ class Change:
     def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
         self.effects.append(ForHolder(kind, ticket, fields))
 
-    def tell_resident(self, ticket: Ticket, text: str, member_id: int | None = None) -> None:
+    def tell_resident(
+        self, ticket: Ticket, text: str, member_id: int | None = None, kind: LineKind = "text"
+    ) -> None:
         text = addressed(ticket.chat_type, ticket.resident.name, text)
-        self.effects.append(Told(ticket.chat, text, ticket.id, member_id))
+        self.effects.append(Told(ticket.chat, text, ticket.id, member_id, kind))
 
     def tell_chat(self, chat: ChatRef, text: str, ticket_id: int) -> None:
         self.effects.append(Told(chat, text, ticket_id))

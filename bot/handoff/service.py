@@ -61,7 +61,11 @@ class TicketService:
 
         async def tell(effect: Told) -> None:
             await delivery.send(
-                effect.chat, effect.text, member_id=effect.member_id, ticket_id=effect.ticket_id
+                effect.chat,
+                effect.text,
+                member_id=effect.member_id,
+                ticket_id=effect.ticket_id,
+                kind=effect.kind,
             )
 
         async def count(effect: Counted) -> None:

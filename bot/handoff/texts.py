@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bot.core.chat import RATING_CHOICES
 from bot.db.models import Member
 from bot.handoff.dispatcher import Assignment
 
@@ -18,17 +19,23 @@ VISIT_INSTEAD = "消息没能送到居民那里，居民没有留电话，请上
 PHOTO = "[照片]"
 VOICE = "[语音]"
 
+SATISFIED, SO_SO, UNSATISFIED = RATING_CHOICES
 RATINGS = {
-    "满意": ("1", "满意", "非常满意", "很满意", "挺满意", "好", "很好", "挺好", "不错"),
-    "一般": ("2", "一般", "还行", "还可以", "凑合", "一般般"),
-    "不满意": ("3", "不满意", "很不满意", "不好", "差", "太差", "不行"),
-}
+    SATISFIED: (
+        "1", "满意", "非常满意", "很满意", "挺满意", "比较满意", "满意的", "好", "很好", "挺好",
+        "很好的", "挺好的", "不错",
+    ),
+    SO_SO: ("2", "一般", "还行", "还可以", "凑合", "一般般"),
+    UNSATISFIED: ("3", "不满意", "很不满意", "不太满意", "不好", "差", "太差", "不行", "不怎么样"),
+}  # fmt: skip
 # "Still leaking", "broken again", "not fixed": a follow-up saying the request is not done.
 NOT_FIXED = re.compile(
     r"还是(漏|坏|不行|不亮|不通|不响|没好|没修|没人来|老样子)|又(漏|坏|不行|停|不亮|堵)"
     r"|没(修好|弄好|解决|好|人来)|不管用|还没(修|好|弄|来)|根本没"
 )
 _NOISE = re.compile(r"[\s\W_]+")
+# Said at the end of a spoken answer ("还行吧", "满意啊") without changing it.
+_PARTICLES = re.compile(r"[啊呀吧呢啦哦嘛]+$")
 
 
 def coming(who: str, name: str) -> str:
@@ -100,8 +107,9 @@ def looked_at_again(member: Member | None) -> str:
 
 
 def read_rating(text: str) -> str | None:
-    """1/2/3 or 满意/一般/不满意 (typed or spoken, punctuation and full-width digits allowed)."""
-    plain = _NOISE.sub("", unicodedata.normalize("NFKC", text))
+    """1/2/3 or 满意/一般/不满意 (typed, tapped or spoken; punctuation, full-width digits and
+    a closing 吧 or 啊 allowed)."""
+    plain = _PARTICLES.sub("", _NOISE.sub("", unicodedata.normalize("NFKC", text)))
     for rating, answers in RATINGS.items():
         if plain in answers:
             return rating

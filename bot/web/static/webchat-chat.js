@@ -90,11 +90,40 @@ function renderMessage(msg, fromHistory) {
   const showName = !own && (state.chat.isRoom || msg.sender_kind === 'member');
   appendServerRow(buildBubble(msg.text, own, showName ? senderLabel(msg) : '', formatTime(msg.created_at), '',
     verifiedBadge(msg)));
+  if (own) dropChoices();
+  if (msg.choices && msg.choices.length) showChoices(msg.choices);
   return own;
 }
 
+// ---------- answers to a question (how did it go: 满意 / 一般 / 不满意) ----------
+
+// Only the newest question keeps its buttons, until the resident says anything (tapped,
+// typed or spoken: the server reads each the same way).
+const CHOICE_IDS = { 满意: 'rate-satisfied', 一般: 'rate-so-so', 不满意: 'rate-unsatisfied' };
+
+function dropChoices() {
+  const old = $('rating-choices');
+  if (old) old.remove();
+}
+
+function showChoices(choices) {
+  dropChoices();
+  const box = el('div', 'choices');
+  box.id = 'rating-choices';
+  box.setAttribute('role', 'group');
+  box.setAttribute('aria-label', '这次办得怎么样？点一下回答');
+  for (const choice of choices) {
+    const button = el('button', 'btn btn-choice', choice);
+    button.type = 'button';
+    if (CHOICE_IDS[choice]) button.id = CHOICE_IDS[choice];
+    button.addEventListener('click', () => sendLine(choice));
+    box.append(button);
+  }
+  appendServerRow(box);
+}
+
 function renderHistory(messages) {
-  $('messages').querySelectorAll('.msg-hint, .msg:not(.msg-local)').forEach((n) => n.remove());
+  $('messages').querySelectorAll('.msg-hint, .choices, .msg:not(.msg-local)').forEach((n) => n.remove());
   // Acked messages are part of the history now.
   for (const m of state.sentLocal) m.el.remove();
   state.sentLocal = [];
@@ -160,6 +189,11 @@ function trySend(item) {
   }
 }
 
+function sendLine(text) {
+  dropChoices();
+  trySend(addPending(text));
+}
+
 $('send-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const input = $('text-input');
@@ -167,7 +201,7 @@ $('send-form').addEventListener('submit', (e) => {
   if (!text) { input.focus(); return; }
   input.value = '';
   fitInput();
-  trySend(addPending(text));
+  sendLine(text);
   input.focus();
 });
 
