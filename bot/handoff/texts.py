@@ -73,6 +73,11 @@ def now_coming(previous: Member | None, assignment: Assignment) -> str:
     return sorry + coming(who, member.name)
 
 
+def claimed(member: Member) -> str:
+    """Someone took the request: by name, so the resident knows who will answer."""
+    return f"{member.name}已经接单，会在这里直接回复您。"
+
+
 def joined_incident(member: Member | None, claimed: bool) -> str:
     """A neighbour already reported the same thing: say who is on it."""
     if member is None:

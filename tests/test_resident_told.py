@@ -1,0 +1,58 @@
+"""What a resident is told as their request moves, in the chat where they asked: who took it."""
+
+from __future__ import annotations
+
+from tests.fakes import Desk
+from tests.helpers import Chat, Service
+
+LEAK = "我家厨房水管漏水了，3号楼2单元501"
+LAMP = "@社区小助手 楼道灯坏了 黑乎乎的不敢下楼"
+NO_WATER = "3号楼停水了，一滴水都没有"
+
+
+async def asked(service: Service, resident: Chat, text: str) -> tuple[str, dict]:
+    """The resident's request has reached 王建国; returns his token and the ticket."""
+    wang = await service.login("王建国")
+    console = await service.console(wang)
+    await resident.say(text)
+    ticket = (await console.event("ticket.created"))["ticket"]
+    await resident.hear("bot")
+    return wang, ticket
+
+
+async def test_claiming_tells_the_resident_who_took_it(service: Service) -> None:
+    resident = await service.resident("张阿姨")
+    wang, ticket = await asked(service, resident, LEAK)
+
+    status, _ = await service.api("POST", f"/api/tickets/{ticket['id']}/claim", wang)
+
+    assert status == 200
+    told = await resident.hear("bot")
+    assert told["text"] == "王建国已经接单，会在这里直接回复您。"
+    assert told["verified"] is True
+
+
+async def test_in_a_room_the_claim_is_said_to_the_resident_by_name(service: Service) -> None:
+    resident = await service.resident("张阿姨", chat="b3")
+    neighbour = await service.resident("赵奶奶", chat="b3")
+    wang, ticket = await asked(service, resident, LAMP)
+
+    await service.api("POST", f"/api/tickets/{ticket['id']}/claim", wang)
+
+    assert (await resident.hear("bot"))["text"] == "@张阿姨 王建国已经接单，会在这里直接回复您。"
+    lines = [(await neighbour.hear("bot"))["text"] for _ in range(2)]
+    assert lines[-1] == "@张阿姨 王建国已经接单，会在这里直接回复您。"
+
+
+async def test_an_incident_claimed_says_it_once_per_room_and_to_each_private_reporter(
+    tickets: Desk,
+) -> None:
+    first = await tickets.asks(NO_WATER, resident="zhang", group="b3-group")
+    await tickets.asks("3号楼是不是停水了 我家也没水", resident="li", group="b3-group")
+    await tickets.asks("3号楼停水了吗 我家也没水", resident="zhao")
+    wang = await tickets.actor("王建国")
+
+    await tickets.service.holding.claim(wang, first.ticket_id)
+
+    assert tickets.chats.lines_to("b3-group") == ["3号楼停水已有王建国在处理。"]
+    assert tickets.chats.lines_to("zhao") == ["王建国已经接单，会在这里直接回复您。"]
