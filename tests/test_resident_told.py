@@ -1,4 +1,5 @@
-"""What a resident is told as their request moves, in the chat where they asked: who took it."""
+"""What a resident is told as their request moves, in the chat where they asked: who took it,
+and the member's own word when it is done, with the one question."""
 
 from __future__ import annotations
 
@@ -56,3 +57,30 @@ async def test_an_incident_claimed_says_it_once_per_room_and_to_each_private_rep
 
     assert tickets.chats.lines_to("b3-group") == ["3号楼停水已有王建国在处理。"]
     assert tickets.chats.lines_to("zhao") == ["王建国已经接单，会在这里直接回复您。"]
+
+
+async def test_the_members_note_comes_with_the_rating_question(service: Service) -> None:
+    resident = await service.resident("张阿姨")
+    wang, ticket = await asked(service, resident, LEAK)
+    note = {"note": "换了阀门，以后有事再找我"}
+
+    status, _ = await service.api("POST", f"/api/tickets/{ticket['id']}/resolve", wang, json=note)
+
+    assert status == 200
+    question = await resident.hear("bot")
+    assert question["text"] == (
+        "王建国已经把这件事办好了。\n王建国说：“换了阀门，以后有事再找我”\n"
+        "这次办得怎么样？回复1满意、2一般、3不满意就行。"
+    )
+    assert question["choices"] == ["满意", "一般", "不满意"]
+
+
+async def test_without_a_note_the_question_stands_alone(service: Service) -> None:
+    resident = await service.resident("张阿姨")
+    wang, ticket = await asked(service, resident, LEAK)
+
+    await service.api("POST", f"/api/tickets/{ticket['id']}/resolve", wang, json={"note": " "})
+
+    assert (await resident.hear("bot"))["text"] == (
+        "王建国已经把这件事办好了。这次办得怎么样？回复1满意、2一般、3不满意就行。"
+    )

@@ -146,7 +146,7 @@ class Holding:
             for resolved in (ticket, *reports):
                 self._close_request(change, resolved, actor, note)
                 change.count("tickets_resolved", resolved.category)
-                change.tell_resident(resolved, texts.survey(holder), kind="rating")
+                change.tell_resident(resolved, texts.survey(holder, note), kind="rating")
             if reports:
                 self._tell_groups(
                     change, ticket, reports, texts.incident_resolved(incident_label(ticket))

@@ -95,8 +95,10 @@ def incident_resolved(label: str) -> str:
     return f"{label}已经处理好了，谢谢大家。"
 
 
-def survey(member_name: str) -> str:
-    return f"{member_name}已经把这件事办好了。这次办得怎么样？回复1满意、2一般、3不满意就行。"
+def survey(member_name: str, note: str = "") -> str:
+    """Done: the member's own word on it, if they left one, and the one question."""
+    said = f"\n{member_name}说：“{note}”\n" if note else ""
+    return f"{member_name}已经把这件事办好了。{said}这次办得怎么样？回复1满意、2一般、3不满意就行。"
 
 
 def sorry_reopened(secretary: Member | None) -> str:
