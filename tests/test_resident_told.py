@@ -1,8 +1,12 @@
-"""What a resident is told as their request moves, in the chat where they asked: who took it,
-and the member's own word when it is done, with the one question."""
+"""What a resident is told as their request moves, in the chat where they asked: in a group,
+which problem the answer is about; who took it; and the member's own word when it is done,
+with the one question."""
 
 from __future__ import annotations
 
+import pytest
+
+from bot.handoff.texts import SAFETY, problem_of
 from tests.fakes import Desk
 from tests.helpers import Chat, Service
 
@@ -19,6 +23,46 @@ async def asked(service: Service, resident: Chat, text: str) -> tuple[str, dict]
     ticket = (await console.event("ticket.created"))["ticket"]
     await resident.hear("bot")
     return wang, ticket
+
+
+async def test_in_a_room_the_answer_names_the_problem(service: Service) -> None:
+    resident = await service.resident("张阿姨", chat="b3")
+    neighbour = await service.resident("赵奶奶", chat="b3")
+
+    await resident.say("@社区小助手 3号楼停水了，我家一滴水都没有")
+
+    answer = "@张阿姨 停水的事已请3号楼网格员王建国来帮您，王建国会在这里直接回复您。"
+    assert (await neighbour.hear("bot"))["text"] == answer
+    # In a private chat there is nobody else to tell it apart for.
+    private = await service.resident("李大爷")
+    await private.say(LEAK)
+    assert (await private.hear("bot"))["text"].startswith("已请3号楼网格员")
+
+
+async def test_in_a_room_an_emergency_keeps_the_safety_line_first(tickets: Desk) -> None:
+    opened = await tickets.asks(
+        "我爸在家摔倒了起不来", intent="urgent", resident="zhang", group="b3-group"
+    )
+    assert opened.reply.startswith(f"{SAFETY}摔倒的事已通知王建国")
+
+
+@pytest.mark.parametrize(
+    ("category", "text", "problem"),
+    [
+        ("repair", "@社区小助手 3号楼停水了，我家一滴水都没有", "停水的事"),
+        ("repair", "楼道灯坏了 黑乎乎的不敢下楼", "楼道灯的事"),
+        ("repair", "电梯停电了 困在里面", "电梯的事"),
+        ("medical", "我妈血压有点高 能不能请医生来量一下", "血压的事"),
+        ("canteen", "明天中午想订两份 送到3号楼", "订餐的事"),
+        # Nothing of the resident's own words reaches the group: not a name, not a number.
+        ("complaint", "王大妈家13900001234天天吵", "您反映的事"),
+        ("unclassified", "[照片]", "您的事"),
+    ],
+)
+def test_the_problem_is_named_from_a_fixed_vocabulary(
+    category: str, text: str, problem: str
+) -> None:
+    assert problem_of(category, text) == problem
 
 
 async def test_claiming_tells_the_resident_who_took_it(service: Service) -> None:
