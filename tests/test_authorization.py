@@ -35,6 +35,7 @@ ADDED = ("admin", "district")
 ROUTE_ACTIONS: dict[str, Action | None] = {
     "api-logout": None,
     "api-me": None,
+    "api-my-phone": Action.HOLD,
     "api-ws-ticket": None,
     "api-audit": Action.AUDIT,
     "api-tickets": Action.TICKETS,

@@ -128,3 +128,49 @@ async def test_without_a_note_the_question_stands_alone(service: Service) -> Non
     assert (await resident.hear("bot"))["text"] == (
         "王建国已经把这件事办好了。这次办得怎么样？回复1满意、2一般、3不满意就行。"
     )
+
+
+async def test_a_member_who_chose_to_gives_residents_their_phone_in_private_only(
+    service: Service,
+) -> None:
+    wang = await service.login("王建国")
+    share = {"phone": "138 0000 1111", "share": True}
+    status, me = await service.api("PUT", "/api/me/phone", wang, json=share)
+    assert (status, me["phone"], me["share_phone"]) == (200, "13800001111", True)
+    assert (await service.api("GET", "/api/me", wang))[1]["share_phone"] is True
+
+    resident = await service.resident("张阿姨")
+    _, ticket = await asked(service, resident, LEAK)
+    await service.api("POST", f"/api/tickets/{ticket['id']}/claim", wang)
+    said = (await resident.hear("bot"))["text"]
+    assert said.endswith("有急事可以打王建国的电话：13800001111")
+
+    # In a room the whole group would read it.
+    neighbour = await service.resident("李大爷", chat="b3")
+    _, lamp = await asked(service, neighbour, LAMP)
+    await service.api("POST", f"/api/tickets/{lamp['id']}/claim", wang)
+    said = (await neighbour.hear("bot"))["text"]
+    assert said == "@李大爷 王建国已经接单，会在这里直接回复您。"
+
+
+async def test_a_member_may_stop_sharing_and_bad_numbers_are_refused(service: Service) -> None:
+    wang = await service.login("王建国")
+    await service.api("PUT", "/api/me/phone", wang, json={"phone": "13800001111", "share": True})
+    status, me = await service.api(
+        "PUT", "/api/me/phone", wang, json={"phone": "13800001111", "share": False}
+    )
+    assert (status, me["share_phone"]) == (200, False)
+    resident = await service.resident("张阿姨")
+    _, ticket = await asked(service, resident, LEAK)
+    await service.api("POST", f"/api/tickets/{ticket['id']}/claim", wang)
+    assert "138" not in (await resident.hear("bot"))["text"]
+
+    for bad in (
+        {"phone": "12345", "share": True},
+        {"phone": "", "share": True},
+        {"phone": "13800001111", "share": "yes"},
+        {"phone": "13800001111"},
+    ):
+        status, body = await service.api("PUT", "/api/me/phone", wang, json=bad)
+        assert status == 400 and body["message"], bad
+    assert (await service.api("GET", "/api/me", wang))[1]["share_phone"] is False

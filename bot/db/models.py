@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     select,
 )
 from sqlalchemy import text as sql_text
@@ -154,6 +155,8 @@ class Member(Base):
     # Comma separated (维修,医疗,助餐,调解); a member with none takes every kind of request.
     skills = Column(String(255), nullable=False, default="")
     phone = Column(String(32))
+    # The member chose to give residents `phone` when they take a request (private chats only).
+    share_phone = Column(Boolean, nullable=False, default=False, server_default=false())
     wecom_userid = Column(String(64))
     # Weekly hours as [[weekday, start_minute, end_minute], ...] in Beijing time
     # (`bot.handoff.schedule`); none means on duty at all times.

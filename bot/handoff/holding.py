@@ -225,7 +225,8 @@ class Holding:
             said_in_room = bool(followers) and claimed.chat_type == "group"
             said_by_reply = replying and claimed is ticket and not taken_over
             if not (said_in_room or said_by_reply):
-                change.tell_resident(claimed, texts.claimed(claimed.assignee))
+                private = claimed.chat_type == "private"
+                change.tell_resident(claimed, texts.claimed(claimed.assignee, private))
         if followers:
             line = texts.incident_claimed(incident_label(ticket), ticket.assignee.name)
             self._tell_groups(change, ticket, followers, line)

@@ -111,9 +111,13 @@ def now_coming(previous: Member | None, assignment: Assignment) -> str:
     return sorry + coming(who, member.name)
 
 
-def claimed(member: Member) -> str:
-    """Someone took the request: by name, so the resident knows who will answer."""
-    return f"{member.name}已经接单，会在这里直接回复您。"
+def claimed(member: Member, private: bool) -> str:
+    """Someone took the request: by name, so the resident knows who will answer; in a private
+    chat with the member's phone, when they chose to give it (a group would read it too)."""
+    line = f"{member.name}已经接单，会在这里直接回复您。"
+    if private and member.share_phone and member.phone:
+        line += f"有急事可以打{member.name}的电话：{member.phone}"
+    return line
 
 
 def joined_incident(member: Member | None, claimed: bool, about: str = "") -> str:

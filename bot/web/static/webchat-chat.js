@@ -38,6 +38,28 @@ function senderLabel(msg) {
   return msg.sender_name || '';
 }
 
+// Numbers worth a tap: the emergency lines and phone numbers (a member's, when they chose to
+// give it). Lookbehind is missing on older phones, so the character before is matched instead.
+const CALLABLE = /(^|\D)(110|119|120|1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?=\D|$)/g;
+
+function withCallLinks(text) {
+  const parts = document.createDocumentFragment();
+  let done = 0;
+  for (const match of text.matchAll(CALLABLE)) {
+    const start = match.index + match[1].length;
+    const number = match[2];
+    const link = el('a', 'tel-link', number);
+    link.href = 'tel:' + number.replace('-', '');
+    link.setAttribute('aria-label', '拨打' + number);
+    parts.append(text.slice(done, start), link);
+    done = start + number.length;
+  }
+  parts.append(text.slice(done));
+  return parts;
+}
+
+// `badge`: a verified line (the bot's or a member's), whose numbers become tap-to-call links;
+// a resident's numbers stay text, so nobody can plant a number to call.
 function buildBubble(text, own, name, time, extraClass, badge) {
   const row = el('div', 'msg ' + (own ? 'msg-own' : 'msg-other') + (extraClass ? ' ' + extraClass : ''));
   if (name) {
@@ -45,7 +67,9 @@ function buildBubble(text, own, name, time, extraClass, badge) {
     if (badge) label.append(' ', el('span', 'badge-verified', badge));
     row.append(label);
   }
-  row.append(el('div', 'bubble', text));
+  const bubble = el('div', 'bubble');
+  bubble.append(badge ? withCallLinks(text) : text);
+  row.append(bubble);
   if (time) row.append(el('div', 'msg-time', time));
   return row;
 }
