@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
+from bot.channels.webchat import privacy
 from bot.channels.webchat.identity import (
     MAX_NAME,
     WebchatResident,
@@ -160,6 +161,7 @@ async def _on_frame(
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/webchat/", page, name="webchat")
+    app.router.add_get("/webchat/privacy", privacy.page, name="webchat-privacy")
     app.router.add_get("/webchat/api/session", get_session, name="webchat-session")
     app.router.add_post("/webchat/api/session", post_session, name="webchat-new-session")
     app.router.add_get("/webchat/api/rooms/{invite}", room, name="webchat-room")
