@@ -46,6 +46,7 @@ ROUTE_ACTIONS: dict[str, Action | None] = {
     "api-transfer": Action.HOLD,
     "api-hand-back": Action.HOLD,
     "api-phone": Action.PHONE,
+    "api-media": Action.TICKETS,
     "api-merge": Action.HOLD,
     "api-split": Action.HOLD,
     "api-members": Action.MEMBERS,
@@ -124,6 +125,7 @@ def _path(resource: Any, ticket_id: int) -> str:
         "item_id": 1,
         "name": "no-such-model",
         "chart": "f1",
+        "token": "no-such-file",
     }
     return info["formatter"].format(**values)
 

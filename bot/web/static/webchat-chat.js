@@ -13,6 +13,7 @@ function openChat(chatId) {
   state.chat = entry;
   state.outbox = [];
   state.sentLocal = [];
+  state.sentMedia = [];
   $('chat-title').textContent = entry.title;
   $('messages').replaceChildren();
   $('jump-new').hidden = true;
@@ -74,6 +75,11 @@ function buildBubble(text, own, name, time, extraClass, badge) {
   return row;
 }
 
+function addLocalRow(row) {
+  $('messages').append(row);
+  scrollToBottom();
+}
+
 function scrollToBottom() {
   const box = $('messages');
   box.scrollTop = box.scrollHeight;
@@ -95,9 +101,21 @@ function appendServerRow(row) {
   box.insertBefore(row, firstLocal);
 }
 
+// A photo or voice clip shows as a word: the resident knows what they sent, and a neighbour
+// in a room need not see it (members do, in the console).
+function shownText(msg) {
+  if (msg.kind === 'image') return '📷 照片';
+  if (msg.kind === 'voice') return '🎤 语音' + (msg.text ? '：' + msg.text : '');
+  return msg.text;
+}
+
 function renderMessage(msg, fromHistory) {
   const own = isOwn(msg);
-  if (own && !fromHistory) {
+  if (own && !fromHistory && msg.kind !== 'text') {
+    // Our own photo or voice clip came back: its "sending" row goes.
+    const idx = state.sentMedia.findIndex((m) => m.messageId === msg.id);
+    if (idx >= 0) state.sentMedia.splice(idx, 1)[0].el.remove();
+  } else if (own && !fromHistory) {
     // Our own message came back: drop the local placeholder with the same text.
     // (Check the unacked outbox too, in case the echo beats the ack.) In a room the server
     // masks phone numbers, so the text may differ: echoes come back in the order they were
@@ -112,8 +130,10 @@ function renderMessage(msg, fromHistory) {
   const hint = $('messages').querySelector('.msg-hint');
   if (hint) hint.remove();
   const showName = !own && (state.chat.isRoom || msg.sender_kind === 'member');
-  appendServerRow(buildBubble(msg.text, own, showName ? senderLabel(msg) : '', formatTime(msg.created_at), '',
-    verifiedBadge(msg)));
+  const row = buildBubble(shownText(msg), own, showName ? senderLabel(msg) : '', formatTime(msg.created_at), '',
+    verifiedBadge(msg));
+  row.dataset.id = msg.id;
+  appendServerRow(row);
   if (own) dropChoices();
   if (msg.choices && msg.choices.length) showChoices(msg.choices);
   return own;
@@ -148,9 +168,10 @@ function showChoices(choices) {
 
 function renderHistory(messages) {
   $('messages').querySelectorAll('.msg-hint, .choices, .msg:not(.msg-local)').forEach((n) => n.remove());
-  // Acked messages are part of the history now.
-  for (const m of state.sentLocal) m.el.remove();
+  // Acked messages and uploaded photos and clips are part of the history now.
+  for (const m of [...state.sentLocal, ...state.sentMedia]) m.el.remove();
   state.sentLocal = [];
+  state.sentMedia = [];
   if (!messages.length) {
     const hint = state.chat.isRoom ? '群里还没有消息，打个招呼吧。' : '有什么事，直接跟我说就行。';
     appendServerRow(el('div', 'msg-hint', hint));
@@ -168,13 +189,16 @@ function renderHistory(messages) {
   scrollToBottom();
 }
 
-function addPending(text) {
+function pendingRow(text) {
   const row = buildBubble(text, true, '', '', 'msg-local msg-pending');
   row.append(el('div', 'msg-time', '发送中…'));
-  $('messages').append(row);
-  const item = { id: messageId(), text, el: row, sentAt: Date.now() };
+  return row;
+}
+
+function addPending(text) {
+  const item = { id: messageId(), text, el: pendingRow(text), sentAt: Date.now() };
   state.outbox.push(item);
-  scrollToBottom();
+  addLocalRow(item.el);
   return item;
 }
 
@@ -327,4 +351,4 @@ function connect() {
   });
 }
 
-export { closeSocket, openChat };
+export { addLocalRow, closeSocket, openChat, pendingRow, shownText };
