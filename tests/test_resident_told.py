@@ -8,21 +8,11 @@ import pytest
 
 from bot.handoff.texts import SAFETY, problem_of
 from tests.fakes import Desk
-from tests.helpers import Chat, Service
+from tests.helpers import Service, request_reaches
 
 LEAK = "我家厨房水管漏水了，3号楼2单元501"
 LAMP = "@社区小助手 楼道灯坏了 黑乎乎的不敢下楼"
 NO_WATER = "3号楼停水了，一滴水都没有"
-
-
-async def asked(service: Service, resident: Chat, text: str) -> tuple[str, dict]:
-    """The resident's request has reached 王建国; returns his token and the ticket."""
-    wang = await service.login("王建国")
-    console = await service.console(wang)
-    await resident.say(text)
-    ticket = (await console.event("ticket.created"))["ticket"]
-    await resident.hear("bot")
-    return wang, ticket
 
 
 async def test_in_a_room_the_answer_names_the_problem(service: Service) -> None:
@@ -67,7 +57,7 @@ def test_the_problem_is_named_from_a_fixed_vocabulary(
 
 async def test_claiming_tells_the_resident_who_took_it(service: Service) -> None:
     resident = await service.resident("张阿姨")
-    wang, ticket = await asked(service, resident, LEAK)
+    wang, ticket = await request_reaches(service, resident, LEAK)
 
     status, _ = await service.api("POST", f"/api/tickets/{ticket['id']}/claim", wang)
 
@@ -80,7 +70,7 @@ async def test_claiming_tells_the_resident_who_took_it(service: Service) -> None
 async def test_in_a_room_the_claim_is_said_to_the_resident_by_name(service: Service) -> None:
     resident = await service.resident("张阿姨", chat="b3")
     neighbour = await service.resident("赵奶奶", chat="b3")
-    wang, ticket = await asked(service, resident, LAMP)
+    wang, ticket = await request_reaches(service, resident, LAMP)
 
     await service.api("POST", f"/api/tickets/{ticket['id']}/claim", wang)
 
@@ -105,7 +95,7 @@ async def test_an_incident_claimed_says_it_once_per_room_and_to_each_private_rep
 
 async def test_the_members_note_comes_with_the_rating_question(service: Service) -> None:
     resident = await service.resident("张阿姨")
-    wang, ticket = await asked(service, resident, LEAK)
+    wang, ticket = await request_reaches(service, resident, LEAK)
     note = {"note": "换了阀门，以后有事再找我"}
 
     status, _ = await service.api("POST", f"/api/tickets/{ticket['id']}/resolve", wang, json=note)
@@ -121,7 +111,7 @@ async def test_the_members_note_comes_with_the_rating_question(service: Service)
 
 async def test_without_a_note_the_question_stands_alone(service: Service) -> None:
     resident = await service.resident("张阿姨")
-    wang, ticket = await asked(service, resident, LEAK)
+    wang, ticket = await request_reaches(service, resident, LEAK)
 
     await service.api("POST", f"/api/tickets/{ticket['id']}/resolve", wang, json={"note": " "})
 
@@ -140,14 +130,14 @@ async def test_a_member_who_chose_to_gives_residents_their_phone_in_private_only
     assert (await service.api("GET", "/api/me", wang))[1]["share_phone"] is True
 
     resident = await service.resident("张阿姨")
-    _, ticket = await asked(service, resident, LEAK)
+    _, ticket = await request_reaches(service, resident, LEAK)
     await service.api("POST", f"/api/tickets/{ticket['id']}/claim", wang)
     said = (await resident.hear("bot"))["text"]
     assert said.endswith("有急事可以打王建国的电话：13800001111")
 
     # In a room the whole group would read it.
     neighbour = await service.resident("李大爷", chat="b3")
-    _, lamp = await asked(service, neighbour, LAMP)
+    _, lamp = await request_reaches(service, neighbour, LAMP)
     await service.api("POST", f"/api/tickets/{lamp['id']}/claim", wang)
     said = (await neighbour.hear("bot"))["text"]
     assert said == "@李大爷 王建国已经接单，会在这里直接回复您。"
@@ -161,7 +151,7 @@ async def test_a_member_may_stop_sharing_and_bad_numbers_are_refused(service: Se
     )
     assert (status, me["share_phone"]) == (200, False)
     resident = await service.resident("张阿姨")
-    _, ticket = await asked(service, resident, LEAK)
+    _, ticket = await request_reaches(service, resident, LEAK)
     await service.api("POST", f"/api/tickets/{ticket['id']}/claim", wang)
     assert "138" not in (await resident.hear("bot"))["text"]
 

@@ -19,7 +19,7 @@ from bot.core.clock import FakeClock
 from bot.db.models import MediaFile, Message
 from bot.retention import RetentionJob
 from bot.typedefs import sessions_key
-from tests.helpers import Chat, Service
+from tests.helpers import Chat, Service, request_reaches
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
 WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01" + bytes(range(256)) * 8
@@ -85,12 +85,9 @@ async def test_a_photo_starts_a_request_a_person_sees(service: Service) -> None:
 
 
 async def test_a_voice_clip_joins_the_open_request(service: Service) -> None:
-    wang = await service.login("王建国")
-    console = await service.console(wang)
     resident = await service.resident("张阿姨")
-    await resident.say(LEAK)
-    ticket = (await console.event("ticket.created"))["ticket"]
-    await resident.hear("bot")
+    wang, ticket = await request_reaches(service, resident, LEAK)
+    console = await service.console(wang)
 
     resp = await upload(service, resident.cookie, WEBM, "audio/webm;codecs=opus")
 

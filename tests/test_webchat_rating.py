@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.handoff.texts import read_rating
-from tests.helpers import Chat, Service
+from tests.helpers import Chat, Service, request_reaches
 
 LEAK = "我家厨房水管漏水了，3号楼2单元501"
 CHOICES = ["满意", "一般", "不满意"]
@@ -14,11 +14,7 @@ CHOICES = ["满意", "一般", "不满意"]
 
 async def resolved(service: Service, resident: Chat, text: str) -> tuple[str, dict]:
     """The resident's request, resolved by 王建国; returns his token and the rating question."""
-    wang = await service.login("王建国")
-    console = await service.console(wang)
-    await resident.say(text)
-    ticket = (await console.event("ticket.created"))["ticket"]
-    await resident.hear("bot")
+    wang, ticket = await request_reaches(service, resident, text)
     status, _ = await service.api("POST", f"/api/tickets/{ticket['id']}/resolve", wang, json={})
     assert status == 200
     return wang, await resident.hear("bot")
