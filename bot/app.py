@@ -76,6 +76,7 @@ from bot.typedefs import (
     settings_key,
     tickets_key,
     timers_key,
+    upload_throttle_key,
     webchat_sockets_key,
     worker_key,
 )
@@ -88,6 +89,9 @@ logger = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 # The name of the database-held key that signs residents' webchat identities.
 WEBCHAT_KEY = "webchat_identity"
+# Photos and voice clips one webchat resident may send an hour: many for a request, few for
+# filling the database.
+UPLOADS_PER_HOUR = 30
 
 
 def dumps_utf8(data: object) -> str:
@@ -126,6 +130,9 @@ async def trust(app: web.Application) -> AsyncIterator[None]:
     per_hour = settings.webchat_identities_per_hour
     app[identity_throttle_key] = Throttle(
         "webchat-identity", per_hour, timedelta(hours=1), clock, app[redis_key]
+    )
+    app[upload_throttle_key] = Throttle(
+        "webchat-upload", UPLOADS_PER_HOUR, timedelta(hours=1), clock, app[redis_key]
     )
     app[replay_key] = ReplayGuard(clock, app[redis_key])
     yield

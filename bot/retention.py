@@ -2,8 +2,9 @@
 export and erasure (`python -m bot privacy export|erase`).
 
 Erasing keeps the statistics (category, times, who helped, rating) and removes the words:
-message bodies, media ids, transcripts, request texts and notes, possible requests, review
-texts, queued notes to members, and Rasa's tracker events (which hold all the resident typed).
+message bodies, media ids, transcripts, the photos and voice clips sent through the webchat,
+request texts and notes, possible requests, review texts, queued notes to members, and Rasa's
+tracker events (which hold all the resident typed).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ from sqlalchemy.sql.expression import TableClause
 from bot import audit
 from bot.audit import AuditAction
 from bot.core.clock import Clock
-from bot.db.models import Message, Notification, Resident, Ticket, TicketEvent
+from bot.db.models import MediaFile, Message, Notification, Resident, Ticket, TicketEvent
 from bot.db.nlu_models import Classification, PossibleRequest
 from bot.handoff.states import OPEN_STATUSES, Status
 
 logger = logging.getLogger(__name__)
 
 ERASED_NAME = "已删除"
+UNLINKED_UPLOAD = timedelta(days=1)
 RUN_EVERY = timedelta(days=1)
 # Not at start: startup is busy (Rasa creating its tables, routing what waited for us).
 FIRST_RUN_AFTER = timedelta(minutes=5)
@@ -43,6 +45,7 @@ TRACKER_EVENTS = table("events", column("sender_id"), column("timestamp"), colum
 @dataclass
 class Erased:
     messages: int = 0
+    media_files: int = 0
     tickets: int = 0
     possible_requests: int = 0
     review_texts: int = 0
@@ -103,6 +106,9 @@ async def _erase(session: AsyncSession, scope: Scope) -> Erased:
             Classification.text != "",
         )
         .values(text=""),
+    )
+    erased.media_files = await _count(
+        session, delete(MediaFile).where(MediaFile.message_id.in_(message_ids))
     )
     erased.messages = await _count(
         session,
@@ -166,6 +172,13 @@ def expired_scope(cutoff: datetime) -> Scope:
 
 async def expire(session: AsyncSession, now: datetime, days: int) -> Erased:
     erased = await _erase(session, expired_scope(now - timedelta(days=days)))
+    # An upload whose message was never stored (the worker stopped in between) is nobody's.
+    erased.media_files += await _count(
+        session,
+        delete(MediaFile).where(
+            MediaFile.message_id.is_(None), MediaFile.created_at < now - UNLINKED_UPLOAD
+        ),
+    )
     audit.record(session, AuditAction.RETENTION, now, detail=f"{days}天前: {erased.describe()}")
     return erased
 

@@ -70,5 +70,7 @@ login_guard_key: web.AppKey[LoginGuard] = web.AppKey("login_guard")
 resident_cookies_key: web.AppKey[ResidentCookies] = web.AppKey("resident_cookies")
 # New webchat identities per address.
 identity_throttle_key: web.AppKey[Throttle] = web.AppKey("identity_throttle")
+# Photos and voice clips per webchat resident.
+upload_throttle_key: web.AppKey[Throttle] = web.AppKey("upload_throttle")
 # Nonces of WeChat-family callbacks seen in the last minutes.
 replay_key: web.AppKey[ReplayGuard] = web.AppKey("callback_replays")

@@ -160,6 +160,19 @@ class Console:
         return await _nothing_matches(self.ws, lambda f: True, IN_FLIGHT_S)
 
 
+async def request_reaches(
+    service: Service, resident: Chat, text: str, member: str = "王建国"
+) -> tuple[str, dict[str, Any]]:
+    """The resident asks for something that goes to `member`: their token and the ticket, once
+    the resident has been told who is coming."""
+    token = await service.login(member)
+    console = await service.console(token)
+    await resident.say(text)
+    ticket = (await console.event("ticket.created"))["ticket"]
+    await resident.hear("bot")
+    return token, ticket
+
+
 async def start_service(aiohttp_client, settings: Settings, clock: Clock | None = None) -> Service:  # type: ignore[no-untyped-def]
     """The whole service with the demo grids and members, on its configured port."""
     client: TestClient = await aiohttp_client(

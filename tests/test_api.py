@@ -146,9 +146,7 @@ async def test_a_colleague_taking_over_is_announced_to_the_resident_and_to_conso
     status, _ = await service.api("POST", f"/api/tickets/{ticket['id']}/claim", tokens[other])
 
     assert status == 200
-    assert (await resident.hear("bot"))[
-        "text"
-    ] == f"现在由{other}来帮您，{other}会在这里直接回复您。"
+    assert (await resident.hear("bot"))["text"] == f"{other}已经接单，会在这里直接回复您。"
     # The member first named no longer holds it; their console hears so, and a late claim
     # is a conflict, not a permission error.
     updated = (await consoles[named].event("ticket.updated"))["ticket"]

@@ -35,6 +35,7 @@ ADDED = ("admin", "district")
 ROUTE_ACTIONS: dict[str, Action | None] = {
     "api-logout": None,
     "api-me": None,
+    "api-my-phone": Action.HOLD,
     "api-ws-ticket": None,
     "api-audit": Action.AUDIT,
     "api-tickets": Action.TICKETS,
@@ -45,6 +46,7 @@ ROUTE_ACTIONS: dict[str, Action | None] = {
     "api-transfer": Action.HOLD,
     "api-hand-back": Action.HOLD,
     "api-phone": Action.PHONE,
+    "api-media": Action.TICKETS,
     "api-merge": Action.HOLD,
     "api-merge-candidates": Action.HOLD,
     "api-transfer-targets": Action.HOLD,
@@ -106,6 +108,7 @@ def _path(resource: Any, ticket_id: int) -> str:
         "item_id": 1,
         "name": "no-such-model",
         "chart": "f1",
+        "token": "no-such-file",
     }
     return info["formatter"].format(**values)
 

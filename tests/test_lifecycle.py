@@ -145,7 +145,7 @@ async def test_neighbours_reporting_the_same_outage_share_one_incident(
     await second.say("@社区小助手 我们楼也停水了 水龙头拧开没水")
     joined = (await console.event("ticket.created"))["ticket"]
     assert joined["incident_id"] == incident["id"]
-    assert "邻居也报了这件事" in (await second.hear("bot"))["text"]
+    assert "邻居也报了停水的事" in (await second.hear("bot"))["text"]
     await private.say("3号楼停水了吗？我家也没水，3号楼1单元")
     third = (await console.event("ticket.created"))["ticket"]
     assert third["incident_id"] == incident["id"]

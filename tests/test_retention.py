@@ -37,6 +37,7 @@ async def _closed_request(service: Service) -> tuple[int, str]:
     await resident.hear("bot")  # who is coming
     ticket = (await console.event("ticket.created"))["ticket"]
     await service.api("POST", f"/api/tickets/{ticket['id']}/claim", token)
+    assert "已经接单" in (await resident.hear("bot"))["text"]
     await service.api(
         "POST", f"/api/tickets/{ticket['id']}/resolve", token, json={"note": "换了阀门"}
     )

@@ -45,10 +45,16 @@ async def test_a_request_is_offered_claimed_answered_resolved_and_rated(tickets:
     await tickets.service.holding.reply(wang, opened.ticket_id, "马上到")
     await tickets.service.holding.resolve(wang, opened.ticket_id, "换了阀门")
 
-    told, replied, survey = tickets.chats.lines_to("zhang")
+    told, claimed, replied, survey = tickets.chats.lines_to("zhang")
     # Told who is coming by the opening itself, stored with the ticket.
     assert told == opened.reply
+    assert claimed == "王建国已经接单，会在这里直接回复您。"
     assert replied == "马上到" and "王建国" in survey
+
+    # Claimed by replying: the reply itself tells who took it.
+    second = await tickets.asks("楼道灯坏了，3号楼2单元", resident="li")
+    await tickets.service.holding.reply(wang, second.ticket_id, "下午来修")
+    assert tickets.chats.lines_to("li") == [second.reply, "下午来修"]
     assert tickets.hub.kinds(opened.ticket_id) == [
         "ticket.created",
         "ticket.updated",
@@ -167,7 +173,7 @@ async def test_unclaimed_requests_climb_the_chain_and_the_resident_is_told_each_
     far_away = await tickets.actor("张志强")
     claimed = await tickets.service.holding.claim(far_away, opened.ticket_id)
     assert claimed.assignee.name == "张志强"
-    assert "现在由张志强来帮您" in tickets.chats.lines_to("zhang")[-1]
+    assert tickets.chats.lines_to("zhang")[-1] == "张志强已经接单，会在这里直接回复您。"
     # Everyone was told; whoever comes second hears that someone was quicker.
     with pytest.raises(IllegalTransition):
         await tickets.service.holding.claim(await tickets.actor("刘桂兰"), opened.ticket_id)

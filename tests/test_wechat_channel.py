@@ -128,6 +128,25 @@ async def test_text_message_becomes_a_ticket_and_the_member_reply_reaches_wechat
     assert len(fake.calls(OA_TOKEN)) == 1
 
 
+async def test_the_resident_on_wechat_hears_who_took_the_request_and_the_note(
+    plain: Service, fake: FakeWechat
+) -> None:
+    token, _, ticket = await leak_reported(plain, fake)
+    url = f"/api/tickets/{ticket['id']}"
+
+    status, _ = await plain.api("POST", f"{url}/claim", token)
+
+    assert status == 200
+    await fake.wait_for(lambda f: len(f.sent_texts(OPENID)) == 2)
+    assert fake.sent_texts(OPENID)[-1] == "王建国已经接单，会在这里直接回复您。"
+
+    status, _ = await plain.api("POST", f"{url}/resolve", token, json={"note": "换了阀门"})
+
+    assert status == 200
+    await fake.wait_for(lambda f: len(f.sent_texts(OPENID)) == 3)
+    assert "王建国说：“换了阀门”\n这次办得怎么样？回复1满意" in fake.sent_texts(OPENID)[-1]
+
+
 async def test_safe_mode_decrypts_inbound_encrypts_the_welcome_and_accepts_the_old_key(
     safe: Service, fake: FakeWechat
 ) -> None:

@@ -28,7 +28,14 @@ from bot.conversation.messages import (
     set_delivery,
     store_outbound,
 )
-from bot.core.chat import ChannelSender, ChatMessage, ChatRef, DeliveryFailed, Undeliverable
+from bot.core.chat import (
+    ChannelSender,
+    ChatMessage,
+    ChatRef,
+    DeliveryFailed,
+    LineKind,
+    Undeliverable,
+)
 from bot.core.clock import Clock, SystemClock
 
 logger = logging.getLogger(__name__)
@@ -67,6 +74,7 @@ class Delivery:
         member_id: int | None = None,
         ticket_id: int | None = None,
         resident_id: int | None = None,
+        kind: LineKind = "text",
     ) -> ChatMessage:
         """`resident_id`: the chat's resident, when the caller knows it (spares a query)."""
         async with self._sessions() as session, session.begin():
@@ -78,9 +86,11 @@ class Delivery:
                     member_id=member_id,
                     ticket_id=ticket_id,
                     resident_id=resident_id,
+                    kind=kind,
                     claimed_by=self._worker,
                     claim_until=self._clock.now() + self.lease,
-                )
+                ),
+                chat.user_id,
             )
         return await self._deliver(chat, message)
 
@@ -91,7 +101,8 @@ class Delivery:
     async def record(self, chat: ChatRef, text: str) -> ChatMessage:
         """Keep a line the channel already said itself (a passive reply to a callback)."""
         async with self._sessions() as session, session.begin():
-            return chat_message(await store_outbound(session, chat, text, delivery="sent"))
+            stored = await store_outbound(session, chat, text, delivery="sent")
+            return chat_message(stored, chat.user_id)
 
     def start_sweeping(self) -> None:
         self._sweeping = asyncio.create_task(self._sweep(), name="delivery-sweep")

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
-from bot.core.chat import ChatMessage, ChatRef, Inbound, Media, StoredInbound
+from bot.core.chat import ChatMessage, ChatRef, Inbound, LineKind, Media, StoredInbound
 from bot.db.models import Message, Resident, utcnow
 
 BOT_NAME = "社区小助手"
@@ -35,13 +35,17 @@ class RecentlyStored:
             self._ids.popitem(last=False)
 
 
-def chat_message(message: Message) -> ChatMessage:
-    if message.sender_kind == "resident" and message.resident is not None:
-        name, user_id = message.resident.name, message.resident.external_id
-    elif message.sender_kind == "member" and message.member is not None:
-        name, user_id = message.member.name, None
+def chat_message(message: Message, user_id: str | None = None) -> ChatMessage:
+    """`user_id`: the chat's resident, for an outbound message just stored (which has not
+    loaded its resident); a message read from the database knows them."""
+    if message.sender_kind == "member" and message.member is not None:
+        name = message.member.name
+    elif message.sender_kind == "resident" and message.resident is not None:
+        name = message.resident.name
     else:
-        name, user_id = BOT_NAME, None
+        name = BOT_NAME
+    if user_id is None and message.resident is not None:
+        user_id = message.resident.external_id
     return ChatMessage(
         id=message.id,
         sender_kind=message.sender_kind,
@@ -167,6 +171,7 @@ async def store_outbound(
     ticket_id: int | None = None,
     delivery: str = "pending",
     resident_id: int | None = None,
+    kind: LineKind = "text",
     claimed_by: str | None = None,
     claim_until: datetime | None = None,
 ) -> Message:
@@ -190,6 +195,7 @@ async def store_outbound(
         member_id=member_id,
         ticket_id=ticket_id,
         text=text,
+        kind=kind,
         handled_at=utcnow(),
         delivery=delivery,
         routing_by=claimed_by,

@@ -35,6 +35,10 @@ class ChatRef:
 # "subscribe" and "unsubscribe" are a resident following or leaving the account.
 MessageKind = Literal["text", "voice", "image", "location", "subscribe", "unsubscribe"]
 EVENT_KINDS = frozenset({"subscribe", "unsubscribe"})
+# What the service writes: a plain line, or a question the resident answers with one of
+# RATING_CHOICES (the webchat offers them as buttons; typed or spoken answers work as well).
+LineKind = Literal["text", "rating"]
+RATING_CHOICES = ("满意", "一般", "不满意")
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ class ChatMessage:
     id: int
     sender_kind: str
     sender_name: str
+    # The resident whose conversation it is: who wrote an inbound line, whom an outbound one
+    # is for.
     user_id: str | None
     text: str
     created_at: datetime

@@ -25,10 +25,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
     UniqueConstraint,
+    false,
     select,
 )
 from sqlalchemy import text as sql_text
@@ -154,6 +156,8 @@ class Member(Base):
     # Comma separated (维修,医疗,助餐,调解); a member with none takes every kind of request.
     skills = Column(String(255), nullable=False, default="")
     phone = Column(String(32))
+    # The member chose to give residents `phone` when they take a request (private chats only).
+    share_phone = Column(Boolean, nullable=False, default=False, server_default=false())
     wecom_userid = Column(String(64))
     # Weekly hours as [[weekday, start_minute, end_minute], ...] in Beijing time
     # (`bot.handoff.schedule`); none means on duty at all times.
@@ -316,6 +320,24 @@ class Message(InChat, Base):
 
     resident = relationship("Resident", lazy="joined")
     member = relationship("Member", lazy="joined")
+
+
+class MediaFile(Base):
+    """A photo or voice clip a resident sent through the webchat, kept as it came (WeChat keeps
+    its own): its message's `media` names it by `token`. Served only to members who may see the
+    message's ticket; erased with the message's words (`bot.retention`)."""
+
+    __tablename__ = "media_files"
+
+    id = Column(Integer, primary_key=True)
+    # Random: the name in URLs, which says nothing and cannot be guessed.
+    token = Column(String(32), nullable=False, unique=True)
+    content_type = Column(String(32), nullable=False)
+    size = Column(Integer, nullable=False)
+    data = Column(LargeBinary, nullable=False)
+    # Set once the message is stored; an upload never linked is erased after a day.
+    message_id = Column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
 
 class TicketEvent(Base):

@@ -17,8 +17,6 @@ from bot.handoff.ledger import Change, Ledger
 from bot.handoff.schedule import on_duty
 from bot.handoff.states import Status
 
-UNSATISFIED = "不满意"
-
 
 class Aftercare:
     def __init__(self, ledger: Ledger) -> None:
@@ -87,7 +85,7 @@ class Aftercare:
         ticket.survey_deadline = None
         await change.attach(stored.message_id, ticket.id)
         change.count("ratings", rating)
-        if rating == UNSATISFIED:
+        if rating == texts.UNSATISFIED:
             await self._reopen(change, ticket, None, to_secretary=True, reason="居民不满意")
         else:
             change.tell_resident(ticket, texts.THANKS)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from bot.core.chat import ChatMessage, ChatRef
+from bot.core.chat import ChatMessage, ChatRef, LineKind
 from bot.db.models import Ticket
 from bot.handoff.access import Visibility
 
@@ -46,6 +46,7 @@ class Told:
     text: str
     ticket_id: int
     member_id: int | None = None
+    kind: LineKind = "text"
     resident_id: int | None = None
     # The line as stored, pending, in the change's own transaction (`Change.store_lines`).
     line: ChatMessage | None = None

@@ -70,7 +70,7 @@ class Holding:
             if not (may_act(actor, ticket) or open_to_all):
                 raise NotAllowed("only the ticket's holder replies")
             if ticket.status != Status.CLAIMED:
-                await self._claim_with_reports(change, ticket, actor)
+                await self._claim_with_reports(change, ticket, actor, replying=True)
             if ticket.first_response_at is None:
                 ticket.first_response_at = change.now
                 waited = (change.now - ticket.created_at).total_seconds()
@@ -146,7 +146,7 @@ class Holding:
             for resolved in (ticket, *reports):
                 self._close_request(change, resolved, actor, note)
                 change.count("tickets_resolved", resolved.category)
-                change.tell_resident(resolved, texts.survey(holder))
+                change.tell_resident(resolved, texts.survey(holder, note), kind="rating")
             if reports:
                 self._tell_groups(
                     change, ticket, reports, texts.incident_resolved(incident_label(ticket))
@@ -210,24 +210,34 @@ class Holding:
         ticket.claim_deadline = None
         ticket.survey_deadline = change.now + change.timeouts.survey
 
-    async def _claim_with_reports(self, change: Change, ticket: Ticket, actor: Actor) -> None:
-        """Claim the ticket and, for an incident, the neighbours' reports that follow it."""
-        await self._claim_one(change, ticket, actor)
+    async def _claim_with_reports(
+        self, change: Change, ticket: Ticket, actor: Actor, replying: bool = False
+    ) -> None:
+        """Claim the ticket and, for an incident, the neighbours' reports that follow it.
+        Each resident hears who took it, where they asked: in a room where the incident was
+        reported, one line says it for everyone; a reply on its way from the member they were
+        told of says it itself (and spares one of the few messages WeChat allows)."""
+        claims = [(ticket, await self._claim_one(change, ticket, actor))]
         followers = [r for r in await reports_of(change.session, ticket) if r.status in UNCLAIMED]
         for report in followers:
-            await self._claim_one(change, report, actor)
+            claims.append((report, await self._claim_one(change, report, actor)))
+        for claimed, taken_over in claims:
+            said_in_room = bool(followers) and claimed.chat_type == "group"
+            said_by_reply = replying and claimed is ticket and not taken_over
+            if not (said_in_room or said_by_reply):
+                private = claimed.chat_type == "private"
+                change.tell_resident(claimed, texts.claimed(claimed.assignee, private))
         if followers:
             line = texts.incident_claimed(incident_label(ticket), ticket.assignee.name)
             self._tell_groups(change, ticket, followers, line)
 
     @staticmethod
-    async def _claim_one(change: Change, ticket: Ticket, actor: Actor) -> None:
-        """Tell the resident when someone other than the person we named has taken over."""
+    async def _claim_one(change: Change, ticket: Ticket, actor: Actor) -> bool:
+        """Whether someone other than the member the resident was told of took it."""
         before = Visibility.of(ticket)
         await change.claim(ticket, actor)
-        if before.assignee_id != ticket.assignee_id:
-            change.tell_resident(ticket, texts.coming("现在由", ticket.assignee.name))
         change.push("ticket.updated", ticket, before)
+        return before.assignee_id != ticket.assignee_id
 
     @staticmethod
     def _tell_groups(change: Change, ticket: Ticket, reports: list[Ticket], text: str) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
 from bot.conversation.messages import chat_message, mark_handled, store_outbound
-from bot.core.chat import ChatMessage, ChatRef
+from bot.core.chat import ChatMessage, ChatRef, LineKind
 from bot.core.clock import Clock
 from bot.db.models import Member, Ticket, TicketEvent
 from bot.handoff.access import Actor, Visibility, may_see
@@ -202,9 +202,13 @@ class Change:
     def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
         self.effects.append(ForHolder(kind, ticket, fields))
 
-    def tell_resident(self, ticket: Ticket, text: str, member_id: int | None = None) -> None:
+    def tell_resident(
+        self, ticket: Ticket, text: str, member_id: int | None = None, kind: LineKind = "text"
+    ) -> None:
         text = addressed(ticket.chat_type, ticket.resident.name, text)
-        self.effects.append(Told(ticket.chat, text, ticket.id, member_id, ticket.resident_id))
+        self.effects.append(
+            Told(ticket.chat, text, ticket.id, member_id, kind, resident_id=ticket.resident_id)
+        )
 
     def tell_chat(
         self, chat: ChatRef, text: str, ticket_id: int, resident_id: int | None = None
@@ -223,9 +227,10 @@ class Change:
                     member_id=effect.member_id,
                     ticket_id=effect.ticket_id,
                     resident_id=effect.resident_id,
+                    kind=effect.kind,
                     claim_until=self.now + self.timeouts.line_claim,
                 )
-                self.effects[n] = replace(effect, line=chat_message(row))
+                self.effects[n] = replace(effect, line=chat_message(row, effect.chat.user_id))
 
     def opened(self, ticket: Ticket) -> None:
         self.effects.append(Opened(ticket))

@@ -123,22 +123,26 @@ class Opening:
 
     async def _route(self, change: Change, ticket: Ticket) -> Routed:
         session, grid, place = change.session, ticket.grid, Place.of(ticket)
+        # A group reads the answer too: it says which problem it answers.
+        about = (
+            texts.problem_of(ticket.category, ticket.text) if ticket.chat_type == "group" else ""
+        )
         since = change.now - change.timeouts.incident
         repeated = await find_incident(
             session, grid, ticket.category, ticket.text, ticket.resident.id, since
         )
         if repeated is not None:
-            return self._join(change, ticket, *repeated)
+            return self._join(change, ticket, *repeated, about)
         if ticket.category == "urgent":
             assignment = await urgent_audience(session, place, change.now)
             change.offer(ticket, assignment, "assign", None)
-            return Routed(assignment.reason, texts.urgent_coming(assignment))
+            return Routed(assignment.reason, texts.urgent_coming(assignment, about))
         assignment = await choose_assignee(session, place, ticket.category, change.now)
         change.offer(ticket, assignment, "assign", None)
-        return Routed(assignment.reason, texts.who_is_coming(assignment))
+        return Routed(assignment.reason, texts.who_is_coming(assignment, about))
 
     @staticmethod
-    def _join(change: Change, ticket: Ticket, incident: Ticket, word: str) -> Routed:
+    def _join(change: Change, ticket: Ticket, incident: Ticket, word: str, about: str) -> Routed:
         """Link a report to the incident a neighbour opened: same holder, no timer of its
         own (it follows the incident)."""
         ticket.incident_id = incident.id
@@ -151,4 +155,4 @@ class Opening:
         if claimed:
             # The incident's holder holds its reports; the service claims on their behalf.
             change.transition(ticket, "claim", incident.assignee, reason)
-        return Routed(reason, texts.joined_incident(incident.assignee, claimed))
+        return Routed(reason, texts.joined_incident(incident.assignee, claimed, about))

@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bot.core.chat import RATING_CHOICES
 from bot.db.models import Member
 from bot.handoff.dispatcher import Assignment
+from bot.handoff.incidents import SHARED_THINGS
 
 NOBODY_ON_DUTY = "已记下您的事，社区工作人员会尽快在这里回复您。"
 SAFETY = "如有生命危险请立即拨打120；燃气泄漏请开窗、不要开关电器并拨打119。"
@@ -18,40 +20,83 @@ VISIT_INSTEAD = "消息没能送到居民那里，居民没有留电话，请上
 PHOTO = "[照片]"
 VOICE = "[语音]"
 
+SATISFIED, SO_SO, UNSATISFIED = RATING_CHOICES
 RATINGS = {
-    "满意": ("1", "满意", "非常满意", "很满意", "挺满意", "好", "很好", "挺好", "不错"),
-    "一般": ("2", "一般", "还行", "还可以", "凑合", "一般般"),
-    "不满意": ("3", "不满意", "很不满意", "不好", "差", "太差", "不行"),
-}
+    SATISFIED: (
+        "1", "满意", "非常满意", "很满意", "挺满意", "比较满意", "满意的", "好", "很好", "挺好",
+        "很好的", "挺好的", "不错",
+    ),
+    SO_SO: ("2", "一般", "还行", "还可以", "凑合", "一般般"),
+    UNSATISFIED: ("3", "不满意", "很不满意", "不太满意", "不好", "差", "太差", "不行", "不怎么样"),
+}  # fmt: skip
 # "Still leaking", "broken again", "not fixed": a follow-up saying the request is not done.
 NOT_FIXED = re.compile(
     r"还是(漏|坏|不行|不亮|不通|不响|没好|没修|没人来|老样子)|又(漏|坏|不行|停|不亮|堵)"
     r"|没(修好|弄好|解决|好|人来)|不管用|还没(修|好|弄|来)|根本没"
 )
 _NOISE = re.compile(r"[\s\W_]+")
+# Said at the end of a spoken answer ("还行吧", "满意啊") without changing it.
+_PARTICLES = re.compile(r"[啊呀吧呢啦哦嘛]+$")
+
+
+# Words that name a problem and nobody's details, so that a line in a group can say which
+# problem it answers: shared supplies and facilities (those incidents are recognised by),
+# then what goes wrong in a home, meals and health.
+PROBLEM_WORDS = (
+    *SHARED_THINGS,
+    "漏水", "渗水", "漏雨", "水管", "水龙头", "马桶", "热水器", "燃气", "煤气", "门锁", "窗户",
+    "空调", "插座", "电线", "灯泡", "午饭", "晚饭", "早饭", "订饭", "送饭", "送餐", "血压",
+    "血糖", "配药", "取药", "看病", "体检", "摔倒", "晕倒", "着火", "停车", "异味",
+)  # fmt: skip
+# When the request names none of them: what kind of request it is.
+KIND_OF_REQUEST = {
+    "repair": "报修的事",
+    "canteen": "订餐的事",
+    "medical": "看病的事",
+    "complaint": "您反映的事",
+    "urgent": "您的求助",
+}
+
+
+def problem_of(category: str, text: str) -> str:
+    """Which problem a line in a group answers ("停水的事"): the first of `PROBLEM_WORDS` the
+    request names (the longest where two start together), else its kind. Never the resident's
+    own words, which the whole group would read."""
+    named = [(text.find(word), -len(word), word) for word in PROBLEM_WORDS if word in text]
+    if named:
+        return f"{min(named)[2]}的事"
+    return KIND_OF_REQUEST.get(category, "您的事")
 
 
 def coming(who: str, name: str) -> str:
     return f"{who}{name}来帮您，{name}会在这里直接回复您。"
 
 
-def who_is_coming(assignment: Assignment) -> str:
-    """The one thing the bot says about a request: who will help, by name."""
+def noted(about: str) -> str:
+    """Nobody is on duty to name; `about`, if given, says which request was noted."""
+    if not about:
+        return NOBODY_ON_DUTY
+    return f"{about}已记下，社区工作人员会尽快在这里回复您。"
+
+
+def who_is_coming(assignment: Assignment, about: str = "") -> str:
+    """The one thing the bot says about a request: who will help, by name (in a group, first
+    which problem it is about)."""
     member = assignment.member
     if member is None:
-        return NOBODY_ON_DUTY
+        return noted(about)
     if member.role == "secretary":
-        return coming("已请社区书记", member.name)
+        return about + coming("已请社区书记", member.name)
     grid = assignment.grid.name if assignment.grid else "社区"
-    return coming(f"已请{grid}网格员", member.name)
+    return about + coming(f"已请{grid}网格员", member.name)
 
 
-def urgent_coming(assignment: Assignment) -> str:
+def urgent_coming(assignment: Assignment, about: str = "") -> str:
     """An emergency: the safety line first, then everyone who has been told."""
     names = "、".join(m.name for m in assignment.notified[:5])
     if not names:
-        return SAFETY + NOBODY_ON_DUTY
-    return f"{SAFETY}已通知{names}，第一位赶到的人会马上联系您。"
+        return SAFETY + noted(about)
+    return f"{SAFETY}{about}已通知{names}，第一位赶到的人会马上联系您。"
 
 
 def now_coming(previous: Member | None, assignment: Assignment) -> str:
@@ -66,13 +111,23 @@ def now_coming(previous: Member | None, assignment: Assignment) -> str:
     return sorry + coming(who, member.name)
 
 
-def joined_incident(member: Member | None, claimed: bool) -> str:
+def claimed(member: Member, private: bool) -> str:
+    """Someone took the request: by name, so the resident knows who will answer; in a private
+    chat with the member's phone, when they chose to give it (a group would read it too)."""
+    line = f"{member.name}已经接单，会在这里直接回复您。"
+    if private and member.share_phone and member.phone:
+        line += f"有急事可以打{member.name}的电话：{member.phone}"
+    return line
+
+
+def joined_incident(member: Member | None, claimed: bool, about: str = "") -> str:
     """A neighbour already reported the same thing: say who is on it."""
+    reported = f"邻居也报了{about or '这件事'}，"
     if member is None:
-        return "邻居也报了这件事，" + NOBODY_ON_DUTY
+        return reported + NOBODY_ON_DUTY
     if claimed:
-        return f"邻居也报了这件事，{member.name}正在处理，有进展会在这里告诉您。"
-    return "邻居也报了这件事，" + coming("已请", member.name)
+        return f"{reported}{member.name}正在处理，有进展会在这里告诉您。"
+    return reported + coming("已请", member.name)
 
 
 def incident_claimed(label: str, member_name: str) -> str:
@@ -83,8 +138,10 @@ def incident_resolved(label: str) -> str:
     return f"{label}已经处理好了，谢谢大家。"
 
 
-def survey(member_name: str) -> str:
-    return f"{member_name}已经把这件事办好了。这次办得怎么样？回复1满意、2一般、3不满意就行。"
+def survey(member_name: str, note: str = "") -> str:
+    """Done: the member's own word on it, if they left one, and the one question."""
+    said = f"\n{member_name}说：“{note}”\n" if note else ""
+    return f"{member_name}已经把这件事办好了。{said}这次办得怎么样？回复1满意、2一般、3不满意就行。"
 
 
 def sorry_reopened(secretary: Member | None) -> str:
@@ -100,8 +157,9 @@ def looked_at_again(member: Member | None) -> str:
 
 
 def read_rating(text: str) -> str | None:
-    """1/2/3 or 满意/一般/不满意 (typed or spoken, punctuation and full-width digits allowed)."""
-    plain = _NOISE.sub("", unicodedata.normalize("NFKC", text))
+    """1/2/3 or 满意/一般/不满意 (typed, tapped or spoken; punctuation, full-width digits and
+    a closing 吧 or 啊 allowed)."""
+    plain = _PARTICLES.sub("", _NOISE.sub("", unicodedata.normalize("NFKC", text)))
     for rating, answers in RATINGS.items():
         if plain in answers:
             return rating

@@ -4,6 +4,7 @@ audit log (a secretary's community's, or the district's). Contract in docs/api.m
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 MAX_NAME = 64
 MAX_PASSWORD = 256
+# A mobile (13800001111) or a landline with its area code (02166668888), written with or
+# without spaces and dashes.
+MEMBER_PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{9,11})$")
+MEMBER_PHONE_SEPARATORS = re.compile(r"[\s-]+")
 
 
 def client_address(request: web.Request) -> str:
@@ -81,6 +86,11 @@ async def actor(request: web.Request, action: Action) -> Actor:
     return who
 
 
+def own_payload(member: Member) -> dict[str, Any]:
+    """`Member` as its own member reads it: with their phone and whether residents get it."""
+    return {**member_payload(member), "phone": member.phone, "share_phone": member.share_phone}
+
+
 async def login(request: web.Request) -> web.Response:
     body = await json_body(request)
     name = str(body.get("name", "")).strip()[:MAX_NAME]
@@ -120,7 +130,7 @@ async def login(request: web.Request) -> web.Response:
     if not ok:
         logger.warning("failed console login for %r from %s", name, address)
         raise web.HTTPUnauthorized(reason="wrong name or password")
-    return web.json_response({"token": token, "member": member_payload(member)})
+    return web.json_response({"token": token, "member": own_payload(member)})
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -136,7 +146,27 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    return web.json_response(member_payload(await _member(request, bearer(request))))
+    return web.json_response(own_payload(await _member(request, bearer(request))))
+
+
+async def my_phone(request: web.Request) -> web.Response:
+    """A member's own number, and whether a resident gets it when the member takes their
+    request (`bot.handoff.texts.claimed`); the member chooses, and may stop at any time."""
+    who = await actor(request, Action.HOLD)
+    body = await json_body(request)
+    phone = MEMBER_PHONE_SEPARATORS.sub("", str(body.get("phone", "")))
+    share = body.get("share")
+    if not isinstance(share, bool):
+        raise web.HTTPBadRequest(reason="give 'share': true or false")
+    if phone and not MEMBER_PHONE.match(phone):
+        raise web.HTTPBadRequest(reason="phone must be a mobile or landline number")
+    if share and not phone:
+        raise web.HTTPBadRequest(reason="give a phone to share")
+    async with request.app[sessions_key]() as session, session.begin():
+        member = await session.get(Member, who.member_id)
+        member.phone, member.share_phone = phone or None, share
+    logger.info("member %s changed their phone; shared with residents: %s", who.member_id, share)
+    return web.json_response(own_payload(member))
 
 
 async def socket_ticket(request: web.Request) -> web.Response:
@@ -166,5 +196,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/login", login, name="api-login")
     app.router.add_post("/api/logout", logout, name="api-logout")
     app.router.add_get("/api/me", me, name="api-me")
+    app.router.add_put("/api/me/phone", my_phone, name="api-my-phone")
     app.router.add_post("/api/ws-ticket", socket_ticket, name="api-ws-ticket")
     app.router.add_get("/api/audit", audit_log, name="api-audit")

@@ -10,10 +10,12 @@ from aiohttp import WSMsgType, web
 from multidict import MultiMapping
 from sqlalchemy import select
 
+from bot.conversation import media
 from bot.core.categories import CATEGORY_LABELS
 from bot.db.models import Member
 from bot.handoff.access import Actor
 from bot.handoff.holding import Visit
+from bot.handoff.ledger import visible_ticket
 from bot.handoff.payloads import (
     console_message,
     earlier_payload,
@@ -90,6 +92,25 @@ async def get_ticket(request: web.Request) -> web.Response:
     payload["earlier"] = [earlier_payload(t) for t in detail.earlier]
     payload["reporters"] = [reporter_payload(t) for t in detail.reporters]
     return web.json_response(payload)
+
+
+async def media_file(request: web.Request) -> web.Response:
+    """A photo or voice clip a resident sent through the webchat, for members who may see the
+    ticket its message went to; 404 while it went to none."""
+    who = await actor(request, Action.TICKETS)
+    token = request.match_info["token"]
+    async with request.app[sessions_key]() as session:
+        found = await media.media_file(session, token)
+        if found is None:
+            raise web.HTTPNotFound(reason="no such photo or voice clip")
+        kept, ticket_id = found
+        await visible_ticket(session, who, ticket_id)
+    return web.Response(
+        body=kept.data,
+        content_type=kept.content_type,
+        # A resident's photo stays out of shared caches and off the disk of the browser.
+        headers={"Cache-Control": "private, no-store"},
+    )
 
 
 async def reveal_phone(request: web.Request) -> web.Response:
@@ -267,6 +288,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/tickets/{ticket_id}/transfer", transfer, name="api-transfer")
     app.router.add_post("/api/tickets/{ticket_id}/hand-back", hand_back, name="api-hand-back")
     app.router.add_post("/api/tickets/{ticket_id}/phone", reveal_phone, name="api-phone")
+    app.router.add_get("/api/media/{token}", media_file, name="api-media")
     app.router.add_post("/api/tickets/{ticket_id}/merge", merge, name="api-merge")
     app.router.add_get(
         "/api/tickets/{ticket_id}/merge-candidates", merge_candidates, name="api-merge-candidates"

@@ -50,6 +50,13 @@ WEBCHAT_MESSAGES = {
     401: "请先写上您的称呼。",
     404: "这个群的邀请码不对，请对照海报再扫一次。",
 }
+# A photo or voice clip from the webchat.
+MEDIA_MESSAGES = {
+    **WEBCHAT_MESSAGES,
+    400: "照片或语音没发出去，请再试一次。",
+    413: "太大了：照片请小于5MB，语音请短于1分钟。",
+    415: "只能发照片或语音。",
+}
 # Pages for some roles only.
 ROLE_MESSAGES = {**MESSAGES, 403: "这里您的角色用不了。"}
 # Refusals worded for the page that asked, by path; anything else is about a ticket.
@@ -59,6 +66,7 @@ MESSAGES_BY_PATH = (
     ("/api/overview", ROLE_MESSAGES),
     ("/api/ops/", OPS_MESSAGES),
     ("/api/possible-requests", POSSIBLE_MESSAGES),
+    ("/webchat/api/media", MEDIA_MESSAGES),
     ("/webchat/api/", WEBCHAT_MESSAGES),
 )
 
@@ -70,6 +78,7 @@ CODES = {
     405: "method_not_allowed",
     409: "conflict",
     413: "too_large",
+    415: "unsupported_media_type",
     429: "too_many_requests",
 }
 

@@ -2,7 +2,8 @@
 
 A resident sees whether a line is their own, never another resident's id; in a neighbours'
 room phone and ID numbers are masked; lines of the bot and of party members are marked
-verified (their names are reserved, `identity.name_is_reserved`).
+verified (their names are reserved, `identity.name_is_reserved`). A rating question carries its
+answers as `choices`, for the resident it is put to only.
 
 A line goes out on the bus: the resident's page may be connected to another worker."""
 
@@ -15,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.cluster.bus import Bus
-from bot.core.chat import ChatMessage, ChatRef
+from bot.core.chat import RATING_CHOICES, ChatMessage, ChatRef
 from bot.core.sockets import SocketRegistry
 from bot.privacy import mask_text
 
@@ -32,8 +33,11 @@ def chat_key(chat: ChatRef) -> tuple[str, str]:
 def resident_view(message: ChatMessage, viewer: ChatRef) -> dict[str, Any]:
     shown = message.to_json()
     del shown["user_id"]
-    shown["own"] = message.sender_kind == "resident" and message.user_id == viewer.user_id
+    viewers_own = message.user_id == viewer.user_id
+    shown["own"] = message.sender_kind == "resident" and viewers_own
     shown["verified"] = message.sender_kind in VERIFIED_SENDERS
+    asks_viewer = message.kind == "rating" and viewers_own
+    shown["choices"] = list(RATING_CHOICES) if asks_viewer else []
     if viewer.chat_type == "group":
         shown["text"] = mask_text(message.text)
     return shown

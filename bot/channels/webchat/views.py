@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
+from bot.channels.webchat import privacy
 from bot.channels.webchat.identity import (
     MAX_NAME,
     WebchatResident,
@@ -21,8 +22,9 @@ from bot.channels.webchat.identity import (
     new_user_id,
 )
 from bot.channels.webchat.sockets import CHANNEL, resident_view
+from bot.conversation import media
 from bot.conversation.messages import BOT_NAME, chat_history, message_by_id
-from bot.core.chat import ChatRef, Inbound
+from bot.core.chat import ChatRef, Inbound, StoredInbound
 from bot.db.models import Grid, Member
 from bot.typedefs import (
     identity_throttle_key,
@@ -30,6 +32,7 @@ from bot.typedefs import (
     resident_cookies_key,
     sessions_key,
     settings_key,
+    upload_throttle_key,
     webchat_sockets_key,
 )
 from bot.web.accounts import client_address, json_body
@@ -145,22 +148,75 @@ async def _on_frame(
         logger.warning("bad webchat frame from %s", chat.user_id)
         await ws.send_json({"type": "error", "message": "消息没发出去，请再试一次。"})
         return
-    intake = app[intake_key]
     # The client's id, scoped to the resident, makes a resend after a reconnect a duplicate.
-    stored = await intake.store(Inbound(chat, f"{chat.user_id}:{client_id}", name, text))
+    stored = await app[intake_key].store(Inbound(chat, f"{chat.user_id}:{client_id}", name, text))
     await ws.send_json({"type": "ack", "id": client_id})
-    if stored is None:
-        return
+    if stored is not None:
+        await _show_and_route(app, chat, stored)
+
+
+async def _show_and_route(app: web.Application, chat: ChatRef, stored: StoredInbound) -> None:
     async with app[sessions_key]() as session:
         own = await message_by_id(session, stored.message_id)
     # A chat shows the resident's own words too (in a group, to every neighbour).
     await app[webchat_sockets_key].deliver(chat, own)
-    intake.route_later(stored)
+    app[intake_key].route_later(stored)
+
+
+async def upload(request: web.Request) -> web.Response:
+    """A photo or voice clip, kept as it came (`bot.conversation.media`). Like a WeChat image or
+    voice message, it joins the resident's open ticket, or opens one for a person to look at or
+    listen to. `?id=` is the page's id for it: a resend is stored once."""
+    if not origin_allowed(request, request.app[settings_key].allowed_origins):
+        logger.warning("webchat upload refused for origin %s", request.headers.get("Origin"))
+        raise web.HTTPForbidden(reason="origin not allowed")
+    resident = _resident(request)
+    chat = await _chat(request, resident)
+    client_id = request.query.get("id", "")
+    if not CLIENT_ID.match(client_id):
+        raise web.HTTPBadRequest(reason="give 'id': the page's id for this upload")
+    data = await _body_within(request, media.MAX_UPLOAD)
+    try:
+        sniffed = media.check(data, request.content_type)
+    except media.UnsupportedMedia as e:
+        raise web.HTTPUnsupportedMediaType(reason=str(e)) from e
+    except media.TooLarge as e:
+        raise web.HTTPRequestEntityTooLarge(media.MAX_UPLOAD, len(data), reason=str(e)) from e
+    except media.EmptyUpload as e:
+        raise web.HTTPBadRequest(reason=str(e)) from e
+    wait = await request.app[upload_throttle_key].take(resident.user_id)
+    if wait:
+        raise TooManyAttempts(wait)
+    sessions = request.app[sessions_key]
+    kept = await media.keep(sessions, sniffed, data)
+    inbound = Inbound(chat, f"{chat.user_id}:{client_id}", resident.name, "", sniffed.kind, kept)
+    stored = await request.app[intake_key].store(inbound)
+    await media.attach(sessions, kept, stored.message_id if stored else None)
+    if stored is None:
+        return web.json_response({"id": client_id, "message_id": None})
+    await _show_and_route(request.app, chat, stored)
+    return web.json_response({"id": client_id, "message_id": stored.message_id}, status=201)
+
+
+async def _body_within(request: web.Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it is over `limit`: an upload may be far larger than
+    the service's usual limit on bodies, but not without end."""
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(limit, request.content_length)
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(limit, size)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/webchat/", page, name="webchat")
+    app.router.add_get("/webchat/privacy", privacy.page, name="webchat-privacy")
     app.router.add_get("/webchat/api/session", get_session, name="webchat-session")
     app.router.add_post("/webchat/api/session", post_session, name="webchat-new-session")
     app.router.add_get("/webchat/api/rooms/{invite}", room, name="webchat-room")
     app.router.add_get("/webchat/ws", socket, name="webchat-ws")
+    app.router.add_post("/webchat/api/media", upload, name="webchat-media")

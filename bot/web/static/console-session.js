@@ -14,10 +14,12 @@ const FALLBACK_ERRORS = {
   404: '没有找到这个工单。', 409: '已被其他人认领，或者已经解决了。',
 };
 
+function loggedOutElsewhere(token) {
+  if (token && token === state.token) logout(true);  // not when we logged out meanwhile
+}
+
 async function api(method, path, body) {
-  const resp = await window.Page.send(method, path, body, state.token, (token) => {
-    if (token && token === state.token) logout(true);  // not when we logged out meanwhile
-  });
+  const resp = await window.Page.send(method, path, body, state.token, loggedOutElsewhere);
   const data = await resp.json().catch(() => null);
   if (!resp.ok) {
     const error = new Error((data && data.message) || FALLBACK_ERRORS[resp.status] || '操作没成功，请稍后再试。');
@@ -25,6 +27,22 @@ async function api(method, path, body) {
     throw error;
   }
   return data;
+}
+
+// A photo or voice clip a resident sent through the webchat: served only with the login, so
+// fetched here and shown from memory (one object URL per file for the page's life).
+const mediaUrls = new Map();
+
+function mediaUrl(path) {
+  if (!mediaUrls.has(path)) {
+    const loading = window.Page.send('GET', path, undefined, state.token, loggedOutElsewhere).then(async (resp) => {
+      if (!resp.ok) throw new Error('打不开');
+      return URL.createObjectURL(await resp.blob());
+    });
+    loading.catch(() => mediaUrls.delete(path));  // another try next time
+    mediaUrls.set(path, loading);
+  }
+  return mediaUrls.get(path);
 }
 
 // ---------- login ----------
@@ -38,6 +56,9 @@ window.Page.bindLogin(api, KEY_TOKEN, (data) => {
 function logout(expired) {
   window.Page.showLoginNote(expired ? '登录已过期，请重新登录。' : '');
   state.token = state.me = state.knownIds = state.revealed = null;
+  // The next login may see fewer tickets: nothing fetched under this one stays.
+  for (const loading of mediaUrls.values()) loading.then(URL.revokeObjectURL, () => {});
+  mediaUrls.clear();
   state.possible = [];
   renderPossible();
   state.newIds.clear();
@@ -128,4 +149,4 @@ async function connect() {
   });
 }
 
-export { api, connect };
+export { api, connect, mediaUrl };

@@ -6,7 +6,7 @@ import {
 import {
   countdown, isDone, isMine, isOpen, isSecretary, nobodyText, ratingTag, scheduleRefresh, statusTags, tag
 } from './console-list.js';
-import { api } from './console-session.js';
+import { api, mediaUrl } from './console-session.js';
 
 // ---------- one ticket ----------
 async function loadTicket(id) {
@@ -271,11 +271,41 @@ function renderEvents(events) {
   }
 }
 
+// A photo or voice clip sent through the webchat, which only a logged-in member may fetch.
+const OUR_MEDIA = /^\/api\/media\/[\w-]+$/;
+
+function ourPhoto(url) {
+  const link = el('a');
+  link.target = '_blank';  // the whole photo, in a tab of its own
+  const img = el('img', 'msg-media');
+  img.alt = '居民发来的照片';
+  link.append(img);
+  fetched(link, url, '[照片没能打开，请刷新再试]', (src) => { img.src = link.href = src; });
+  return link;
+}
+
+function ourClip(url) {
+  const audio = el('audio', 'msg-audio');
+  audio.controls = true;
+  audio.preload = 'metadata';
+  audio.setAttribute('aria-label', '居民的语音');
+  fetched(audio, url, '[语音没能打开，请刷新再试]', (src) => { audio.src = src; });
+  return audio;
+}
+
+function fetched(node, url, failed, show) {
+  mediaUrl(url).then(show, () => node.replaceWith(el('div', '', failed)));
+}
+
 // What a resident sent besides words: a photo, a voice clip, a place.
 function bubble(m) {
   const box = el('div', 'bubble');
   const media = m.media || {};
-  if (m.kind === 'image') {
+  if (m.kind === 'image' && OUR_MEDIA.test(media.url || '')) {
+    box.append(ourPhoto(media.url));
+  } else if (m.kind === 'voice' && OUR_MEDIA.test(media.url || '')) {
+    box.append(ourClip(media.url));
+  } else if (m.kind === 'image') {
     if (/^https?:\/\//.test(media.url || '')) {
       const link = el('a');
       link.href = media.url; link.target = '_blank'; link.rel = 'noopener noreferrer';
@@ -307,7 +337,8 @@ function renderMessages(messages) {
     const row = el('div', 'msg ' + (fromResident ? 'msg-other' : 'msg-own msg-' + m.sender_kind));
     const name = m.sender_kind === 'bot' ? BOT_NAME : (m.sender_name || '');
     row.append(el('div', 'msg-name', name), bubble(m));
-    if (m.kind === 'voice' && m.media && m.media.media_id) row.append(el('div', 'msg-note', '语音编号 ' + m.media.media_id));
+    const clipId = m.kind === 'voice' && m.media && !m.media.url && m.media.media_id;
+    if (clipId) row.append(el('div', 'msg-note', '语音编号 ' + clipId));
     if (UNDELIVERED[m.delivery]) row.append(el('div', 'msg-undelivered', UNDELIVERED[m.delivery]));
     row.append(el('div', 'msg-time', formatTime(m.created_at)));
     box.append(row);

@@ -7,6 +7,7 @@ import { $, el, showError, showView, state, views } from './console-core.js';
 import { clearUrgent } from './console-alerts.js';
 import { loadAudit } from './console-audit.js';
 import { isSecretary, renderList, scheduleRefresh } from './console-list.js';
+import { renderMyPhone } from './console-me.js';
 import { api, connect } from './console-session.js';
 import { PANELS, closePanel } from './console-ticket-actions.js';
 import { loadTicket } from './console-ticket.js';
@@ -71,6 +72,7 @@ function startApp() {
   $('me-name').textContent = state.me ? state.me.name : '';
   $('audit-link').hidden = !readsAudit();
   $('overview-link').hidden = !readsAudit();
+  renderMyPhone();
   route();
   connect();
 }

@@ -13,6 +13,7 @@ function openChat(chatId) {
   state.chat = entry;
   state.outbox = [];
   state.sentLocal = [];
+  state.sentMedia = [];
   $('chat-title').textContent = entry.title;
   $('messages').replaceChildren();
   $('jump-new').hidden = true;
@@ -38,6 +39,28 @@ function senderLabel(msg) {
   return msg.sender_name || '';
 }
 
+// Numbers worth a tap: the emergency lines and phone numbers (a member's, when they chose to
+// give it). Lookbehind is missing on older phones, so the character before is matched instead.
+const CALLABLE = /(^|\D)(110|119|120|1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?=\D|$)/g;
+
+function withCallLinks(text) {
+  const parts = document.createDocumentFragment();
+  let done = 0;
+  for (const match of text.matchAll(CALLABLE)) {
+    const start = match.index + match[1].length;
+    const number = match[2];
+    const link = el('a', 'tel-link', number);
+    link.href = 'tel:' + number.replace('-', '');
+    link.setAttribute('aria-label', '拨打' + number);
+    parts.append(text.slice(done, start), link);
+    done = start + number.length;
+  }
+  parts.append(text.slice(done));
+  return parts;
+}
+
+// `badge`: a verified line (the bot's or a member's), whose numbers become tap-to-call links;
+// a resident's numbers stay text, so nobody can plant a number to call.
 function buildBubble(text, own, name, time, extraClass, badge) {
   const row = el('div', 'msg ' + (own ? 'msg-own' : 'msg-other') + (extraClass ? ' ' + extraClass : ''));
   if (name) {
@@ -45,9 +68,16 @@ function buildBubble(text, own, name, time, extraClass, badge) {
     if (badge) label.append(' ', el('span', 'badge-verified', badge));
     row.append(label);
   }
-  row.append(el('div', 'bubble', text));
+  const bubble = el('div', 'bubble');
+  bubble.append(badge ? withCallLinks(text) : text);
+  row.append(bubble);
   if (time) row.append(el('div', 'msg-time', time));
   return row;
+}
+
+function addLocalRow(row) {
+  $('messages').append(row);
+  scrollToBottom();
 }
 
 function scrollToBottom() {
@@ -71,9 +101,21 @@ function appendServerRow(row) {
   box.insertBefore(row, firstLocal);
 }
 
+// A photo or voice clip shows as a word: the resident knows what they sent, and a neighbour
+// in a room need not see it (members do, in the console).
+function shownText(msg) {
+  if (msg.kind === 'image') return '📷 照片';
+  if (msg.kind === 'voice') return '🎤 语音' + (msg.text ? '：' + msg.text : '');
+  return msg.text;
+}
+
 function renderMessage(msg, fromHistory) {
   const own = isOwn(msg);
-  if (own && !fromHistory) {
+  if (own && !fromHistory && msg.kind !== 'text') {
+    // Our own photo or voice clip came back: its "sending" row goes.
+    const idx = state.sentMedia.findIndex((m) => m.messageId === msg.id);
+    if (idx >= 0) state.sentMedia.splice(idx, 1)[0].el.remove();
+  } else if (own && !fromHistory) {
     // Our own message came back: drop the local placeholder with the same text.
     // (Check the unacked outbox too, in case the echo beats the ack.) In a room the server
     // masks phone numbers, so the text may differ: echoes come back in the order they were
@@ -88,16 +130,48 @@ function renderMessage(msg, fromHistory) {
   const hint = $('messages').querySelector('.msg-hint');
   if (hint) hint.remove();
   const showName = !own && (state.chat.isRoom || msg.sender_kind === 'member');
-  appendServerRow(buildBubble(msg.text, own, showName ? senderLabel(msg) : '', formatTime(msg.created_at), '',
-    verifiedBadge(msg)));
+  const row = buildBubble(shownText(msg), own, showName ? senderLabel(msg) : '', formatTime(msg.created_at), '',
+    verifiedBadge(msg));
+  row.dataset.id = msg.id;
+  appendServerRow(row);
+  if (own) dropChoices();
+  if (msg.choices && msg.choices.length) showChoices(msg.choices);
   return own;
 }
 
+// ---------- answers to a question (how did it go: 满意 / 一般 / 不满意) ----------
+
+// Only the newest question keeps its buttons, until the resident says anything (tapped,
+// typed or spoken: the server reads each the same way).
+const CHOICE_IDS = { 满意: 'rate-satisfied', 一般: 'rate-so-so', 不满意: 'rate-unsatisfied' };
+
+function dropChoices() {
+  const old = $('rating-choices');
+  if (old) old.remove();
+}
+
+function showChoices(choices) {
+  dropChoices();
+  const box = el('div', 'choices');
+  box.id = 'rating-choices';
+  box.setAttribute('role', 'group');
+  box.setAttribute('aria-label', '这次办得怎么样？点一下回答');
+  for (const choice of choices) {
+    const button = el('button', 'btn btn-choice', choice);
+    button.type = 'button';
+    if (CHOICE_IDS[choice]) button.id = CHOICE_IDS[choice];
+    button.addEventListener('click', () => sendLine(choice));
+    box.append(button);
+  }
+  appendServerRow(box);
+}
+
 function renderHistory(messages) {
-  $('messages').querySelectorAll('.msg-hint, .msg:not(.msg-local)').forEach((n) => n.remove());
-  // Acked messages are part of the history now.
-  for (const m of state.sentLocal) m.el.remove();
+  $('messages').querySelectorAll('.msg-hint, .choices, .msg:not(.msg-local)').forEach((n) => n.remove());
+  // Acked messages and uploaded photos and clips are part of the history now.
+  for (const m of [...state.sentLocal, ...state.sentMedia]) m.el.remove();
   state.sentLocal = [];
+  state.sentMedia = [];
   if (!messages.length) {
     const hint = state.chat.isRoom ? '群里还没有消息，打个招呼吧。' : '有什么事，直接跟我说就行。';
     appendServerRow(el('div', 'msg-hint', hint));
@@ -115,13 +189,16 @@ function renderHistory(messages) {
   scrollToBottom();
 }
 
-function addPending(text) {
+function pendingRow(text) {
   const row = buildBubble(text, true, '', '', 'msg-local msg-pending');
   row.append(el('div', 'msg-time', '发送中…'));
-  $('messages').append(row);
-  const item = { id: messageId(), text, el: row, sentAt: Date.now() };
+  return row;
+}
+
+function addPending(text) {
+  const item = { id: messageId(), text, el: pendingRow(text), sentAt: Date.now() };
   state.outbox.push(item);
-  scrollToBottom();
+  addLocalRow(item.el);
   return item;
 }
 
@@ -160,6 +237,11 @@ function trySend(item) {
   }
 }
 
+function sendLine(text) {
+  dropChoices();
+  trySend(addPending(text));
+}
+
 $('send-form').addEventListener('submit', (e) => {
   e.preventDefault();
   const input = $('text-input');
@@ -167,7 +249,7 @@ $('send-form').addEventListener('submit', (e) => {
   if (!text) { input.focus(); return; }
   input.value = '';
   fitInput();
-  trySend(addPending(text));
+  sendLine(text);
   input.focus();
 });
 
@@ -269,4 +351,4 @@ function connect() {
   });
 }
 
-export { closeSocket, openChat };
+export { addLocalRow, closeSocket, openChat, pendingRow, shownText };

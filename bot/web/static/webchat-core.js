@@ -25,6 +25,7 @@ const state = {
   enteredFromList: false,
   outbox: [],        // own messages not yet acked: {id, text, el}
   sentLocal: [],     // acked own messages still waiting for their echo: {text, el}
+  sentMedia: [],     // own photos and voice clips uploaded, until the chat shows them: {messageId, el}
 };
 
 // ---------- helpers ----------

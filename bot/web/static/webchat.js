@@ -6,6 +6,7 @@
 import { INVITE, showView, state, views } from './webchat-core.js';
 import { closeSocket, openChat } from './webchat-chat.js';
 import { loadRooms, renderList } from './webchat-list.js';
+import { cancelRecording } from './webchat-media.js';
 import { askName, loadSession } from './webchat-name.js';
 
 // ---------- routing ----------
@@ -21,6 +22,7 @@ function route() {
     }
     return;
   }
+  cancelRecording();
   closeSocket();
   state.chat = null;
   renderList();
