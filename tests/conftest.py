@@ -138,6 +138,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _uses_storage(item: pytest.Item) -> bool:
+    # The browser tests drive pages; what they store ran in the SQLite pass already.
+    if item.get_closest_marker("browser"):
+        return False
     return not {"databases", "shared_redis"}.isdisjoint(getattr(item, "fixturenames", ()))
 
 

@@ -1,0 +1,77 @@
+"""Every page on a 360 px phone and a 1280 px laptop: nothing scrolls sideways, a resident's
+words are big enough to read, and a screenshot of each page for people to look at
+(var/screenshots/)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.pages import (
+    BROWSER,
+    LAPTOP,
+    LEAK,
+    PHONE,
+    REPLY,
+    Locator,
+    Page,
+    Site,
+    expect,
+    shot,
+    text_smaller_than,
+    wider_than_screen,
+)
+
+pytestmark = BROWSER
+
+# What the field study asks of every text a resident reads (issue 16).
+RESIDENT_TEXT_PX = 18
+
+
+async def fits(page: Page, shown: Locator, name: str) -> None:
+    """Once `shown` is on the screen, the page scrolls only up and down; then its screenshot."""
+    await expect(shown).to_be_visible()
+    assert await wider_than_screen(page) == [], name
+    await shot(page, name)
+
+
+@pytest.mark.parametrize("width", [PHONE, LAPTOP])
+async def test_no_page_scrolls_sideways(site: Site, width: int) -> None:
+    newcomer = await site.page(width)
+    await newcomer.goto("/webchat/")
+    await fits(newcomer, newcomer.get_by_label("您的称呼"), "webchat-name")
+
+    resident = await site.answered_resident(width)
+    await fits(resident.page, resident.message(REPLY), "webchat-chat")
+    await resident.back_to_list()
+    await fits(resident.page, resident.page.locator("#chat-list"), "webchat-list")
+
+    login = await site.page(width)
+    await login.goto("/console/")
+    await fits(login, login.get_by_label("密码"), "console-login")
+
+    member = await site.console("王建国", width)
+    await fits(member.page, member.card("厨房水管漏水了"), "console-list")
+    await member.open_ticket(LEAK)
+    reply = member.page.locator("#ticket-messages .msg", has_text=REPLY)
+    await fits(member.page, reply, "console-ticket")
+
+    operator = await site.console("周晓燕", width, "/ops/review")
+    await fits(operator.page, operator.page.locator("#review-page"), "ops-review")
+    await operator.page.get_by_role("link", name="模型").click()
+    await fits(operator.page, operator.page.locator("#models-page"), "ops-models")
+
+
+async def test_a_residents_messages_and_input_are_large_on_a_phone(site: Site) -> None:
+    resident = await site.answered_resident(PHONE)
+
+    for part in ("#messages .bubble", "#send-form"):
+        assert await text_smaller_than(resident.page, RESIDENT_TEXT_PX, part) == [], part
+
+
+@pytest.mark.xfail(strict=True, reason="issue 16: residents' text ≥ 18 px (branch i16-residents)")
+async def test_everything_a_resident_reads_is_at_least_18px_on_a_phone(site: Site) -> None:
+    resident = await site.answered_resident(PHONE)
+    chat = await text_smaller_than(resident.page, RESIDENT_TEXT_PX)
+    await resident.back_to_list()
+
+    assert chat + await text_smaller_than(resident.page, RESIDENT_TEXT_PX) == []
