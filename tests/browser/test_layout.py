@@ -57,7 +57,7 @@ async def test_no_page_scrolls_sideways(site: Site, width: int) -> None:
 
     operator = await site.console("周晓燕", width, "/ops/review")
     await fits(operator.page, operator.page.locator("#review-page"), "ops-review")
-    await operator.page.get_by_role("link", name="模型").click()
+    await operator.page.get_by_role("link", name="模型", exact=True).click()
     await fits(operator.page, operator.page.locator("#models-page"), "ops-models")
 
 
@@ -68,7 +68,6 @@ async def test_a_residents_messages_and_input_are_large_on_a_phone(site: Site) -
         assert await text_smaller_than(resident.page, RESIDENT_TEXT_PX, part) == [], part
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: residents' text ≥ 18 px (branch i16-residents)")
 async def test_everything_a_resident_reads_is_at_least_18px_on_a_phone(site: Site) -> None:
     resident = await site.answered_resident(PHONE)
     chat = await text_smaller_than(resident.page, RESIDENT_TEXT_PX)
