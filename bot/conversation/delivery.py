@@ -130,6 +130,9 @@ class Delivery:
             pending = await pending_outbound(session, now)
         sent = 0
         for chat, message in pending:
+            if chat.channel not in self._senders:
+                # Configured away (no WeChat credentials, say): kept for a worker that has it.
+                continue
             async with self._sessions() as session, session.begin():
                 mine = await claim_outbound(
                     session, message.id, self._worker, now, now + self.lease
