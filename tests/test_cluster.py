@@ -68,6 +68,30 @@ async def _note(into: list[Any], payload: Any) -> None:
     into.append(payload)
 
 
+async def test_services_on_two_databases_of_one_redis_do_not_hear_each_other(
+    shared: list[SharedRedis],
+) -> None:
+    other_district = SharedRedis(REDIS_URL.rsplit("/", 1)[0] + "/12")
+    await other_district.open()
+    heard: list[Any] = []
+    listener = Bus(other_district, "district-b")
+    listener.subscribe("members", lambda payload: _note(heard, payload))
+    listener.start()
+    same_database = Bus(shared[1], "worker-b")
+    same_database.subscribe("members", lambda payload: _note(heard, payload))
+    same_database.start()
+    await asyncio.sleep(0.3)  # the listeners subscribe
+
+    await Bus(shared[0], "district-a").publish("members", {"ticket": 7})
+    await asyncio.sleep(0.5)
+
+    # Only its own district's worker hears it; pub/sub itself spans every database.
+    assert heard == [{"ticket": 7}]
+    for bus in (listener, same_database):
+        await bus.close()
+    await other_district.close()
+
+
 async def test_login_attempts_count_across_workers(shared: list[SharedRedis]) -> None:
     clock = FakeClock(datetime(2026, 12, 5, 9, tzinfo=UTC))
     workers = [Throttle("login-name", 5, timedelta(minutes=15), clock, r) for r in shared]

@@ -25,14 +25,21 @@ from bot.cluster.redis import SharedRedis
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
-PREFIX = "bot:bus:"
 RECONNECT_S = 1.0
+
+
+def channel_prefix(redis: SharedRedis) -> str:
+    """Redis's pub/sub channels are one space for every database on the server: services on
+    databases 1 and 2 of one Redis (two districts, a staging copy) must not hear each other's
+    console events, so the database is in the channel name."""
+    return f"bot:{redis.database}:bus:"
 
 
 class Bus:
     def __init__(self, redis: SharedRedis, origin: str) -> None:
         self._redis = redis
         self._origin = origin
+        self._prefix = channel_prefix(redis)
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self._listener: asyncio.Task[None] | None = None
 
@@ -43,7 +50,7 @@ class Bus:
         await self._hand_out(topic, payload)
         if self._redis.configured:
             body = json.dumps({"origin": self._origin, "payload": payload}, ensure_ascii=False)
-            await self._redis.run(lambda client: client.publish(PREFIX + topic, body))
+            await self._redis.run(lambda client: client.publish(self._prefix + topic, body))
 
     def start(self) -> None:
         if self._redis.configured:
@@ -74,7 +81,7 @@ class Bus:
                     continue
                 try:
                     async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
-                        await pubsub.subscribe(*(PREFIX + topic for topic in self._handlers))
+                        await pubsub.subscribe(*(self._prefix + topic for topic in self._handlers))
                         await self._receive(pubsub)
                 except (RedisError, OSError) as e:
                     logger.info("bus lost Redis (%s); listening again once it answers", e)
@@ -89,5 +96,5 @@ class Bus:
             envelope = json.loads(message["data"])
             if envelope["origin"] == self._origin:
                 continue
-            topic = message["channel"].decode()[len(PREFIX) :]
+            topic = message["channel"].decode()[len(self._prefix) :]
             await self._hand_out(topic, envelope["payload"])

@@ -45,6 +45,13 @@ class SharedRedis:
         return self._client is not None
 
     @property
+    def database(self) -> int:
+        """The Redis database number in the URL (0 when none is given)."""
+        if self._client is None:
+            return 0
+        return int(self._client.connection_pool.connection_kwargs.get("db", 0))
+
+    @property
     def client(self) -> aioredis.Redis | None:
         """The connection while Redis answers; None when unconfigured or down."""
         return self._client if self._up else None
