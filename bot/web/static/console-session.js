@@ -2,7 +2,7 @@
 // live updates over the WebSocket.
 
 import { $, BASE_TITLE, KEY_TOKEN, showError, showView, state, views } from './console-core.js';
-import { announceUrgent, clearUrgent, setTitle, showCallNotice } from './console-alerts.js';
+import { announceUrgent, clearUrgent, setTitle, showAlertsBox, showCallNotice } from './console-alerts.js';
 import { refreshList, scheduleRefresh } from './console-list.js';
 import { onPossibleFrame, renderPossible } from './console-possible.js';
 import { loadTicket } from './console-ticket.js';
@@ -44,6 +44,7 @@ function logout(expired) {
   state.unreadIds.clear();
   state.alertedIds.clear();
   clearUrgent();
+  showAlertsBox();
   localStorage.removeItem(KEY_TOKEN);
   closeSocket();
   setTitle(BASE_TITLE);

@@ -4,7 +4,7 @@
 // so it always runs first) and its own names; anything else only inside functions.
 
 import { $, el, showError, showView, state, views } from './console-core.js';
-import { clearUrgent } from './console-alerts.js';
+import { clearUrgent, showAlertsBox } from './console-alerts.js';
 import { loadAudit } from './console-audit.js';
 import { isSecretary, renderList, scheduleRefresh } from './console-list.js';
 import { api, connect } from './console-session.js';
@@ -70,6 +70,7 @@ function startApp() {
   if (state.me && !state.me.reads_tickets) { location.replace('/ops/review'); return; }
   $('me-name').textContent = state.me ? state.me.name : '';
   $('audit-link').hidden = !readsAudit();
+  showAlertsBox();
   route();
   connect();
 }
