@@ -142,6 +142,7 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
     timeouts = Timeouts(
         claim=timedelta(seconds=settings.claim_timeout_s),
         urgent_claim=timedelta(seconds=settings.urgent_claim_timeout_s),
+        urgent_repeat=timedelta(seconds=settings.urgent_repeat_s),
     )
     app[tickets_key] = tickets = TicketService(
         sessions, delivery, hub, app[metrics_key], app[clock_key], timeouts

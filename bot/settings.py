@@ -77,6 +77,8 @@ class Settings:
     # Unclaimed this long, a request goes to the next person in the chain.
     claim_timeout_s: int = 600
     urgent_claim_timeout_s: int = 60
+    # After the whole branch was told, an unclaimed urgent request calls it again this often.
+    urgent_repeat_s: int = 300
     # How often each worker checks which model is active (`python -m bot ops activate`).
     model_poll_s: float = 2.0
     # Classifications less confident than this go to the operators' review queue.
@@ -126,6 +128,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("BOT_LOG_LEVEL", "INFO"),
         claim_timeout_s=int(env.get("BOT_CLAIM_TIMEOUT", "600")),
         urgent_claim_timeout_s=int(env.get("BOT_URGENT_CLAIM_TIMEOUT", "60")),
+        urgent_repeat_s=int(env.get("BOT_URGENT_REPEAT", "300")),
         model_poll_s=float(env.get("BOT_MODEL_POLL", "2")),
         review_below=float(env.get("BOT_REVIEW_BELOW", "0.6")),
         possible_request_threshold=float(env.get("BOT_POSSIBLE_REQUEST_THRESHOLD", "0.15")),

@@ -237,7 +237,7 @@ async def on_duty_for(session: AsyncSession, place: Place, now: datetime) -> lis
 
 async def next_step(session: AsyncSession, ticket: Ticket, now: datetime) -> Assignment | None:
     """Where an unclaimed ticket goes next; None once its community's whole branch has been
-    asked."""
+    asked (a ticket transferred to one person since is asked of the whole branch again)."""
     tried = set(ticket.tried_member_ids or [])
     place, grid = Place.of(ticket), ticket.grid
     if ticket.escalation_level < NEXT_CANDIDATE:
@@ -248,8 +248,13 @@ async def next_step(session: AsyncSession, ticket: Ticket, now: datetime) -> Ass
         step = await secretary(session, place, now, "无人认领", tried)
         if step.member is not None:
             return step
-    if ticket.escalation_level < WHOLE_BRANCH:
-        everyone = _on_duty(await _members(session, ticket.community_id, None, "member"), now)
-        reason = f"{_where(grid)} · 无人认领 · 通知全支部在岗{len(everyone)}人"
-        return Assignment(grid, None, reason, level=WHOLE_BRANCH, notified=tuple(everyone))
+    if ticket.escalation_level < WHOLE_BRANCH or not ticket.broadcast:
+        return await whole_branch(session, place, now, "无人认领")
     return None
+
+
+async def whole_branch(session: AsyncSession, place: Place, now: datetime, why: str) -> Assignment:
+    """Every on-duty member of the community's branch, told at once."""
+    everyone = _on_duty(await _members(session, place.community_id, None, "member"), now)
+    reason = f"{_where(place.grid)} · {why} · 通知全支部在岗{len(everyone)}人"
+    return Assignment(place.grid, None, reason, level=WHOLE_BRANCH, notified=tuple(everyone))

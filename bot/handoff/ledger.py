@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
 from bot.conversation.messages import mark_handled
+from bot.core.categories import URGENT
 from bot.core.chat import ChatMessage, ChatRef
 from bot.core.clock import Clock
 from bot.db.models import Member, Ticket, TicketEvent
@@ -52,13 +53,20 @@ class Timeouts:
 
     claim: timedelta = timedelta(minutes=10)
     urgent_claim: timedelta = timedelta(minutes=1)
+    # An urgent request the whole branch has heard of, still unclaimed: everyone is called
+    # again this often until someone claims it.
+    urgent_repeat: timedelta = timedelta(minutes=5)
     survey: timedelta = timedelta(hours=24)
     reopen: timedelta = timedelta(hours=72)
     # Reports of the same thing in a grid within this long become one incident.
     incident: timedelta = timedelta(hours=2)
 
     def for_category(self, category: str) -> timedelta:
-        return self.urgent_claim if category == "urgent" else self.claim
+        return self.urgent_claim if category == URGENT else self.claim
+
+    def after_whole_branch(self, category: str) -> timedelta | None:
+        """Once the whole branch was asked: when to call it again (urgent only), or never."""
+        return self.urgent_repeat if category == URGENT else None
 
 
 def addressed(chat_type: str, resident_name: str, text: str) -> str:
@@ -172,9 +180,12 @@ class Change:
         if assignment.member is not None:
             assignment.member.last_assigned_at = self.now
         more_steps = assignment.level < WHOLE_BRANCH or assignment.member is not None
-        ticket.claim_deadline = (
-            self.now + self.timeouts.for_category(ticket.category) if more_steps else None
+        wait = (
+            self.timeouts.for_category(ticket.category)
+            if more_steps
+            else self.timeouts.after_whole_branch(ticket.category)
         )
+        ticket.claim_deadline = self.now + wait if wait is not None else None
         reason = " · ".join(r for r in (note, assignment.reason) if r)
         if kind == "assign" and assignment.member is None and not assignment.notified:
             self.record(ticket, "unassigned", by, reason)

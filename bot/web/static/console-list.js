@@ -90,11 +90,14 @@ function nobodyText(t) {
 }
 
 // "还剩5分钟": how long until an unclaimed ticket goes on to the next person.
-// After the secretary (level 2) the next step is the whole branch.
+// After the secretary (level 2) the next step is the whole branch; after that (level 3) an
+// urgent request calls the whole branch again.
+const NEXT_STEP = ['转给下一位同事', '转给下一位同事', '通知全支部', '再次呼叫全支部'];
+
 function deadlineText(deadline, long, level) {
   const ms = new Date(deadline).getTime() - Date.now();
   if (isNaN(ms)) return '';
-  const next = level >= 2 ? '通知全支部' : '转给下一位同事';
+  const next = NEXT_STEP[Math.min(level, NEXT_STEP.length - 1)];
   if (ms <= 0) return long ? '认领时间到了，正在' + next + '。' : '正在' + next;
   const minutes = Math.ceil(ms / 60000);
   return long ? '还剩' + minutes + '分钟，没人认领就会' + next + '。' : '还剩' + minutes + '分钟认领';

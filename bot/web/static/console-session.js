@@ -115,6 +115,7 @@ async function connect() {
       state.newIds.add(frame.ticket.id);
       if (frame.ticket.category === 'urgent') announceUrgent(frame.ticket);
     }
+    if (frame.type === 'ticket.recalled') announceUrgent(frame.ticket, true);
     const fromResident = frame.type === 'ticket.message' && frame.message && frame.message.sender_kind === 'resident';
     if (fromResident && (frame.ticket.id !== state.currentId || views.ticket.hidden)) {
       state.unreadIds.add(frame.ticket.id);

@@ -246,10 +246,10 @@ const EVENT_LABELS = {
   created: '居民求助', assign: '分派', escalate: '无人认领·升级', transfer: '转交',
   hand_back: '退回', claim: '认领', resolve: '办好了', rate: '居民评价', expire: '未评价·关闭',
   reopen: '重新打开', unassigned: '暂时没人可派', waiting: '还在等人认领', phone_revealed: '查看电话',
-  category_corrected: '更正分类', confirmed: '确认是求助',
+  category_corrected: '更正分类', confirmed: '确认是求助', recall: '仍无人认领·再次呼叫全支部',
 };
 // Kinds the resident or the clock caused: "系统" in front would only confuse.
-const NO_ACTOR = ['created', 'rate', 'expire', 'escalate', 'waiting', 'unassigned'];
+const NO_ACTOR = ['created', 'rate', 'expire', 'escalate', 'waiting', 'unassigned', 'recall'];
 
 function renderEvents(events) {
   const list = $('ticket-events');
