@@ -145,7 +145,13 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
         urgent_repeat=timedelta(seconds=settings.urgent_repeat_s),
     )
     app[tickets_key] = tickets = TicketService(
-        sessions, delivery, hub, app[metrics_key], app[clock_key], timeouts
+        sessions,
+        delivery,
+        hub,
+        app[metrics_key],
+        app[clock_key],
+        timeouts,
+        settings.possibly_urgent_below,
     )
     delivery.on_failure(tickets.residents.report_undelivered)
     app[possible_key] = PossibleRequests(

@@ -79,6 +79,9 @@ class Settings:
     urgent_claim_timeout_s: int = 60
     # After the whole branch was told, an unclaimed urgent request calls it again this often.
     urgent_repeat_s: int = 300
+    # An urgent reading below this confidence goes to the grid's members first as 可能紧急
+    # instead of paging the secretary (chosen by measurement, docs/nlu.md).
+    possibly_urgent_below: float = 0.5
     # How often each worker checks which model is active (`python -m bot ops activate`).
     model_poll_s: float = 2.0
     # Classifications less confident than this go to the operators' review queue.
@@ -129,6 +132,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         claim_timeout_s=int(env.get("BOT_CLAIM_TIMEOUT", "600")),
         urgent_claim_timeout_s=int(env.get("BOT_URGENT_CLAIM_TIMEOUT", "60")),
         urgent_repeat_s=int(env.get("BOT_URGENT_REPEAT", "300")),
+        possibly_urgent_below=float(env.get("BOT_POSSIBLY_URGENT_BELOW", "0.5")),
         model_poll_s=float(env.get("BOT_MODEL_POLL", "2")),
         review_below=float(env.get("BOT_REVIEW_BELOW", "0.6")),
         possible_request_threshold=float(env.get("BOT_POSSIBLE_REQUEST_THRESHOLD", "0.15")),

@@ -46,6 +46,8 @@ ROUTE_ACTIONS: dict[str, Action | None] = {
     "api-hand-back": Action.HOLD,
     "api-phone": Action.PHONE,
     "api-merge": Action.HOLD,
+    "api-urgent-confirm": Action.HOLD,
+    "api-urgent-deny": Action.HOLD,
     "api-split": Action.HOLD,
     "api-members": Action.MEMBERS,
     "api-possible-requests": Action.POSSIBLE,

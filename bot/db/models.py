@@ -29,6 +29,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     select,
 )
 from sqlalchemy import text as sql_text
@@ -248,6 +249,9 @@ class Ticket(InChat, Base):
     tried_member_ids = Column(JSON, nullable=False, default=list)
     # Offered to every on-duty member of the branch, not only the grid.
     broadcast = Column(Boolean, nullable=False, default=False)
+    # Read as urgent, but not surely: the grid's members decide first (可能紧急,
+    # `bot.handoff.urgency`); cleared once anyone decides, claims or it escalates.
+    possibly_urgent = Column(Boolean, nullable=False, default=False, server_default=false())
     # A report merged into another resident's ticket about the same thing.
     incident_id = Column(ForeignKey("tickets.id"), index=True)
     visit_at = Column(UTCDateTime())

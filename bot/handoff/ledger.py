@@ -159,6 +159,7 @@ class Change:
                 assignee_id=actor.member_id,
                 updated_at=self.now,
                 claim_deadline=None,
+                possibly_urgent=False,
             )
             .execution_options(synchronize_session=False)
         )
@@ -175,6 +176,7 @@ class Change:
         ticket.assignee = assignment.member
         ticket.escalation_level = assignment.level
         ticket.broadcast = assignment.broadcast
+        ticket.possibly_urgent = assignment.unsure
         offered = [m.id for m in (assignment.member, *assignment.notified) if m is not None]
         ticket.tried_member_ids = [*(ticket.tried_member_ids or []), *offered]
         if assignment.member is not None:
@@ -204,8 +206,9 @@ class Change:
         ticket: Ticket,
         before: Visibility | None = None,
         message: ChatMessage | None = None,
+        members: tuple[int, ...] = (),
     ) -> None:
-        self.effects.append(Pushed(kind, ticket, before, message))
+        self.effects.append(Pushed(kind, ticket, before, message, members))
 
     def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
         self.effects.append(ForHolder(kind, ticket, fields))

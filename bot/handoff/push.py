@@ -68,12 +68,17 @@ class MemberHub(SocketRegistry[Actor]):
         ticket: Ticket,
         message: ChatMessage | None = None,
         before: Visibility | None = None,
+        members: Collection[int] = (),
     ) -> None:
         """Send to every console whose member may see the ticket, or could see it `before` a
-        change (so a colleague's screen learns the ticket was claimed and leaves it)."""
+        change (so a colleague's screen learns the ticket was claimed and leaves it); or only
+        to `members` (those asked first whether a request is urgent)."""
         event: dict[str, Any] = {"type": kind, "ticket": ticket_payload(ticket)}
         if message is not None:
             event["message"] = console_message(message)
+        if members:
+            await self._fan_out(event, Audience(member_ids=tuple(sorted(members))))
+            return
         visible = (Visibility.of(ticket),) + ((before,) if before is not None else ())
         await self._fan_out(event, Audience(visible=visible))
 

@@ -152,6 +152,18 @@ async def reply(request: web.Request) -> web.Response:
     return web.json_response(console_message(message))
 
 
+async def confirm_urgent(request: web.Request) -> web.Response:
+    who = await actor(request, Action.HOLD)
+    ticket = await request.app[tickets_key].urgency.confirm(who, ticket_id_of(request))
+    return web.json_response(ticket_payload(ticket))
+
+
+async def not_urgent(request: web.Request) -> web.Response:
+    who = await actor(request, Action.HOLD)
+    ticket = await request.app[tickets_key].urgency.not_urgent(who, ticket_id_of(request))
+    return web.json_response(ticket_payload(ticket))
+
+
 async def merge(request: web.Request) -> web.Response:
     who = await actor(request, Action.HOLD)
     try:
@@ -226,6 +238,10 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/tickets/{ticket_id}/transfer", transfer, name="api-transfer")
     app.router.add_post("/api/tickets/{ticket_id}/hand-back", hand_back, name="api-hand-back")
     app.router.add_post("/api/tickets/{ticket_id}/phone", reveal_phone, name="api-phone")
+    app.router.add_post(
+        "/api/tickets/{ticket_id}/urgent", confirm_urgent, name="api-urgent-confirm"
+    )
+    app.router.add_post("/api/tickets/{ticket_id}/not-urgent", not_urgent, name="api-urgent-deny")
     app.router.add_post("/api/tickets/{ticket_id}/merge", merge, name="api-merge")
     app.router.add_post("/api/tickets/{ticket_id}/split", split, name="api-split")
     app.router.add_get("/api/members", list_members, name="api-members")

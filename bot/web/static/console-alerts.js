@@ -146,17 +146,19 @@ function urgentText(t) {
 }
 
 // A new 紧急 request: the red banner with a button to open it, the flashing title, the alarm
-// and a notification. `again`: the branch is called again (it is still unclaimed), so it rings
-// even if the member stopped it before.
+// and a notification. `again`: a ticket.alarm (the request went up the chain, was confirmed
+// urgent, or is still unclaimed and everyone is called again), so it rings even if the member
+// stopped it before; also for 可能紧急, which only the members asked first are sent.
 function announceUrgent(t, again) {
   if (!UNCLAIMED.includes(t.status)) return;
   if (state.alertedIds.has(t.id) && !again) return;
   state.alertedIds.add(t.id);
   if (state.currentId === t.id && !views.ticket.hidden) return;  // already looking at it
   state.urgent = t;
-  const heading = again ? '紧急求助，还没人认领！' : '紧急求助！';
+  const heading = t.possibly_urgent ? '可能紧急，请看一眼！' : (again ? '紧急求助，还没人认领！' : '紧急求助！');
   $('urgent-text').textContent = heading + urgentText(t);
   $('urgent-open').href = '#t=' + t.id;
+  $('urgent-banner').classList.toggle('is-unsure', !!t.possibly_urgent);
   $('urgent-banner').hidden = false;
   clearInterval(state.flashTimer);
   state.flashTimer = setInterval(() => {

@@ -37,7 +37,7 @@ async function refreshList() {
     for (const t of state.openTickets) {
       if (!firstLoad && !state.knownIds.has(t.id)) {
         state.newIds.add(t.id);
-        if (t.category === 'urgent') announceUrgent(t);  // e.g. arrived while we were offline
+        if (ringsWhenNew(t)) announceUrgent(t);  // e.g. arrived while we were offline
       }
       state.knownIds.add(t.id);
     }
@@ -53,6 +53,10 @@ async function refreshList() {
 }
 
 const isUrgentWaiting = (t) => t.category === 'urgent' && UNCLAIMED.includes(t.status);
+// 可能紧急: the model is unsure; the grid's members are asked first (their consoles get a
+// ticket.alarm), so a new one does not ring everywhere it shows.
+const isUnsure = (t) => !!t.possibly_urgent && UNCLAIMED.includes(t.status);
+const ringsWhenNew = (t) => t.category === 'urgent' && !t.possibly_urgent;
 
 // Urgent requests nobody has taken yet go first; otherwise newest first, as the server sends.
 const sortOpen = (tickets) => [...tickets.filter(isUrgentWaiting), ...tickets.filter((t) => !isUrgentWaiting(t))];
@@ -84,6 +88,7 @@ function assigneeText(t) {
 
 // A ticket offered to many at once (紧急, or the whole branch) has no one named.
 function nobodyText(t) {
+  if (isUnsure(t)) return '已请网格在岗同事先看一眼，是不是紧急';
   if (t.broadcast) return '已通知全支部，谁有空谁认领';
   if (t.category === 'urgent' && UNCLAIMED.includes(t.status)) return '已通知在岗同事和书记，谁先到谁认领';
   return '还没有分派给人';
@@ -127,6 +132,7 @@ function statusTags(t) {
   const top = el('div', 'card-top');
   top.append(tag(t.category_label, 'cat-' + t.category), tag(t.status_label, 'st-' + t.status));
   if (t.broadcast && UNCLAIMED.includes(t.status)) top.append(tag('全支部可认领', 'tag-broadcast'));
+  if (isUnsure(t)) top.append(tag('可能紧急', 'tag-unsure'));
   return top;
 }
 
@@ -189,6 +195,6 @@ document.addEventListener('visibilitychange', () => {
 });
 
 export {
-  countdown, isDone, isMine, isOpen, isSecretary, nobodyText, ratingTag, refreshList, renderList,
-  scheduleRefresh, statusTags, tag
+  countdown, isDone, isMine, isOpen, isSecretary, isUnsure, nobodyText, ratingTag, refreshList,
+  renderList, ringsWhenNew, scheduleRefresh, statusTags, tag
 };

@@ -3,7 +3,7 @@
 
 import { $, BASE_TITLE, KEY_TOKEN, showError, showView, state, views } from './console-core.js';
 import { announceUrgent, clearUrgent, setTitle, showAlertsBox, showCallNotice } from './console-alerts.js';
-import { refreshList, scheduleRefresh } from './console-list.js';
+import { refreshList, ringsWhenNew, scheduleRefresh } from './console-list.js';
 import { onPossibleFrame, renderPossible } from './console-possible.js';
 import { loadTicket } from './console-ticket.js';
 import { startApp } from './console.js';
@@ -113,9 +113,9 @@ async function connect() {
     if (!frame.ticket || !/^ticket\./.test(frame.type || '')) return;
     if (frame.type === 'ticket.created') {
       state.newIds.add(frame.ticket.id);
-      if (frame.ticket.category === 'urgent') announceUrgent(frame.ticket);
+      if (ringsWhenNew(frame.ticket)) announceUrgent(frame.ticket);
     }
-    if (frame.type === 'ticket.recalled') announceUrgent(frame.ticket, true);
+    if (frame.type === 'ticket.alarm') announceUrgent(frame.ticket, true);
     const fromResident = frame.type === 'ticket.message' && frame.message && frame.message.sender_kind === 'resident';
     if (fromResident && (frame.ticket.id !== state.currentId || views.ticket.hidden)) {
       state.unreadIds.add(frame.ticket.id);
