@@ -338,6 +338,20 @@ class TicketEvent(Base):
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
 
+class ConsoleEvent(Base):
+    """A live event as members' consoles were sent it, with who it was for, kept a few
+    minutes: a console that reconnects, to any worker, is sent what it missed
+    (`bot.handoff.journal`). The id is the event id consoles count by."""
+
+    __tablename__ = "console_events"
+
+    id = Column(Integer, primary_key=True)
+    created_at = Column(UTCDateTime(), nullable=False, index=True)
+    # `bot.handoff.push.Audience` as JSON; the event as the consoles got it, without its id.
+    audience = Column(JSON, nullable=False)
+    event = Column(JSON, nullable=False)
+
+
 class Notification(Base):
     """A note to party members on a second route (the WeCom group robot), queued in the
     database so that rate limits and restarts delay it but never drop it."""
