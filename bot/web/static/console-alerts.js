@@ -122,9 +122,12 @@ function showAlertsBox() {
 
 async function enableAlerts() {
   unlockAudio();
-  let permission = notificationsSupported() ? Notification.permission : 'unsupported';
-  if (permission === 'default') permission = await Notification.requestPermission().catch(() => 'default');
+  const current = notificationsSupported() ? Notification.permission : 'unsupported';
+  // Asked while the tap still counts; the browser's question then waits for the member.
+  const asked = current === 'default' ? Notification.requestPermission().catch(() => 'default') : current;
+  if (alarm.ctx) await alarm.ctx.resume().catch(() => {});
   beeps(2, false);  // what the member will hear, softly
+  const permission = await asked;
   showOk(ENABLED_TEXT[permission] || ENABLED_TEXT.denied);
   showAlertsBox();
 }

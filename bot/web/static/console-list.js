@@ -96,13 +96,14 @@ function nobodyText(t) {
 
 // "还剩5分钟": how long until an unclaimed ticket goes on to the next person.
 // After the secretary (level 2) the next step is the whole branch; after that (level 3) an
-// urgent request calls the whole branch again.
+// urgent request calls the whole branch again. 可能紧急 nobody decided on counts as urgent.
 const NEXT_STEP = ['转给下一位同事', '转给下一位同事', '通知全支部', '再次呼叫全支部'];
+const nextStep = (t) =>
+  isUnsure(t) ? '按紧急通知书记和全网格' : NEXT_STEP[Math.min(t.escalation_level || 0, NEXT_STEP.length - 1)];
 
-function deadlineText(deadline, long, level) {
+function deadlineText(deadline, long, next) {
   const ms = new Date(deadline).getTime() - Date.now();
   if (isNaN(ms)) return '';
-  const next = NEXT_STEP[Math.min(level, NEXT_STEP.length - 1)];
   if (ms <= 0) return long ? '认领时间到了，正在' + next + '。' : '正在' + next;
   const minutes = Math.ceil(ms / 60000);
   return long ? '还剩' + minutes + '分钟，没人认领就会' + next + '。' : '还剩' + minutes + '分钟认领';
@@ -110,10 +111,9 @@ function deadlineText(deadline, long, level) {
 
 function countdown(t, className, long) {
   if (!UNCLAIMED.includes(t.status) || !t.claim_deadline) return null;
-  const level = t.escalation_level || 0;
-  const node = el('span', 'countdown ' + className, deadlineText(t.claim_deadline, long, level));
+  const node = el('span', 'countdown ' + className, deadlineText(t.claim_deadline, long, nextStep(t)));
   node.dataset.deadline = t.claim_deadline;
-  node.dataset.level = String(level);
+  node.dataset.next = nextStep(t);
   if (long) node.dataset.long = '1';
   return node;
 }
@@ -121,7 +121,7 @@ function countdown(t, className, long) {
 // Refresh the countdown texts in place between reloads (urgent ones run in a minute).
 setInterval(() => {
   for (const node of document.querySelectorAll('.countdown[data-deadline]')) {
-    node.textContent = deadlineText(node.dataset.deadline, node.dataset.long === '1', Number(node.dataset.level));
+    node.textContent = deadlineText(node.dataset.deadline, node.dataset.long === '1', node.dataset.next);
   }
 }, 15000);
 
