@@ -238,6 +238,17 @@ async def test_an_unclaimed_emergency_calls_the_whole_branch_again_until_someone
     assert events[-2].created_at == MORNING + timedelta(minutes=11)
 
 
+async def test_an_emergency_handed_back_rings_again(tickets: Desk) -> None:
+    opened = await tickets.asks(FALL, "urgent")
+    wang = await tickets.actor("王建国")
+    await tickets.service.holding.claim(wang, opened.ticket_id)
+    assert "ticket.alarm" not in tickets.hub.kinds(opened.ticket_id)
+
+    await tickets.service.holding.hand_back(wang, opened.ticket_id, "临时有事走不开")
+
+    assert tickets.hub.kinds(opened.ticket_id)[-1] == "ticket.alarm"
+
+
 async def test_two_workers_due_at_once_call_the_branch_again_once(tickets: Desk) -> None:
     opened = await tickets.asks(FALL, "urgent")
     assert await tickets.time_passes(minutes=1) == 1

@@ -83,8 +83,7 @@ class Escalation:
             change.count("escalations", str(step.level))
             change.tell_resident(ticket, texts.now_coming(previous, step))
             change.push("ticket.updated", ticket, before)
-            if ticket.category == URGENT:
-                change.push("ticket.alarm", ticket)
+            change.ring_if_urgent(ticket)
         logger.info("ticket %s escalated to level %s: %s", due.ticket_id, step.level, step.reason)
         return True
 
@@ -98,5 +97,5 @@ class Escalation:
         waited = int(repeat.total_seconds() // 60) or 1
         change.record(ticket, "recall", None, f"{waited}分钟 · {branch.reason}")
         change.count("escalations", str(branch.level))
-        change.push("ticket.alarm", ticket)
+        change.ring_if_urgent(ticket)
         logger.info("urgent ticket %s: the whole branch called again", ticket.id)

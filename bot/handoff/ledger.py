@@ -210,6 +210,12 @@ class Change:
     ) -> None:
         self.effects.append(Pushed(kind, ticket, before, message, members))
 
+    def ring_if_urgent(self, ticket: Ticket) -> None:
+        """An urgent request offered anew (up the chain, handed back, confirmed, called again):
+        every console that shows it rings, also one whose member stopped it before."""
+        if ticket.category == URGENT:
+            self.push("ticket.alarm", ticket)
+
     def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
         self.effects.append(ForHolder(kind, ticket, fields))
 

@@ -38,7 +38,7 @@ class Urgency:
             change.offer(ticket, step, "confirm_urgent", actor)
             change.tell_resident(ticket, texts.urgent_confirmed(step))
             change.push("ticket.updated", ticket, before)
-            change.push("ticket.alarm", ticket)
+            change.ring_if_urgent(ticket)
         logger.info("member %s confirmed ticket %s is urgent", actor.member_id, ticket_id)
         return ticket
 
