@@ -53,7 +53,7 @@ async def resident_of(session: AsyncSession, origin: Origin) -> Resident:
 
 
 class Opening:
-    def __init__(self, ledger: Ledger, possibly_urgent_below: float = 0.0) -> None:
+    def __init__(self, ledger: Ledger, possibly_urgent_below: float) -> None:
         self._ledger = ledger
         # An urgent reading less confident than this is only 可能紧急 (docs/nlu.md).
         self._possibly_urgent_below = possibly_urgent_below
