@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -42,6 +43,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.migrate import upgrade_async
 from bot.db.secrets import service_secret
+from bot.handoff.journal import Journal
 from bot.handoff.ledger import Timeouts
 from bot.handoff.possible import PossibleRequests
 from bot.handoff.push import MemberHub
@@ -140,7 +142,7 @@ async def trust(app: web.Application) -> AsyncIterator[None]:
 
 async def handoff(app: web.Application) -> AsyncIterator[None]:
     sessions = app[sessions_key]
-    app[hub_key] = hub = MemberHub(app[bus_key])
+    app[hub_key] = hub = MemberHub(app[bus_key], Journal(sessions, app[clock_key]))
     app[webchat_sockets_key] = webchat = WebchatSockets(app[bus_key])
     settings = app[settings_key]
     lease = timedelta(seconds=settings.routing_lease_s)
@@ -151,9 +153,16 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
         claim=timedelta(seconds=settings.claim_timeout_s),
         urgent_claim=timedelta(seconds=settings.urgent_claim_timeout_s),
         line_claim=lease,
+        urgent_repeat=timedelta(seconds=settings.urgent_repeat_s),
     )
     app[tickets_key] = tickets = TicketService(
-        sessions, delivery, hub, app[metrics_key], app[clock_key], timeouts
+        sessions,
+        delivery,
+        hub,
+        app[metrics_key],
+        app[clock_key],
+        timeouts,
+        settings.possibly_urgent_below,
     )
     delivery.on_failure(tickets.residents.report_undelivered)
     app[possible_key] = PossibleRequests(
@@ -165,8 +174,6 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
     )
     internal.setup(app, tickets)
     yield
-    await webchat.close_all()
-    await hub.close_all()
 
 
 async def platforms(app: web.Application) -> AsyncIterator[None]:
@@ -291,6 +298,14 @@ async def ops_jobs(app: web.Application) -> AsyncIterator[None]:
             await job.wait()
 
 
+async def close_sockets(app: web.Application) -> None:
+    """On shutdown, before the server waits for open requests to end: each console and webchat
+    socket is one, and would otherwise hold the stopping process (its page looking connected
+    to it) until the shutdown timeout. Closed, the pages say 连接中… and reconnect, to the
+    new process or another worker, and a console replays what it missed."""
+    await asyncio.gather(app[hub_key].close_all(), app[webchat_sockets_key].close_all())
+
+
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
     """The service; `clock` is for tests and benchmarks that move time themselves.
 
@@ -300,8 +315,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     and cookie guards; `handoff` the consoles' hub, delivery and the ticket service; `platforms`
     the WeChat-family senders (registered on delivery) and the group robot (told of new
     tickets); `timers` the claim and survey timers (on the ticket service); `dialogue` the
-    model, the router and the intake channels hand messages to. So on shutdown the router
-    finishes what it routes before the timers stop, the sockets close, the bus and Redis
+    model, the router and the intake channels hand messages to. So on shutdown the consoles' and
+    webchats' sockets close first (`close_sockets`, before the server waits for requests to
+    end), then the router finishes what it routes before the timers stop, the bus and Redis
     close and the database is disposed.
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
@@ -324,6 +340,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.cleanup_ctx.extend(
         [database, cluster, trust, handoff, platforms, timers, dialogue, retention_job, ops_jobs]
     )
+    app.on_shutdown.append(close_sockets)  # type: ignore[arg-type]  # as on_response_prepare
     return app
 
 

@@ -77,6 +77,11 @@ class Settings:
     # Unclaimed this long, a request goes to the next person in the chain.
     claim_timeout_s: int = 600
     urgent_claim_timeout_s: int = 60
+    # After the whole branch was told, an unclaimed urgent request calls it again this often.
+    urgent_repeat_s: int = 300
+    # An urgent reading below this confidence goes to the grid's members first as 可能紧急
+    # instead of paging the secretary (chosen by measurement, docs/nlu.md).
+    possibly_urgent_below: float = 0.5
     # How often each worker checks which model is active (`python -m bot ops activate`).
     model_poll_s: float = 2.0
     # Model archives (~74 MB each) kept besides the active and the previous one: the newest
@@ -132,6 +137,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("BOT_LOG_LEVEL", "INFO"),
         claim_timeout_s=int(env.get("BOT_CLAIM_TIMEOUT", "600")),
         urgent_claim_timeout_s=int(env.get("BOT_URGENT_CLAIM_TIMEOUT", "60")),
+        urgent_repeat_s=int(env.get("BOT_URGENT_REPEAT", "300")),
+        possibly_urgent_below=float(env.get("BOT_POSSIBLY_URGENT_BELOW", "0.5")),
         model_poll_s=float(env.get("BOT_MODEL_POLL", "2")),
         keep_models=max(1, int(env.get("BOT_KEEP_MODELS", "3"))),
         training_nice=int(env.get("BOT_TRAINING_NICE", "19")),

@@ -66,8 +66,11 @@ class RecordingHub(MemberHub):
         ticket: Ticket,
         message: ChatMessage | None = None,
         before: Visibility | None = None,
+        members: Collection[int] = (),
     ) -> None:
-        fields = {"message": message.text} if message is not None else {}
+        fields: dict[str, Any] = {"message": message.text} if message is not None else {}
+        if members:
+            fields["members"] = sorted(members)
         self.events.append(self._noted(kind, ticket, fields))
 
     async def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
@@ -105,14 +108,15 @@ class Desk:
         *,
         resident: str = "zhang",
         group: str | None = None,
+        confidence: float = 0.9,
     ) -> HandoffResult:
-        """A resident's request as `action_handoff` hands it over; in `group`'s chat if
-        given, else in their private chat."""
+        """A resident's request as `action_handoff` hands it over, read as `intent` with
+        `confidence`; in `group`'s chat if given, else in their private chat."""
         chat = ChatRef("webchat", "group" if group else "private", group or resident, resident)
         request = HandoffRequest(
             conversation_id=chat.conversation_id,
             intent=intent,
-            confidence=0.9,
+            confidence=confidence,
             text=text,
             origin=Origin(chat),
         )

@@ -72,11 +72,19 @@ class Service:
         assert history["type"] == "history"
         return Chat(ws, cookie, history["messages"], self.settle)
 
-    async def console(self, token: str) -> Console:
+    async def console(self, token: str, since: int | None = None) -> Console:
+        """A member's console, connected; reconnecting, with the last event id it saw."""
         status, body = await self.api("POST", "/api/ws-ticket", token)
         assert status == 200, body
-        ws = await self.client.ws_connect("/api/ws", params={"ticket": body["ticket"]})
-        return Console(ws, self.settle)
+        params = {"ticket": body["ticket"]}
+        if since is not None:
+            params["since"] = str(since)
+        ws = await self.client.ws_connect("/api/ws", params=params)
+        missed = []
+        while (frame := await ws.receive_json(timeout=WAIT_S))["type"] != "ready":
+            missed.append(frame)
+        assert frame["missed"] == len(missed)
+        return Console(ws, self.settle, missed, frame["last_event_id"])
 
 
 async def _receive_until(
@@ -142,6 +150,10 @@ class Chat:
 class Console:
     ws: ClientWebSocketResponse
     settle: Callable[[], Awaitable[None]]
+    # Sent on connecting, before "ready": the events missed since the id it reconnected with.
+    missed: list[dict[str, Any]]
+    # The newest event's id when it connected.
+    last_event_id: int
 
     async def event(self, kind: str, timeout: float = WAIT_S) -> dict[str, Any]:
         return await _receive_until(self.ws, lambda f: f["type"] == kind, timeout)

@@ -50,6 +50,8 @@ ROUTE_ACTIONS: dict[str, Action | None] = {
     "api-merge": Action.HOLD,
     "api-merge-candidates": Action.HOLD,
     "api-transfer-targets": Action.HOLD,
+    "api-urgent-confirm": Action.HOLD,
+    "api-urgent-deny": Action.HOLD,
     "api-split": Action.HOLD,
     "api-members": Action.MEMBERS,
     "api-possible-requests": Action.POSSIBLE,

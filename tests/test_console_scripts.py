@@ -63,3 +63,17 @@ async def test_every_import_is_served_and_exported(service: Service, page: str) 
             missing = wanted - exported(sources[target])
             assert not missing, f"{module} imports {sorted(missing)} that {target} does not export"
     assert sorted(PRELOAD.findall(html)) == sorted(set(sources) - {ENTRIES[page]})
+
+
+async def test_the_console_service_worker_is_served_from_the_console_path(
+    service: Service,
+) -> None:
+    """Urgent requests show as system notifications through a service worker; its scope is the
+    directory it is served from, so it must come from /console/ itself, as JavaScript."""
+    resp = await service.client.get("/console/sw.js")
+    assert resp.status == 200
+    assert resp.content_type == "text/javascript"
+    assert "notificationclick" in await resp.text()
+    # The page registers the worker at that address.
+    alerts = await (await service.client.get("/static/console-alerts.js")).text()
+    assert "'/console/sw.js'" in alerts

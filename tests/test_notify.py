@@ -186,6 +186,17 @@ async def test_card_marks_urgent_and_copes_with_missing_name_and_grid(
     assert f"{CONSOLE}#t={ticket.id})" in card
 
 
+async def test_card_says_possibly_urgent_when_the_model_was_unsure(
+    sessions: sessionmaker,
+) -> None:
+    [ticket] = await make_tickets(sessions, 1, category="urgent")
+    ticket.possibly_urgent = True
+
+    card = ticket_card(ticket, CONSOLE)
+
+    assert card.splitlines()[0] == '**新求助** · <font color="warning">可能紧急</font> · **3号楼**'
+
+
 async def test_card_keeps_resident_text_from_formatting(sessions: sessionmaker) -> None:
     [ticket] = await make_tickets(sessions, 1, name="<b>张</b>", text="**[点我](x)**\n第二行")
 

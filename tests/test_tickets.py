@@ -250,6 +250,58 @@ async def test_an_unclaimed_emergency_reaches_the_whole_branch_after_a_minute(
     assert (await tickets.ticket(opened.ticket_id)).broadcast is True
 
 
+async def test_an_unclaimed_emergency_calls_the_whole_branch_again_until_someone_claims(
+    tickets: Desk,
+) -> None:
+    opened = await tickets.asks(FALL, "urgent")
+    assert await tickets.time_passes(minutes=1) == 1  # the whole branch
+    told = tickets.chats.lines_to("zhang")
+
+    assert await tickets.time_passes(minutes=4, seconds=59) == 0
+    assert await tickets.time_passes(seconds=1) == 1
+    # Their consoles rang when the whole branch was told, and ring again now.
+    assert tickets.hub.kinds(opened.ticket_id).count("ticket.alarm") == 2
+    # After a restart the calls go on where they were.
+    again = tickets.restarted()
+    assert await again.time_passes(minutes=5) == 1
+    assert again.hub.kinds(opened.ticket_id) == ["ticket.alarm"]
+    # The resident was told the whole branch is coming; the calls add nothing for them.
+    assert tickets.chats.lines_to("zhang") == told and again.chats.sent == []
+
+    await again.service.holding.claim(await again.actor("张志强"), opened.ticket_id)
+    assert await again.time_passes(minutes=30) == 0
+    events = await again.history(opened.ticket_id)
+    assert [(e.kind, e.to_status) for e in events][-3:] == [
+        ("recall", None),
+        ("recall", None),
+        ("claim", "claimed"),
+    ]
+    assert events[-2].reason == "5分钟 · 3号楼 · 仍无人认领 · 通知全支部在岗4人"
+    assert events[-2].created_at == MORNING + timedelta(minutes=11)
+
+
+async def test_an_emergency_handed_back_rings_again(tickets: Desk) -> None:
+    opened = await tickets.asks(FALL, "urgent")
+    wang = await tickets.actor("王建国")
+    await tickets.service.holding.claim(wang, opened.ticket_id)
+    assert "ticket.alarm" not in tickets.hub.kinds(opened.ticket_id)
+
+    await tickets.service.holding.hand_back(wang, opened.ticket_id, "临时有事走不开")
+
+    assert tickets.hub.kinds(opened.ticket_id)[-1] == "ticket.alarm"
+
+
+async def test_two_workers_due_at_once_call_the_branch_again_once(tickets: Desk) -> None:
+    opened = await tickets.asks(FALL, "urgent")
+    assert await tickets.time_passes(minutes=1) == 1
+    other_worker = tickets.restarted()
+    tickets.clock.advance(minutes=5)
+    steps = await asyncio.gather(tickets.timers.run_due(), other_worker.timers.run_due())
+    assert sum(steps) == 1
+    kinds = [e.kind for e in await tickets.history(opened.ticket_id)]
+    assert kinds.count("recall") == 1
+
+
 async def test_transfer_and_hand_back_are_recorded_and_the_resident_told(tickets: Desk) -> None:
     await tickets.everyone_takes_everything()
     wang, li = await tickets.actor("王建国"), await tickets.actor("李秀英")

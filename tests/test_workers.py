@@ -98,7 +98,9 @@ async def console(http: aiohttp.ClientSession, worker: Worker, token: str) -> Co
     answer = await http.post(f"{worker.url}/api/ws-ticket", headers=headers)
     ticket = (await answer.json())["ticket"]
     ws = await http.ws_connect(f"{worker.url}/api/ws", params={"ticket": ticket})
-    return Console(ws, _settled)
+    ready = await ws.receive_json(timeout=WAIT_S)
+    assert ready["type"] == "ready"
+    return Console(ws, _settled, [], ready["last_event_id"])
 
 
 async def resident(http: aiohttp.ClientSession, worker: Worker, name: str) -> Chat:

@@ -47,6 +47,8 @@ def _title(ticket: Ticket) -> str:
     grid = _inline(ticket.grid.name) if ticket.grid is not None else ""
     grid = grid or "未定网格"
     if ticket.category == "urgent":
+        # The grid's members are asked first whether it is (bot/handoff/urgency.py).
+        label = "可能紧急" if ticket.possibly_urgent else label
         return f'**新求助** · <font color="warning">{label}</font> · **{grid}**'
     return f"**新求助 · {label} · {grid}**"
 

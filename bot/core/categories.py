@@ -4,6 +4,7 @@ from __future__ import annotations
 
 REQUEST_INTENTS = ("repair", "canteen", "medical", "complaint", "urgent")
 UNCLASSIFIED = "unclassified"
+URGENT = "urgent"
 # Neighbours chatting: never a ticket by itself (a member may still confirm one as a request).
 CHITCHAT = "chitchat"
 

@@ -252,6 +252,9 @@ class Ticket(InChat, Base):
     tried_member_ids = Column(JSON, nullable=False, default=list)
     # Offered to every on-duty member of the branch, not only the grid.
     broadcast = Column(Boolean, nullable=False, default=False)
+    # Read as urgent, but not surely: the grid's members decide first (可能紧急,
+    # `bot.handoff.urgency`); cleared once anyone decides, claims or it escalates.
+    possibly_urgent = Column(Boolean, nullable=False, default=False, server_default=false())
     # A report merged into another resident's ticket about the same thing.
     incident_id = Column(ForeignKey("tickets.id"), index=True)
     visit_at = Column(UTCDateTime())
@@ -354,6 +357,20 @@ class TicketEvent(Base):
     actor = Column(String(64), nullable=False)
     reason = Column(Text, nullable=False, default="")
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+
+class ConsoleEvent(Base):
+    """A live event as members' consoles were sent it, with who it was for, kept a few
+    minutes: a console that reconnects, to any worker, is sent what it missed
+    (`bot.handoff.journal`). The id is the event id consoles count by."""
+
+    __tablename__ = "console_events"
+
+    id = Column(Integer, primary_key=True)
+    created_at = Column(UTCDateTime(), nullable=False, index=True)
+    # `bot.handoff.push.Audience` as JSON; the event as the consoles got it, without its id.
+    audience = Column(JSON, nullable=False)
+    event = Column(JSON, nullable=False)
 
 
 class Notification(Base):

@@ -5,7 +5,9 @@ request's skill → on duty now → fewest open tickets → longest since their 
 nobody there → the community's branch secretary. Unclaimed in time, it climbs a chain: the
 next candidate of the grid, then the secretary, then every on-duty member of the community's
 branch. An urgent request skips the queue: everyone on duty in the grid and the secretary are
-told at once, and the first to claim it owns it. Nobody is ever chosen from another community.
+told at once, and the first to claim it owns it; one the model is unsure of (可能紧急) goes to
+the grid's members on duty first, who confirm it or not. Nobody is ever chosen from another
+community.
 
 A request whose place nobody recognises (no address, no home grid, no grid's group) belongs
 to the default community, whose secretary is asked as for any request without a grid: one
@@ -68,6 +70,8 @@ class Assignment:
     level: int = FIRST_CHOICE
     # Everyone told at once (an urgent request, or the whole branch at the end of the chain).
     notified: tuple[Member, ...] = field(default_factory=tuple)
+    # Maybe urgent: those told decide first whether it is (`bot.handoff.urgency`).
+    unsure: bool = False
 
     @property
     def broadcast(self) -> bool:
@@ -242,6 +246,15 @@ async def urgent_audience(session: AsyncSession, place: Place, now: datetime) ->
     return Assignment(grid, None, reason, level=SECRETARY, notified=notified)
 
 
+async def unsure_urgent_audience(session: AsyncSession, place: Place, now: datetime) -> Assignment:
+    """Read as urgent, though not surely: the people who look first at anything in the grid
+    (`on_duty_for`) say whether it is; unconfirmed in the urgent claim time, it goes to the
+    urgent audience (`next_step`)."""
+    asked = tuple(await on_duty_for(session, place, now))
+    reason = f"{_where(place.grid)} · 可能紧急 · 先请在岗{len(asked)}人确认"
+    return Assignment(place.grid, None, reason, notified=asked, unsure=True)
+
+
 async def on_duty_for(session: AsyncSession, place: Place, now: datetime) -> list[Member]:
     """Who looks at something in a grid that nobody has asked for yet: its members on duty;
     when the grid is unknown or nobody there is on duty, the community's secretaries on duty."""
@@ -256,9 +269,11 @@ async def on_duty_for(session: AsyncSession, place: Place, now: datetime) -> lis
 
 async def next_step(session: AsyncSession, ticket: Ticket, now: datetime) -> Assignment | None:
     """Where an unclaimed ticket goes next; None once its community's whole branch has been
-    asked."""
+    asked (a ticket transferred to one person since is asked of the whole branch again)."""
     tried = set(ticket.tried_member_ids or [])
     place, grid = Place.of(ticket), ticket.grid
+    if ticket.possibly_urgent:
+        return await urgent_audience(session, place, now)
     if ticket.escalation_level < NEXT_CANDIDATE:
         step = await choose_assignee(session, place, ticket.category, now, exclude=tried)
         if step.member is not None and step.level == FIRST_CHOICE:
@@ -267,8 +282,13 @@ async def next_step(session: AsyncSession, ticket: Ticket, now: datetime) -> Ass
         step = await secretary(session, place, now, "无人认领", tried)
         if step.member is not None:
             return step
-    if ticket.escalation_level < WHOLE_BRANCH:
-        everyone = _on_duty(await _members(session, ticket.community_id, None, "member"), now)
-        reason = f"{_where(grid)} · 无人认领 · 通知全支部在岗{len(everyone)}人"
-        return Assignment(grid, None, reason, level=WHOLE_BRANCH, notified=tuple(everyone))
+    if ticket.escalation_level < WHOLE_BRANCH or not ticket.broadcast:
+        return await whole_branch(session, place, now, "无人认领")
     return None
+
+
+async def whole_branch(session: AsyncSession, place: Place, now: datetime, why: str) -> Assignment:
+    """Every on-duty member of the community's branch, told at once."""
+    everyone = _on_duty(await _members(session, place.community_id, None, "member"), now)
+    reason = f"{_where(place.grid)} · {why} · 通知全支部在岗{len(everyone)}人"
+    return Assignment(place.grid, None, reason, level=WHOLE_BRANCH, notified=tuple(everyone))

@@ -21,12 +21,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Pushed:
-    """An event for the consoles of members who may see the ticket, or could `before`."""
+    """An event for the consoles of members who may see the ticket, or could `before`; with
+    `members`, only for theirs."""
 
     kind: str
     ticket: Ticket
     before: Visibility | None = None
     message: ChatMessage | None = None
+    members: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ class Holding:
             change.offer(ticket, step, "hand_back", actor, f"退回：{reason}")
             change.tell_resident(ticket, texts.now_coming(previous, step))
             change.push("ticket.updated", ticket, before)
+            change.ring_if_urgent(ticket)
         return ticket
 
     async def resolve(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
 from bot.conversation.messages import chat_message, mark_handled, store_outbound
+from bot.core.categories import URGENT
 from bot.core.chat import ChatMessage, ChatRef, LineKind
 from bot.core.clock import Clock
 from bot.db.models import Member, Ticket, TicketEvent
@@ -52,6 +53,9 @@ class Timeouts:
 
     claim: timedelta = timedelta(minutes=10)
     urgent_claim: timedelta = timedelta(minutes=1)
+    # An urgent request the whole branch has heard of, still unclaimed: everyone is called
+    # again this often until someone claims it.
+    urgent_repeat: timedelta = timedelta(minutes=5)
     survey: timedelta = timedelta(hours=24)
     reopen: timedelta = timedelta(hours=72)
     # Reports of the same thing in a grid within this long become one incident.
@@ -61,7 +65,11 @@ class Timeouts:
     line_claim: timedelta = timedelta(seconds=30)
 
     def for_category(self, category: str) -> timedelta:
-        return self.urgent_claim if category == "urgent" else self.claim
+        return self.urgent_claim if category == URGENT else self.claim
+
+    def after_whole_branch(self, category: str) -> timedelta | None:
+        """Once the whole branch was asked: when to call it again (urgent only), or never."""
+        return self.urgent_repeat if category == URGENT else None
 
 
 def addressed(chat_type: str, resident_name: str, text: str) -> str:
@@ -154,6 +162,7 @@ class Change:
                 assignee_id=actor.member_id,
                 updated_at=self.now,
                 claim_deadline=None,
+                possibly_urgent=False,
             )
             .execution_options(synchronize_session=False)
         )
@@ -170,14 +179,18 @@ class Change:
         ticket.assignee = assignment.member
         ticket.escalation_level = assignment.level
         ticket.broadcast = assignment.broadcast
+        ticket.possibly_urgent = assignment.unsure
         offered = [m.id for m in (assignment.member, *assignment.notified) if m is not None]
         ticket.tried_member_ids = [*(ticket.tried_member_ids or []), *offered]
         if assignment.member is not None:
             assignment.member.last_assigned_at = self.now
         more_steps = assignment.level < WHOLE_BRANCH or assignment.member is not None
-        ticket.claim_deadline = (
-            self.now + self.timeouts.for_category(ticket.category) if more_steps else None
+        wait = (
+            self.timeouts.for_category(ticket.category)
+            if more_steps
+            else self.timeouts.after_whole_branch(ticket.category)
         )
+        ticket.claim_deadline = self.now + wait if wait is not None else None
         reason = " · ".join(r for r in (note, assignment.reason) if r)
         if kind == "assign" and assignment.member is None and not assignment.notified:
             self.record(ticket, "unassigned", by, reason)
@@ -196,8 +209,15 @@ class Change:
         ticket: Ticket,
         before: Visibility | None = None,
         message: ChatMessage | None = None,
+        members: tuple[int, ...] = (),
     ) -> None:
-        self.effects.append(Pushed(kind, ticket, before, message))
+        self.effects.append(Pushed(kind, ticket, before, message, members))
+
+    def ring_if_urgent(self, ticket: Ticket) -> None:
+        """An urgent request offered anew (up the chain, handed back, confirmed, called again):
+        every console that shows it rings, also one whose member stopped it before."""
+        if ticket.category == URGENT:
+            self.push("ticket.alarm", ticket)
 
     def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
         self.effects.append(ForHolder(kind, ticket, fields))

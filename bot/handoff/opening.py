@@ -1,7 +1,7 @@
 """Opening a ticket: for a request the model read (through `action_handoff`), for a message a
 member confirmed was a request, or for a photo or voice clip nobody can read. A new ticket
 joins a neighbour's incident about the same thing, goes to the whole on-duty audience when
-urgent, or to one named member.
+urgent (to the grid's members first when the model is unsure it is), or to one named member.
 """
 
 from __future__ import annotations
@@ -12,13 +12,19 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversation.messages import resident_in
-from bot.core.categories import UNCLASSIFIED, category_for_intent
+from bot.core.categories import UNCLASSIFIED, URGENT, category_for_intent
 from bot.core.chat import StoredInbound
 from bot.core.handoff import HandoffRequest, HandoffResult, Origin
 from bot.db.models import Resident, Ticket
 from bot.handoff import texts
 from bot.handoff.access import Actor
-from bot.handoff.dispatcher import Place, choose_assignee, find_place, urgent_audience
+from bot.handoff.dispatcher import (
+    Place,
+    choose_assignee,
+    find_place,
+    unsure_urgent_audience,
+    urgent_audience,
+)
 from bot.handoff.incidents import find_incident
 from bot.handoff.ledger import Change, Ledger, TicketNotFound, addressed
 from bot.handoff.states import Status
@@ -33,6 +39,8 @@ class Routed:
 
     reason: str
     reply: str
+    # Members asked first whether a request is urgent (可能紧急).
+    asked: tuple[int, ...] = ()
 
 
 async def resident_of(session: AsyncSession, origin: Origin) -> Resident:
@@ -45,8 +53,10 @@ async def resident_of(session: AsyncSession, origin: Origin) -> Resident:
 
 
 class Opening:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, possibly_urgent_below: float) -> None:
         self._ledger = ledger
+        # An urgent reading less confident than this is only 可能紧急 (docs/nlu.md).
+        self._possibly_urgent_below = possibly_urgent_below
 
     async def open_ticket(
         self, request: HandoffRequest, confirmed_by: Actor | None = None
@@ -88,7 +98,7 @@ class Opening:
             if confirmed_by is not None:
                 change.record(ticket, "confirmed", confirmed_by, "模型当成了闲聊")
             # Routed before it is stored: inserted as routed, it needs no update after.
-            routed = await self._route(change, ticket)
+            routed = await self._route(change, ticket, unsure=self._unsure(request, confirmed_by))
             session.add(ticket)
             await session.flush()
             if request.origin.message_id is not None:
@@ -96,6 +106,9 @@ class Opening:
                 await change.attach(request.origin.message_id, ticket.id)
             change.count("tickets_opened", ticket.category)
             change.push("ticket.created", ticket)
+            if routed.asked:
+                # Their consoles ring; the others (the secretary) only list it.
+                change.push("ticket.alarm", ticket, members=routed.asked)
             change.opened(ticket)
             reply = addressed(chat.chat_type, resident.name, routed.reply)
             change.tell_chat(chat, reply, ticket.id, resident.id)
@@ -121,7 +134,16 @@ class Opening:
         )
         return await self.open_ticket(request)
 
-    async def _route(self, change: Change, ticket: Ticket) -> Routed:
+    def _unsure(self, request: HandoffRequest, confirmed_by: Actor | None) -> bool:
+        """Read as urgent by the model alone, and not surely; a member who confirmed the
+        message is a request has looked at it already."""
+        return (
+            confirmed_by is None
+            and category_for_intent(request.intent) == URGENT
+            and request.confidence < self._possibly_urgent_below
+        )
+
+    async def _route(self, change: Change, ticket: Ticket, unsure: bool) -> Routed:
         session, grid, place = change.session, ticket.grid, Place.of(ticket)
         # A group reads the answer too: it says which problem it answers.
         about = (
@@ -133,10 +155,12 @@ class Opening:
         )
         if repeated is not None:
             return self._join(change, ticket, *repeated, about)
-        if ticket.category == "urgent":
-            assignment = await urgent_audience(session, place, change.now)
+        if ticket.category == URGENT:
+            audience = unsure_urgent_audience if unsure else urgent_audience
+            assignment = await audience(session, place, change.now)
             change.offer(ticket, assignment, "assign", None)
-            return Routed(assignment.reason, texts.urgent_coming(assignment, about))
+            asked = tuple(m.id for m in assignment.notified) if unsure else ()
+            return Routed(assignment.reason, texts.urgent_coming(assignment, about), asked)
         assignment = await choose_assignee(session, place, ticket.category, change.now)
         change.offer(ticket, assignment, "assign", None)
         return Routed(assignment.reason, texts.who_is_coming(assignment, about))

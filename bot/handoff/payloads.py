@@ -76,6 +76,7 @@ def ticket_payload(ticket: Ticket) -> dict[str, Any]:
         "rating": ticket.rating,
         "escalation_level": ticket.escalation_level,
         "broadcast": ticket.broadcast,
+        "possibly_urgent": ticket.possibly_urgent,
         "claim_deadline": iso(ticket.claim_deadline),
         "incident_id": ticket.incident_id,
         "created_at": ticket.created_at.isoformat(),

@@ -3,14 +3,19 @@ websockets.
 
 Each event names its audience as plain data (`Audience`), not as a list of sockets: it goes out
 on the bus, and every worker hands it to the consoles connected to it that the audience
-includes. So a member connected to one worker sees what another worker changed.
+includes. So a member connected to one worker sees what another worker changed. Each event
+is numbered in the journal first (`bot.handoff.journal`), so a console that reconnects is sent
+what it missed after the last id it saw, whichever worker it reconnects to.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cluster.bus import Bus
 from bot.core.chat import ChatMessage
@@ -18,7 +23,10 @@ from bot.core.sockets import SocketRegistry
 from bot.db.models import Ticket
 from bot.db.nlu_models import PossibleRequest
 from bot.handoff.access import Actor, Visibility, covers, may_see
+from bot.handoff.journal import Journal
 from bot.handoff.payloads import console_message, possible_payload, ticket_payload
+
+logger = logging.getLogger(__name__)
 
 TOPIC = "members"
 
@@ -56,11 +64,27 @@ class Audience:
 
 
 class MemberHub(SocketRegistry[Actor]):
-    def __init__(self, bus: Bus | None = None) -> None:
+    def __init__(self, bus: Bus | None = None, journal: Journal | None = None) -> None:
         super().__init__()
         self._bus = bus
+        self._journal = journal
         if bus is not None:
             bus.subscribe(TOPIC, self._on_bus)
+
+    async def missed(self, actor: Actor, last_id: int) -> list[dict[str, Any]]:
+        """What `actor`'s console was sent after event `last_id` (while it was away)."""
+        if self._journal is None:
+            return []
+        entries = await self._journal.since(last_id)
+        return [
+            {**entry.event, "id": entry.id}
+            for entry in entries
+            if Audience.from_json(entry.audience).includes(actor)
+        ]
+
+    async def latest(self) -> int:
+        """The newest event's id: a console counts from here."""
+        return await self._journal.latest() if self._journal is not None else 0
 
     async def publish(
         self,
@@ -68,12 +92,17 @@ class MemberHub(SocketRegistry[Actor]):
         ticket: Ticket,
         message: ChatMessage | None = None,
         before: Visibility | None = None,
+        members: Collection[int] = (),
     ) -> None:
         """Send to every console whose member may see the ticket, or could see it `before` a
-        change (so a colleague's screen learns the ticket was claimed and leaves it)."""
+        change (so a colleague's screen learns the ticket was claimed and leaves it); or only
+        to `members` (those asked first whether a request is urgent)."""
         event: dict[str, Any] = {"type": kind, "ticket": ticket_payload(ticket)}
         if message is not None:
             event["message"] = console_message(message)
+        if members:
+            await self._fan_out(event, Audience(member_ids=tuple(sorted(members))))
+            return
         visible = (Visibility.of(ticket),) + ((before,) if before is not None else ())
         await self._fan_out(event, Audience(visible=visible))
 
@@ -102,10 +131,22 @@ class MemberHub(SocketRegistry[Actor]):
         )
 
     async def _fan_out(self, event: dict[str, Any], audience: Audience) -> None:
+        event = await self._numbered(event, audience)
         if self._bus is None:
             await self._send_here(event, audience)
         else:
             await self._bus.publish(TOPIC, {"event": event, "audience": audience.to_json()})
+
+    async def _numbered(self, event: dict[str, Any], audience: Audience) -> dict[str, Any]:
+        """The event with its journal id; without one when the journal cannot be written (it
+        still goes out live, only a reconnecting console cannot get it again)."""
+        if self._journal is None:
+            return event
+        try:
+            return {**event, "id": await self._journal.append(event, audience.to_json())}
+        except (SQLAlchemyError, OSError):
+            logger.warning("console event %s not journaled; sent live only", event["type"])
+            return event
 
     async def _on_bus(self, payload: dict[str, Any]) -> None:
         await self._send_here(payload["event"], Audience.from_json(payload["audience"]))

@@ -4,6 +4,7 @@ out what a committed change sets off.
 - `ledger`: the one writer of status and events (`bot.handoff.ledger`)
 - `opening`: new tickets, for requests, confirmed chatter, photos and voice clips
 - `holding`: what members do with a ticket, from claim to resolve
+- `urgency`: a member's word on a request the model is unsure is urgent (可能紧急)
 - `aftercare`: ratings, reopening, surveys that expire
 - `escalation`: unclaimed tickets up the chain
 - `residents`: a resident's messages while a ticket is open
@@ -31,6 +32,7 @@ from bot.handoff.opening import Opening
 from bot.handoff.push import MemberHub
 from bot.handoff.queries import Queries
 from bot.handoff.residents import Residents
+from bot.handoff.urgency import Urgency
 from bot.metrics import Metrics
 
 
@@ -43,18 +45,22 @@ class TicketService:
         metrics: Metrics,
         clock: Clock,
         timeouts: Timeouts | None = None,
+        possibly_urgent_below: float = 0.5,
     ) -> None:
         self.listeners = listeners = Listeners()
         self.ledger = ledger = Ledger(sessions, clock, listeners, timeouts)
-        self.opening = Opening(ledger)
+        self.opening = Opening(ledger, possibly_urgent_below)
         self.holding = Holding(ledger, delivery)
+        self.urgency = Urgency(ledger)
         self.aftercare = Aftercare(ledger)
         self.escalation = Escalation(ledger)
         self.residents = Residents(ledger)
         self.queries = Queries(sessions)
 
         async def push(effect: Pushed) -> None:
-            await hub.publish(effect.kind, effect.ticket, effect.message, effect.before)
+            await hub.publish(
+                effect.kind, effect.ticket, effect.message, effect.before, effect.members
+            )
 
         async def tell_holder(effect: ForHolder) -> None:
             await hub.tell_holder(effect.kind, effect.ticket, effect.fields)

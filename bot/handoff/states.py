@@ -5,6 +5,7 @@ written as a `TicketEvent` by `bot.handoff.service`.
 
     new ─assign→ assigned ─claim→ claimed ─resolve→ resolved ─rate/expire→ closed
     unclaimed ─escalate→ escalated (timeout, or handed back)      resolved/closed ─reopen→ reopened
+    unclaimed ─confirm_urgent→ escalated, ─not_urgent→ assigned (可能紧急 decided by a member)
     claimed/unclaimed ─transfer→ transferred (to a named colleague, who claims it)
     unclaimed ─redispatch→ assigned (its category corrected, to a member with the new skill)
 """
@@ -47,6 +48,9 @@ TRANSITIONS: dict[str, tuple[frozenset[Status], Status]] = {
     "assign": (frozenset({Status.NEW}), Status.ASSIGNED),
     "claim": (UNCLAIMED, Status.CLAIMED),
     "escalate": (UNCLAIMED, Status.ESCALATED),
+    # 可能紧急 decided by a member (`bot.handoff.urgency`): offered as urgent, or as ordinary.
+    "confirm_urgent": (UNCLAIMED, Status.ESCALATED),
+    "not_urgent": (UNCLAIMED, Status.ASSIGNED),
     "hand_back": (OPEN_STATUSES, Status.ESCALATED),
     "transfer": (OPEN_STATUSES, Status.TRANSFERRED),
     "redispatch": (UNCLAIMED, Status.ASSIGNED),

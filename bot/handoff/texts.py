@@ -91,12 +91,24 @@ def who_is_coming(assignment: Assignment, about: str = "") -> str:
     return about + coming(f"已请{grid}网格员", member.name)
 
 
-def urgent_coming(assignment: Assignment, about: str = "") -> str:
-    """An emergency: the safety line first, then everyone who has been told."""
+def told(assignment: Assignment) -> str:
+    """Everyone told at once, by name (five at most)."""
     names = "、".join(m.name for m in assignment.notified[:5])
     if not names:
+        return NOBODY_ON_DUTY
+    return f"已通知{names}，第一位赶到的人会马上联系您。"
+
+
+def urgent_coming(assignment: Assignment, about: str = "") -> str:
+    """An emergency: the safety line first, then everyone who has been told."""
+    if not assignment.notified:
         return SAFETY + noted(about)
-    return f"{SAFETY}{about}已通知{names}，第一位赶到的人会马上联系您。"
+    return SAFETY + about + told(assignment)
+
+
+def urgent_confirmed(assignment: Assignment) -> str:
+    """A member looked and confirmed it is an emergency: who has been told now."""
+    return "已确认是紧急情况，" + told(assignment)
 
 
 def now_coming(previous: Member | None, assignment: Assignment) -> str:
@@ -105,7 +117,7 @@ def now_coming(previous: Member | None, assignment: Assignment) -> str:
         return WHOLE_BRANCH
     member = assignment.member
     if member is None:
-        return NOBODY_ON_DUTY
+        return told(assignment)
     sorry = f"{previous.name}这会儿走不开，" if previous is not None else ""
     who = "已请社区书记" if member.role == "secretary" else "已请"
     return sorry + coming(who, member.name)

@@ -179,6 +179,8 @@ async def correct_category(change: Change, actor: Actor, ticket_id: int, categor
     ticket.updated_at = change.now
     reason = f"{CATEGORY_LABELS[was]} → {CATEGORY_LABELS[category]}"
     change.record(ticket, "category_corrected", actor, reason, ticket.status, ticket.status)
+    # A member said what it is: whether it might be urgent is no longer a question.
+    ticket.possibly_urgent = False
     if category == "urgent" and ticket.status in UNCLAIMED:
         urgent_deadline = change.now + change.timeouts.urgent_claim
         ticket.claim_deadline = min(ticket.claim_deadline or urgent_deadline, urgent_deadline)

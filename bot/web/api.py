@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from bot.conversation import media
 from bot.core.categories import CATEGORY_LABELS
-from bot.db.models import Member
+from bot.db.models import Member, Ticket
 from bot.handoff.access import Actor
 from bot.handoff.holding import Visit
 from bot.handoff.ledger import visible_ticket
@@ -197,10 +198,16 @@ async def merge_candidates(request: web.Request) -> web.Response:
     return web.json_response({"tickets": [ticket_payload(t) for t in tickets]})
 
 
-async def claim(request: web.Request) -> web.Response:
+async def _one_tap(
+    request: web.Request, act: Callable[[Actor, int], Awaitable[Ticket]]
+) -> web.Response:
+    """A member's one-tap action on the ticket in the path, answered with the ticket."""
     who = await actor(request, Action.HOLD)
-    ticket = await request.app[tickets_key].holding.claim(who, ticket_id_of(request))
-    return web.json_response(ticket_payload(ticket))
+    return web.json_response(ticket_payload(await act(who, ticket_id_of(request))))
+
+
+async def claim(request: web.Request) -> web.Response:
+    return await _one_tap(request, request.app[tickets_key].holding.claim)
 
 
 async def reply(request: web.Request) -> web.Response:
@@ -214,6 +221,14 @@ async def reply(request: web.Request) -> web.Response:
     return web.json_response(console_message(message))
 
 
+async def confirm_urgent(request: web.Request) -> web.Response:
+    return await _one_tap(request, request.app[tickets_key].urgency.confirm)
+
+
+async def not_urgent(request: web.Request) -> web.Response:
+    return await _one_tap(request, request.app[tickets_key].urgency.not_urgent)
+
+
 async def merge(request: web.Request) -> web.Response:
     who = await actor(request, Action.HOLD)
     try:
@@ -225,9 +240,7 @@ async def merge(request: web.Request) -> web.Response:
 
 
 async def split(request: web.Request) -> web.Response:
-    who = await actor(request, Action.HOLD)
-    ticket = await request.app[tickets_key].holding.split(who, ticket_id_of(request))
-    return web.json_response(ticket_payload(ticket))
+    return await _one_tap(request, request.app[tickets_key].holding.split)
 
 
 async def resolve(request: web.Request) -> web.Response:
@@ -266,17 +279,39 @@ async def events_socket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request, request.app[settings_key].allowed_origins):
         raise web.HTTPForbidden(reason="origin not allowed")
     who = Actor.of(await socket_member(request))
+    since = _last_event_id(request)
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
     hub = request.app[hub_key]
+    # Added first: an event during the catch-up arrives live, maybe also in it (consoles skip
+    # ids they have).
     hub.add(who, ws)
     try:
+        missed = await hub.missed(who, since) if since is not None else []
+        for event in missed:
+            await ws.send_json(event)
+        await ws.send_json(
+            {"type": "ready", "last_event_id": await hub.latest(), "missed": len(missed)}
+        )
         async for frame in ws:
             if frame.type == WSMsgType.ERROR:
                 break
+            if frame.type == WSMsgType.TEXT and frame.data == "ping":
+                # The page's own check that the connection still carries something.
+                await ws.send_json({"type": "pong"})
     finally:
         hub.remove(who, ws)
     return ws
+
+
+def _last_event_id(request: web.Request) -> int | None:
+    """`since`: the last event id a reconnecting console saw."""
+    since = request.query.get("since")
+    if since is None:
+        return None
+    if not since.isdigit():
+        raise web.HTTPBadRequest(reason="since must be an event id")
+    return int(since)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -289,6 +324,10 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/tickets/{ticket_id}/hand-back", hand_back, name="api-hand-back")
     app.router.add_post("/api/tickets/{ticket_id}/phone", reveal_phone, name="api-phone")
     app.router.add_get("/api/media/{token}", media_file, name="api-media")
+    app.router.add_post(
+        "/api/tickets/{ticket_id}/urgent", confirm_urgent, name="api-urgent-confirm"
+    )
+    app.router.add_post("/api/tickets/{ticket_id}/not-urgent", not_urgent, name="api-urgent-deny")
     app.router.add_post("/api/tickets/{ticket_id}/merge", merge, name="api-merge")
     app.router.add_get(
         "/api/tickets/{ticket_id}/merge-candidates", merge_candidates, name="api-merge-candidates"

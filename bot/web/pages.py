@@ -19,6 +19,14 @@ async def console(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "console.html")
 
 
+async def console_worker(request: web.Request) -> web.FileResponse:
+    """The console's service worker (notifications of urgent requests). Served from the
+    console's own path, so its scope is the console without a Service-Worker-Allowed header."""
+    return web.FileResponse(
+        STATIC_DIR / "console-sw.js", headers={"Content-Type": "text/javascript; charset=utf-8"}
+    )
+
+
 async def index(request: web.Request) -> web.Response:
     raise web.HTTPFound(request.app.router["webchat"].url_for())
 
@@ -62,6 +70,7 @@ async def metrics(request: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", index, name="index")
     app.router.add_get("/console/", console, name="console")
+    app.router.add_get("/console/sw.js", console_worker, name="console-worker")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/readyz", readyz, name="readyz")
     app.router.add_get("/metrics", metrics, name="metrics")

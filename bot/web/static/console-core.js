@@ -29,6 +29,11 @@ const state = {
   revealed: null,            // {id, phone}: the full number the member asked to see
   fixingCategory: null,      // id of the ticket whose "分错了？" choices are open
   ws: null, wsGen: 0, retryDelay: 1000, retryTimer: null, refreshTimer: null,
+  lastEventId: null,         // the newest event id seen: a reconnect asks for what came after
+  seenIds: new Set(),        // event ids handled (a catch-up may repeat a live one)
+  catchingUp: false,         // between connecting and the server's "ready"
+  heldAlarms: [],            // alarms met while catching up, rung if still waiting after it
+  lastHeard: 0, pingSentAt: 0,
 };
 
 // ---------- helpers ----------

@@ -38,7 +38,7 @@ async function refreshList() {
     for (const t of state.openTickets) {
       if (!firstLoad && !state.knownIds.has(t.id)) {
         state.newIds.add(t.id);
-        if (t.category === 'urgent') announceUrgent(t);  // e.g. arrived while we were offline
+        if (ringsWhenNew(t)) announceUrgent(t);  // e.g. arrived while we were offline
       }
       state.knownIds.add(t.id);
     }
@@ -54,6 +54,10 @@ async function refreshList() {
 }
 
 const isUrgentWaiting = (t) => t.category === 'urgent' && UNCLAIMED.includes(t.status);
+// 可能紧急: the model is unsure; the grid's members are asked first (their consoles get a
+// ticket.alarm), so a new one does not ring everywhere it shows.
+const isUnsure = (t) => !!t.possibly_urgent && UNCLAIMED.includes(t.status);
+const ringsWhenNew = (t) => t.category === 'urgent' && !t.possibly_urgent;
 
 // Urgent requests nobody has taken yet go first; otherwise newest first, as the server sends.
 const sortOpen = (tickets) => [...tickets.filter(isUrgentWaiting), ...tickets.filter((t) => !isUrgentWaiting(t))];
@@ -85,17 +89,22 @@ function assigneeText(t) {
 
 // A ticket offered to many at once (紧急, or the whole branch) has no one named.
 function nobodyText(t) {
+  if (isUnsure(t)) return '已请网格在岗同事先看一眼，是不是紧急';
   if (t.broadcast) return '已通知全支部，谁有空谁认领';
   if (t.category === 'urgent' && UNCLAIMED.includes(t.status)) return '已通知在岗同事和书记，谁先到谁认领';
   return '还没有分派给人';
 }
 
 // "还剩5分钟": how long until an unclaimed ticket goes on to the next person.
-// After the secretary (level 2) the next step is the whole branch.
-function deadlineText(deadline, long, level) {
+// After the secretary (level 2) the next step is the whole branch; after that (level 3) an
+// urgent request calls the whole branch again. 可能紧急 nobody decided on counts as urgent.
+const NEXT_STEP = ['转给下一位同事', '转给下一位同事', '通知全支部', '再次呼叫全支部'];
+const nextStep = (t) =>
+  isUnsure(t) ? '按紧急通知书记和全网格' : NEXT_STEP[Math.min(t.escalation_level || 0, NEXT_STEP.length - 1)];
+
+function deadlineText(deadline, long, next) {
   const ms = new Date(deadline).getTime() - Date.now();
   if (isNaN(ms)) return '';
-  const next = level >= 2 ? '通知全支部' : '转给下一位同事';
   if (ms <= 0) return long ? '认领时间到了，正在' + next + '。' : '正在' + next;
   const minutes = Math.ceil(ms / 60000);
   return long ? '还剩' + minutes + '分钟，没人认领就会' + next + '。' : '还剩' + minutes + '分钟认领';
@@ -103,10 +112,9 @@ function deadlineText(deadline, long, level) {
 
 function countdown(t, className, long) {
   if (!UNCLAIMED.includes(t.status) || !t.claim_deadline) return null;
-  const level = t.escalation_level || 0;
-  const node = el('span', 'countdown ' + className, deadlineText(t.claim_deadline, long, level));
+  const node = el('span', 'countdown ' + className, deadlineText(t.claim_deadline, long, nextStep(t)));
   node.dataset.deadline = t.claim_deadline;
-  node.dataset.level = String(level);
+  node.dataset.next = nextStep(t);
   if (long) node.dataset.long = '1';
   return node;
 }
@@ -114,7 +122,7 @@ function countdown(t, className, long) {
 // Refresh the countdown texts in place between reloads (urgent ones run in a minute).
 setInterval(() => {
   for (const node of document.querySelectorAll('.countdown[data-deadline]')) {
-    node.textContent = deadlineText(node.dataset.deadline, node.dataset.long === '1', Number(node.dataset.level));
+    node.textContent = deadlineText(node.dataset.deadline, node.dataset.long === '1', node.dataset.next);
   }
 }, 15000);
 
@@ -125,6 +133,7 @@ function statusTags(t) {
   const top = el('div', 'card-top');
   top.append(tag(t.category_label, 'cat-' + t.category), tag(t.status_label, 'st-' + t.status));
   if (t.broadcast && UNCLAIMED.includes(t.status)) top.append(tag('全支部可认领', 'tag-broadcast'));
+  if (isUnsure(t)) top.append(tag('可能紧急', 'tag-unsure'));
   return top;
 }
 
@@ -190,6 +199,6 @@ document.addEventListener('visibilitychange', () => {
 });
 
 export {
-  countdown, isDone, isMine, isOpen, isSecretary, nobodyText, ratingTag, refreshList, renderList,
-  scheduleRefresh, statusTags, tag
+  countdown, isDone, isMine, isOpen, isSecretary, isUnsure, nobodyText, ratingTag, refreshList,
+  renderList, ringsWhenNew, scheduleRefresh, statusTags, tag
 };

@@ -1,9 +1,11 @@
 // Console: talking to the server. API calls with the login token, login and logout, and the
 // live updates over the WebSocket.
 
-import { $, BASE_TITLE, KEY_TOKEN, showError, showView, state, views } from './console-core.js';
-import { announceUrgent, clearUrgent, setTitle, showCallNotice } from './console-alerts.js';
-import { refreshList, scheduleRefresh } from './console-list.js';
+import {
+  $, BASE_TITLE, KEY_TOKEN, UNCLAIMED, showError, showOk, showView, state, views
+} from './console-core.js';
+import { announceUrgent, clearUrgent, setTitle, showAlertsBox, showCallNotice } from './console-alerts.js';
+import { refreshList, ringsWhenNew, scheduleRefresh } from './console-list.js';
 import { onPossibleFrame, renderPossible } from './console-possible.js';
 import { loadTicket } from './console-ticket.js';
 import { startApp } from './console.js';
@@ -55,7 +57,8 @@ window.Page.bindLogin(api, KEY_TOKEN, (data) => {
 // `expired`: the server no longer takes the token (it ran out, or was logged out elsewhere).
 function logout(expired) {
   window.Page.showLoginNote(expired ? '登录已过期，请重新登录。' : '');
-  state.token = state.me = state.knownIds = state.revealed = null;
+  state.token = state.me = state.knownIds = state.revealed = state.lastEventId = null;
+  state.seenIds.clear();
   // The next login may see fewer tickets: nothing fetched under this one stays.
   for (const loading of mediaUrls.values()) loading.then(URL.revokeObjectURL, () => {});
   mediaUrls.clear();
@@ -65,6 +68,7 @@ function logout(expired) {
   state.unreadIds.clear();
   state.alertedIds.clear();
   clearUrgent();
+  showAlertsBox();
   localStorage.removeItem(KEY_TOKEN);
   closeSocket();
   setTitle(BASE_TITLE);
@@ -81,6 +85,13 @@ $('logout').addEventListener('click', async () => {
 });
 
 // ---------- live updates ----------
+// Honest about the connection: "连接中…" shows whenever the socket is down, also when it only
+// looks open (a ping unanswered, the phone offline). Every event carries an id; reconnecting,
+// the console asks for what came after the last id it saw, and the server sends it first
+// (whichever worker it reaches), then "ready".
+const PING_AFTER_QUIET_MS = 25000;
+const PONG_WITHIN_MS = 10000;
+
 function closeSocket() {
   state.wsGen += 1;
   clearTimeout(state.retryTimer);
@@ -93,6 +104,86 @@ function retryLater(gen) {
   $('conn-banner').hidden = false;
   state.retryTimer = setTimeout(() => { if (gen === state.wsGen) connect(); }, state.retryDelay);
   state.retryDelay = Math.min(state.retryDelay * 2, 10000);
+}
+
+// The socket is dead or only looks alive: drop it at once (a browser may take minutes to
+// notice) and connect again.
+function reconnectSoon() {
+  if (!state.ws) return;
+  const dead = state.ws;
+  state.wsGen += 1;
+  state.ws = null;
+  dead.close();
+  retryLater(state.wsGen);
+}
+
+setInterval(() => {
+  const ws = state.ws;
+  if (!ws || ws.readyState !== WebSocket.OPEN) return;
+  if (state.pingSentAt) {
+    if (Date.now() - state.pingSentAt > PONG_WITHIN_MS) reconnectSoon();
+  } else if (Date.now() - state.lastHeard > PING_AFTER_QUIET_MS) {
+    state.pingSentAt = Date.now();
+    ws.send('ping');
+  }
+}, 5000);
+window.addEventListener('offline', reconnectSoon);
+window.addEventListener('online', () => {
+  if (!state.token || (state.ws && state.ws.readyState === WebSocket.OPEN)) return;
+  state.retryDelay = 1000;
+  connect();
+});
+
+// An event seen live may come again in a catch-up: each id is handled once.
+function firstTime(id) {
+  if (state.seenIds.has(id)) return false;
+  state.seenIds.add(id);
+  if (state.seenIds.size > 1000) state.seenIds = new Set([...state.seenIds].slice(-500));
+  state.lastEventId = Math.max(state.lastEventId || 0, id);
+  return true;
+}
+
+// Alarms met while catching up ring only if the request is still waiting once the lists are
+// reloaded: a colleague may have claimed it meanwhile.
+function alarm(t, again) {
+  if (state.catchingUp) state.heldAlarms.push({ id: t.id, again });
+  else announceUrgent(t, again);
+}
+
+async function caughtUp(frame, reconnected) {
+  state.catchingUp = false;
+  state.lastEventId = Math.max(state.lastEventId || 0, frame.last_event_id);
+  $('conn-banner').hidden = true;
+  await refreshList();  // and the lists as they are now
+  if (state.currentId) loadTicket(state.currentId);
+  const held = state.heldAlarms.splice(0);
+  for (const { id, again } of held) {
+    const now = state.openTickets.find((t) => t.id === id);
+    if (now && UNCLAIMED.includes(now.status)) announceUrgent(now, again);
+  }
+  if (reconnected) showOk(frame.missed ? '已重新连上，断线时的' + frame.missed + '条新动态已补上。' : '已重新连上。');
+}
+
+function onEvent(frame) {
+  if (frame.type === 'message.undelivered' && frame.ticket) {
+    showCallNotice(frame);
+    if (frame.ticket.id === state.currentId) loadTicket(state.currentId);
+    return;
+  }
+  if (frame.possible_request) { onPossibleFrame(frame); return; }
+  if (!frame.ticket || !/^ticket\./.test(frame.type || '')) return;
+  if (frame.type === 'ticket.created') {
+    state.newIds.add(frame.ticket.id);
+    if (ringsWhenNew(frame.ticket)) alarm(frame.ticket, false);
+  }
+  if (frame.type === 'ticket.alarm') alarm(frame.ticket, true);
+  const fromResident = frame.type === 'ticket.message' && frame.message && frame.message.sender_kind === 'resident';
+  if (fromResident && (frame.ticket.id !== state.currentId || views.ticket.hidden)) {
+    state.unreadIds.add(frame.ticket.id);
+  }
+  if (state.catchingUp) return;  // the lists reload once it is done
+  scheduleRefresh();
+  if (frame.ticket.id === state.currentId) loadTicket(state.currentId);
 }
 
 // The token never goes into a URL: a one-minute ticket, fetched afresh for every connect.
@@ -108,39 +199,31 @@ async function connect() {
     return;
   }
   if (gen !== state.wsGen) return;
+  const reconnected = state.lastEventId !== null;
+  const params = new URLSearchParams({ ticket });
+  if (reconnected) params.set('since', String(state.lastEventId));
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(proto + '//' + location.host + '/api/ws?ticket=' + encodeURIComponent(ticket));
+  const ws = new WebSocket(proto + '//' + location.host + '/api/ws?' + params);
   state.ws = ws;
+  state.catchingUp = true;
+  state.heldAlarms = [];
 
   ws.addEventListener('open', () => {
     if (gen !== state.wsGen) return;
     state.retryDelay = 1000;
-    $('conn-banner').hidden = true;
-    refreshList();  // catch up on anything missed while offline
-    if (state.currentId) loadTicket(state.currentId);
+    state.lastHeard = Date.now();
+    state.pingSentAt = 0;
   });
 
   ws.addEventListener('message', (event) => {
     if (gen !== state.wsGen) return;
+    state.lastHeard = Date.now();
+    state.pingSentAt = 0;
     let frame;
     try { frame = JSON.parse(event.data); } catch (err) { return; }
-    if (frame.type === 'message.undelivered' && frame.ticket) {
-      showCallNotice(frame);
-      if (frame.ticket.id === state.currentId) loadTicket(state.currentId);
-      return;
-    }
-    if (frame.possible_request) { onPossibleFrame(frame); return; }
-    if (!frame.ticket || !/^ticket\./.test(frame.type || '')) return;
-    if (frame.type === 'ticket.created') {
-      state.newIds.add(frame.ticket.id);
-      if (frame.ticket.category === 'urgent') announceUrgent(frame.ticket);
-    }
-    const fromResident = frame.type === 'ticket.message' && frame.message && frame.message.sender_kind === 'resident';
-    if (fromResident && (frame.ticket.id !== state.currentId || views.ticket.hidden)) {
-      state.unreadIds.add(frame.ticket.id);
-    }
-    scheduleRefresh();
-    if (frame.ticket.id === state.currentId) loadTicket(state.currentId);
+    if (frame.type === 'ready') { caughtUp(frame, reconnected); return; }
+    if (Number.isInteger(frame.id) && !firstTime(frame.id)) return;
+    onEvent(frame);
   });
 
   ws.addEventListener('close', () => {

@@ -1,4 +1,5 @@
-// Console: what a member does on one ticket. Claim, reply, merge, resolve, transfer, hand back.
+// Console: what a member does on one ticket. Claim, say whether it is urgent, reply, merge,
+// resolve, transfer, hand back.
 
 import { $, beijingNowLocal, el, excerpt, showOk, state, timeAgo } from './console-core.js';
 import { clearUrgent } from './console-alerts.js';
@@ -11,6 +12,16 @@ $('claim').addEventListener('click', () => act($('claim'), '/claim', undefined, 
   if (state.urgent && state.urgent.id === state.currentId) clearUrgent();
   // Next step is usually a reply: bring the box into view once the page has re-rendered.
   setTimeout(() => $('reply-form').scrollIntoView({ block: 'center', behavior: 'smooth' }), 400);
+}));
+
+// 可能紧急: the member's word on whether it is an emergency (bot/handoff/urgency.py).
+$('urgent-confirm').addEventListener('click', () => act($('urgent-confirm'), '/urgent', undefined, () => {
+  showOk('已确认是紧急情况：书记和网格在岗同事都收到了提醒。');
+  if (state.urgent && state.urgent.id === state.currentId) clearUrgent();
+}));
+$('urgent-deny').addEventListener('click', () => act($('urgent-deny'), '/not-urgent', undefined, () => {
+  showOk('好的，按普通求助办，已派给一位同事。');
+  if (state.urgent && state.urgent.id === state.currentId) clearUrgent();
 }));
 
 $('reply-form').addEventListener('submit', (e) => {

@@ -4,7 +4,8 @@ import {
   $, BOT_NAME, UNCLAIMED, el, excerpt, formatTime, showError, showOk, state, timeAgo
 } from './console-core.js';
 import {
-  countdown, isDone, isMine, isOpen, isSecretary, nobodyText, ratingTag, scheduleRefresh, statusTags, tag
+  countdown, isDone, isMine, isOpen, isSecretary, isUnsure, nobodyText, ratingTag, scheduleRefresh, statusTags,
+  tag
 } from './console-list.js';
 import { api, mediaUrl } from './console-session.js';
 
@@ -138,7 +139,9 @@ function renderInfo(t) {
   info.classList.toggle('is-urgent', t.category === 'urgent' && isOpen(t));
   const tags = statusTags(t);
   tags.append(el('span', 'card-ago', timeAgo(t.created_at)));
-  if (t.category === 'urgent' && isOpen(t)) info.append(el('p', 'urgent-strip', '紧急求助：请尽快联系居民！'));
+  if (t.category === 'urgent' && isOpen(t)) {
+    info.append(el('p', 'urgent-strip', isUnsure(t) ? '可能紧急：请先看一眼' : '紧急求助：请尽快联系居民！'));
+  }
   info.append(tags, el('blockquote', 'ticket-text', t.text), categoryRow(t));
   const resident = t.resident || {};
   const entities = t.entities || {};
@@ -200,6 +203,7 @@ function renderTicket(t) {
   const mayAct = !state.me || isSecretary() || isMine(t);
   const mayReply = mayAct || (unclaimed && !t.assignee);
   $('claim').hidden = !unclaimed;
+  $('unsure-box').hidden = !isUnsure(t) || !(state.me && state.me.holds_tickets);
   $('claim').classList.toggle('btn-urgent', t.category === 'urgent');
   $('claim').textContent = t.category === 'urgent' ? '我去！认领这个紧急求助' : '认领这个工单（由我来处理）';
   const deadline = $('claim-deadline');
@@ -249,9 +253,10 @@ const EVENT_LABELS = {
   hand_back: '退回', claim: '认领', resolve: '办好了', rate: '居民评价', expire: '未评价·关闭',
   reopen: '重新打开', unassigned: '暂时没人可派', waiting: '还在等人认领', phone_revealed: '查看电话',
   category_corrected: '更正分类', redispatch: '按新分类改派', confirmed: '确认是求助',
+  recall: '仍无人认领·再次呼叫全支部', confirm_urgent: '确认是紧急情况', not_urgent: '看过了，不紧急',
 };
 // Kinds the resident or the clock caused: "系统" in front would only confuse.
-const NO_ACTOR = ['created', 'rate', 'expire', 'escalate', 'waiting', 'unassigned'];
+const NO_ACTOR = ['created', 'rate', 'expire', 'escalate', 'waiting', 'unassigned', 'recall'];
 
 function renderEvents(events) {
   const list = $('ticket-events');

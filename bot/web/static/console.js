@@ -4,7 +4,7 @@
 // so it always runs first) and its own names; anything else only inside functions.
 
 import { $, el, showError, showView, state, views } from './console-core.js';
-import { clearUrgent } from './console-alerts.js';
+import { clearUrgent, showAlertsBox } from './console-alerts.js';
 import { loadAudit } from './console-audit.js';
 import { isSecretary, renderList, scheduleRefresh } from './console-list.js';
 import { renderMyPhone } from './console-me.js';
@@ -73,6 +73,7 @@ function startApp() {
   $('audit-link').hidden = !readsAudit();
   $('overview-link').hidden = !readsAudit();
   renderMyPhone();
+  showAlertsBox();
   route();
   connect();
 }

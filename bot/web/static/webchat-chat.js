@@ -195,8 +195,21 @@ function pendingRow(text) {
   return row;
 }
 
+// A line the server has not taken within a few seconds, or whose connection dropped, says
+// so instead of "发送中…"; it goes out again by itself once the chat reconnects.
+const SLOW_ACK_MS = 5000;
+const RESENDING = '网络不好，正在重发';
+
+function markResending(item) {
+  const marker = item.el.querySelector('.msg-time');
+  if (!marker || !state.outbox.includes(item)) return;
+  marker.textContent = RESENDING;
+  marker.classList.add('msg-resending');
+}
+
 function addPending(text) {
   const item = { id: messageId(), text, el: pendingRow(text), sentAt: Date.now() };
+  item.slowTimer = setTimeout(() => markResending(item), SLOW_ACK_MS);
   state.outbox.push(item);
   addLocalRow(item.el);
   return item;
@@ -206,6 +219,7 @@ function handleAck(id) {
   const idx = state.outbox.findIndex((m) => m.id === id);
   if (idx < 0) return;
   const item = state.outbox.splice(idx, 1)[0];
+  clearTimeout(item.slowTimer);
   item.el.classList.remove('msg-pending');
   const marker = item.el.querySelector('.msg-time');
   if (marker) marker.remove();
@@ -225,6 +239,7 @@ function markFailed() {
     item.el.classList.replace('msg-failed', 'msg-pending');
     retry.replaceWith(el('div', 'msg-time', '发送中…'));
     item.sentAt = Date.now();
+    item.slowTimer = setTimeout(() => markResending(item), SLOW_ACK_MS);
     state.outbox.push(item);
     trySend(item);
   });
@@ -346,6 +361,7 @@ function connect() {
       if (state.failedOpens >= 2) recheck();
     }
     showBanner('连接中…', 'info');
+    for (const item of state.outbox) markResending(item);
     state.retryTimer = setTimeout(() => { if (gen === state.wsGen) connect(); }, state.retryDelay);
     state.retryDelay = Math.min(state.retryDelay * 2, 10000);
   });
