@@ -16,7 +16,7 @@ pytest.importorskip("playwright", reason="Playwright is not installed: make inst
 
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect  # noqa: E402
 
-from tests.helpers import WAIT_S, Service  # noqa: E402
+from tests.helpers import WAIT_S, Service, request_reaches  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 # Looked at by people after a run (var/ is git-ignored): one PNG per page and width.
@@ -24,10 +24,17 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 
 PHONE = 360
 LAPTOP = 1280
+# What the field study asks of every text a resident reads (issue 16), and of what she taps.
+RESIDENT_TEXT_PX = 18
+TAP_PX = 48
 
 # A resident's request in the webchat, and the member's answer.
 LEAK = "3号楼2单元 厨房水管漏水了"
 REPLY = "张阿姨您好，我十分钟后到，先把总阀关上。"
+# A request that cannot wait.
+FALL = "3号楼有老人摔倒了起不来"
+# What the member leaves her when it is done; it reaches her with the rating question.
+NOTE = "换了阀门，以后有事再找我"
 WAIT_MS = WAIT_S * 1000
 expect.set_options(timeout=WAIT_MS)
 
@@ -64,10 +71,13 @@ _TEXT_SMALLER_THAN = """(roots, min) => {
 
 
 async def shot(page: Page, name: str) -> Path:
-    """The whole page as it is now, as var/screenshots/NAME-WIDTH.png."""
+    """The whole page as it is now, as var/screenshots/NAME-WIDTH.png. Scrolled to the top
+    first: a whole-page picture draws the sticky bars where the page was scrolled to, over
+    whatever is there."""
     assert page.viewport_size
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}-{page.viewport_size['width']}.png"
+    await page.evaluate("window.scrollTo({top: 0, behavior: 'instant'})")
     await page.screenshot(path=path, full_page=True)
     return path
 
@@ -91,10 +101,15 @@ class Resident:
     async def enter(self, name: str) -> None:
         """Open the page, give a name, and open the private chat."""
         await self.page.goto("/webchat/")
-        await self.page.get_by_label("您的称呼").fill(name)
-        await self.page.get_by_role("button", name="好的，进入聊天").click()
+        await self.give_name(name)
         await self.page.locator(".chat-item", has_text="社区小助手").click()
         await expect(self.page.locator("#view-chat")).to_be_visible()
+
+    async def give_name(self, name: str) -> None:
+        """On the page's first question: her name; then her list of chats."""
+        await self.page.get_by_label("您的称呼").fill(name)
+        await self.page.get_by_role("button", name="好的，进入聊天").click()
+        await expect(self.page.locator("#chat-list")).to_be_visible()
 
     async def say(self, text: str) -> None:
         await self.page.get_by_label("输入消息").fill(text)
@@ -107,6 +122,11 @@ class Resident:
     async def back_to_list(self) -> None:
         await self.page.get_by_role("button", name="返回聊天列表").click()
         await expect(self.page.locator("#chat-list")).to_be_visible()
+
+    @property
+    def rating_choices(self) -> Locator:
+        """满意 / 一般 / 不满意 under the question, while it waits for her answer."""
+        return self.page.locator("#rating-choices")
 
 
 @dataclass
@@ -140,9 +160,50 @@ class Console:
         await self.page.get_by_role("button", name="发送回复").click()
         await expect(self.page.locator("#ticket-messages .msg", has_text=text)).to_be_visible()
 
+    async def resolve(self, note: str) -> None:
+        """标记为已解决, with a word for the resident."""
+        await self.page.get_by_role("button", name="标记为已解决").click()
+        await self.page.get_by_label("给居民留句话（可不填）").fill(note)
+        await self.page.get_by_role("button", name="确认已解决").click()
+        await expect(self.page.locator("#resolve-form")).to_be_hidden()
+
+    async def search(self, words: str) -> None:
+        """The list narrowed to tickets whose request has `words` (筛选和搜索)."""
+        filters = self.page.locator("#filter-box")
+        if await filters.get_attribute("open") is None:
+            await filters.get_by_text("筛选和搜索").click()
+        await self.page.get_by_label("搜索求助内容").fill(words)
+        await self.page.get_by_role("button", name="查找").click()
+
+    async def merge_choices(self) -> Locator:
+        """和别的工单是同一件事: the tickets the open one may join, to pick from."""
+        await self.page.get_by_role("button", name="和别的工单是同一件事").click()
+        return self.page.locator("#merge-tickets .member-option")
+
+    def info(self, label: str) -> Locator:
+        """A row of the open ticket's details (居民, 处理说明, 居民评价 …), by its label."""
+        return self.page.locator("#ticket-info .info-row", has_text=label)
+
     @property
     def urgent_banner(self) -> Locator:
         return self.page.locator("#urgent-banner")
+
+
+@dataclass
+class Overview:
+    """The secretary's overview (/console/overview)."""
+
+    page: Page
+
+    def figure(self, label: str) -> Locator:
+        """One of the figures on top (居民满意, 现在在办 …), with its value and its note."""
+        return self.page.locator("#overview-figures .figure", has_text=label)
+
+    async def download_csv(self) -> bytes:
+        """What 下载表格 saves."""
+        async with self.page.expect_download() as download:
+            await self.page.get_by_role("button", name="下载表格（Excel 能打开）").click()
+        return Path(await (await download.value).path()).read_bytes()
 
 
 @dataclass
@@ -185,20 +246,45 @@ class Site:
         await expect(resident.message("已请3号楼网格员王建国")).to_be_visible()
         token = await self.service.login("王建国")
         _, body = await self.service.api("GET", "/api/tickets?status=open", token)
-        ticket = body["tickets"][0]["id"]
-        for action, data in (("claim", {}), ("reply", {"text": REPLY})):
+        await self.handle(token, body["tickets"][0]["id"], claim={}, reply={"text": REPLY})
+        await expect(resident.message(REPLY)).to_be_visible()
+        return resident
+
+    async def rated_request(self, rating: str = "满意") -> None:
+        """张阿姨's LEAK, answered and resolved by 王建国 and rated `rating` by her, all
+        without a browser: for pages that show what came of it."""
+        chat = await self.service.resident("张阿姨")
+        token, ticket = await request_reaches(self.service, chat, LEAK)
+        steps = {"claim": {}, "reply": {"text": REPLY}, "resolve": {"note": NOTE}}
+        await self.handle(token, ticket["id"], **steps)
+        await chat.say(rating)
+        await self.service.settle()
+
+    async def requests(self, *lines: tuple[str, str]) -> None:
+        """Residents' requests to 王建国, each (name, words), written without a browser."""
+        for name, text in lines:
+            await request_reaches(self.service, await self.service.resident(name), text)
+
+    async def handle(self, token: str, ticket: int, **actions: dict[str, str]) -> None:
+        """A member acts on a ticket through the API, in the order given (claim, reply …)."""
+        for action, data in actions.items():
             status, _ = await self.service.api(
                 "POST", f"/api/tickets/{ticket}/{action}", token, json=data
             )
             assert status == 200, action
-        await expect(resident.message(REPLY)).to_be_visible()
-        return resident
 
     async def console(self, name: str, width: int = LAPTOP, path: str = "/console/") -> Console:
         """Someone logged in to the console (or, with `path`, the operators' pages)."""
         console = Console(await self.page(width))
         await console.login(name, self.service.password, path)
         return console
+
+    async def overview(self, width: int = LAPTOP) -> Overview:
+        """The secretary, 陈红梅, on her overview: logged in to the console, then 概况."""
+        secretary = await self.console("陈红梅", width)
+        await secretary.page.get_by_role("link", name="概况").click()
+        await expect(secretary.page.locator("#overview-scope")).to_contain_text("件求助")
+        return Overview(secretary.page)
 
     async def close(self) -> None:
         for context in self.contexts:

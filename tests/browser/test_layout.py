@@ -12,6 +12,7 @@ from tests.browser.pages import (
     LEAK,
     PHONE,
     REPLY,
+    RESIDENT_TEXT_PX,
     Locator,
     Page,
     Site,
@@ -22,9 +23,6 @@ from tests.browser.pages import (
 )
 
 pytestmark = BROWSER
-
-# What the field study asks of every text a resident reads (issue 16).
-RESIDENT_TEXT_PX = 18
 
 
 async def fits(page: Page, shown: Locator, name: str) -> None:
