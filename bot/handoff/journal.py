@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import sessionmaker
 
 from bot.core.clock import Clock
@@ -42,15 +42,17 @@ class Journal:
     async def append(self, event: dict[str, Any], audience: dict[str, Any]) -> int:
         """Store the event for its audience; its id."""
         now = self._clock.now()
+        # A row, not an ORM object: one for every console event, on every request's path.
         async with self._sessions() as session, session.begin():
-            row = ConsoleEvent(created_at=now, audience=audience, event=event)
-            session.add(row)
-            await session.flush()
-            if row.id % PRUNE_EVERY == 0:
+            inserted = await session.execute(
+                insert(ConsoleEvent).values(created_at=now, audience=audience, event=event)
+            )
+            event_id = int(inserted.inserted_primary_key[0])
+            if event_id % PRUNE_EVERY == 0:
                 await session.execute(
                     delete(ConsoleEvent).where(ConsoleEvent.created_at < now - self._keep)
                 )
-            return int(row.id)
+            return event_id
 
     async def since(self, last_id: int) -> list[Entry]:
         """The events after `last_id` still kept, oldest first."""
