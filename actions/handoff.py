@@ -42,10 +42,12 @@ class ActionHandoff(Action):
             logger.exception("handoff failed for %s", tracker.sender_id)
             dispatcher.utter_message(text=SERVICE_DOWN_TEXT)
             return []
-        # The router learns which ticket this turn opened. The open ticket, not a paused
-        # tracker, now holds the conversation. The service stored and sent the line with the
-        # ticket: it rides here as data for the conversation's history, not as text to send.
-        dispatcher.utter_message(json_message={"ticket_id": result.ticket_id, "told": result.reply})
+        # The router learns which ticket this turn opened and which line, stored with it, to
+        # hand on (as data: not a text to store again). The open ticket, not a paused tracker,
+        # now holds the conversation.
+        dispatcher.utter_message(
+            json_message={"ticket_id": result.ticket_id, "told": result.reply, "line": result.line}
+        )
         return []
 
 

@@ -36,4 +36,6 @@ class HttpHandoffClient:
                     body = await resp.json()
         except (aiohttp.ClientError, TimeoutError) as e:
             raise HandoffError(f"service unreachable: {e!r}") from e
-        return HandoffResult(ticket_id=int(body["ticket_id"]), reply=str(body["reply"]))
+        return HandoffResult(
+            ticket_id=int(body["ticket_id"]), reply=str(body["reply"]), line=body.get("line")
+        )

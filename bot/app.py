@@ -168,6 +168,7 @@ async def handoff(app: web.Application) -> AsyncIterator[None]:
     app[possible_key] = PossibleRequests(
         sessions,
         tickets.opening,
+        delivery,
         hub,
         app[clock_key],
         settings.possible_request_threshold,

@@ -11,6 +11,8 @@ from actions.chitchat import HOW_TO_ASK_TEXT, ActionChitchat
 from actions.handoff import SERVICE_DOWN_TEXT, ActionHandoff
 from bot.core.handoff import HandoffError, HandoffRequest, HandoffResult
 
+LINE = {"id": 31, "text": "已请3号楼网格员王建国来帮您", "sender_kind": "bot"}
+
 
 class RecordingClient:
     def __init__(self, fail: bool = False) -> None:
@@ -21,7 +23,7 @@ class RecordingClient:
         self.requests.append(request)
         if self.fail:
             raise HandoffError("database down")
-        return HandoffResult(ticket_id=7, reply="已请3号楼网格员王建国来帮您")
+        return HandoffResult(ticket_id=7, reply="已请3号楼网格员王建国来帮您", line=LINE)
 
 
 def tracker(intent: str, confidence: float, chat_type: str = "private", **extra: Any) -> Tracker:
@@ -54,10 +56,11 @@ async def test_handoff_opens_a_ticket_tells_who_and_hands_back_its_id() -> None:
 
     # No pause: the open ticket holds the conversation (docs/architecture.md).
     assert events == []
-    # The service sent the line with the ticket: it rides as data, no text to send again.
+    # The service stored the line with the ticket: it rides as data for the router to hand
+    # on, not as a text to store again.
     assert [m["text"] for m in dispatcher.messages] == [None]
     assert [m["custom"] for m in dispatcher.messages] == [
-        {"ticket_id": 7, "told": "已请3号楼网格员王建国来帮您"}
+        {"ticket_id": 7, "told": "已请3号楼网格员王建国来帮您", "line": LINE}
     ]
     [request] = client.requests
     assert (request.intent, request.confidence) == ("repair", 0.93)

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from bot.conversation.delivery import Delivery
 from bot.db.models import Ticket
 from bot.handoff.overview import (
     Overview,
@@ -173,7 +174,7 @@ async def test_requests_per_week_by_category_and_escalations(history: Desk) -> N
 
 async def test_possible_requests_nobody_looked_at_are_listed_masked(history: Desk) -> None:
     possible = PossibleRequests(
-        history.sessions, history.service.opening, history.hub,
+        history.sessions, history.service.opening, Delivery(history.sessions), history.hub,
         history.clock, threshold=0.15,
     )  # fmt: skip
     words = "3号楼家里好像不太对劲，电话13900001234"

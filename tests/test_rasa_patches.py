@@ -462,7 +462,11 @@ async def test_rasa_runs_an_in_process_action_and_gets_its_lines_and_events() ->
     assert [type(e) for e in events] == [BotUttered]
     # The router learns which ticket the turn opened; the line itself went out with it.
     assert events[0].text is None
-    assert events[0].data["custom"] == {"ticket_id": 7, "told": "已请3号楼网格员王建国来帮您"}
+    assert events[0].data["custom"] == {
+        "ticket_id": 7,
+        "told": "已请3号楼网格员王建国来帮您",
+        "line": None,
+    }
     [request] = client.requests
     assert (request.conversation_id, request.intent, request.text) == ("webchat:u1", "repair", LEAK)
     assert request.origin.message_id == 3

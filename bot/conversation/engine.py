@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from bot.conversation.rasa_patches import speed_up_action_validation
 from bot.core.categories import REQUEST_INTENTS
+from bot.core.chat import ChatMessage
 from bot.core.handoff import ENTITY_NAMES
 
 logger = logging.getLogger(__name__)
@@ -124,8 +125,9 @@ class Turn:
     request_confidence: float
     # The first address, phone and time found, as action_handoff would pass them on.
     entities: dict[str, str]
-    # The ticket this turn's handoff opened.
+    # The ticket this turn's handoff opened, and its line to the resident, already stored.
     ticket_id: int | None = None
+    line: ChatMessage | None = None
 
 
 def best_request(parsed: dict[str, Any]) -> tuple[str | None, float]:
@@ -208,6 +210,10 @@ class RasaEngine:
             )
         )
         request_intent, request_confidence = best_request(parsed)
+        # What `action_handoff` said it opened, and the line it stored with the ticket.
+        handoff: dict[str, Any] = next(
+            (m["custom"] for m in output.messages if "ticket_id" in (m.get("custom") or {})), {}
+        )
         return Turn(
             replies=[m["text"] for m in output.messages if m.get("text")],
             intent=parsed["intent"]["name"],
@@ -216,12 +222,6 @@ class RasaEngine:
             request_intent=request_intent,
             request_confidence=request_confidence,
             entities=first_entities(parsed, ENTITY_NAMES),
-            ticket_id=next(
-                (
-                    int(m["custom"]["ticket_id"])
-                    for m in output.messages
-                    if "ticket_id" in (m.get("custom") or {})
-                ),
-                None,
-            ),
+            ticket_id=int(handoff["ticket_id"]) if handoff else None,
+            line=ChatMessage.from_json(handoff["line"]) if handoff.get("line") else None,
         )

@@ -25,7 +25,7 @@ from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine, Turn
 from bot.conversation.messages import RecentlyStored, mark_handled, mark_inactive, store_inbound
 from bot.conversation.work import RoutingWork
-from bot.core.chat import EVENT_KINDS, Inbound, StoredInbound
+from bot.core.chat import EVENT_KINDS, ChatMessage, Inbound, StoredInbound
 from bot.core.clock import Clock
 from bot.core.handoff import HandoffResult, Origin
 from bot.db.nlu_models import Classification, PossibleRequest
@@ -71,10 +71,12 @@ class PossibleDesk(Protocol):
 
 @dataclass(frozen=True)
 class Reply:
-    """A line the bot answers a message with, and the ticket it belongs to."""
+    """A line the bot answers a message with, and the ticket it belongs to; `stored` when the
+    line was stored with the ticket and only needs handing on."""
 
     text: str
     ticket_id: int | None = None
+    stored: ChatMessage | None = None
 
 
 class Router:
@@ -140,6 +142,9 @@ class Router:
             # Outside the slot: a platform's send API may take seconds to answer, and other
             # conversations are routed meanwhile. The conversation's lock keeps its order.
             for reply in replies:
+                if reply.stored is not None:
+                    await self._delivery.send_stored(stored.chat, reply.stored)
+                    continue
                 await self._delivery.send(
                     stored.chat,
                     reply.text,
@@ -165,9 +170,8 @@ class Router:
             await self._tickets.remember_location(stored)
             return [Reply(LOCATION_NOTED_TEXT)]
         if not inbound.readable:
-            # The resident is told who is coming with the ticket.
-            await self._tickets.open_for_media(stored, self._origin(stored))
-            return []
+            opened = await self._tickets.open_for_media(stored, self._origin(stored))
+            return [Reply(opened.reply, opened.ticket_id, opened.stored_line())]
         if await self._tickets.follow_up(stored):
             return []
         return await self._ask_model(stored)
@@ -220,7 +224,8 @@ class Router:
                 possible = await self._possible.record(session, stored, classification, turn)
         if possible is not None:
             await self._possible.announce(possible)
-        return [Reply(text, ticket_id) for text in turn.replies]
+        told = [Reply(turn.line.text, ticket_id, turn.line)] if turn.line else []
+        return told + [Reply(text, ticket_id) for text in turn.replies]
 
     async def _on_follow(self, stored: StoredInbound) -> None:
         """Leaving the account marks the resident inactive. (The channel greets a new

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.core.chat import ChatRef
+from bot.core.chat import ChatMessage, ChatRef
 
 # Rasa's name for "no intent is confident enough".
 FALLBACK_INTENT = "nlu_fallback"
@@ -98,6 +98,13 @@ class HandoffRequest:
 class HandoffResult:
     ticket_id: int
     reply: str
+    # The reply as stored with the ticket, pending (`ChatMessage.to_json`): whoever asked for
+    # the ticket hands it on, after its routing (bot.conversation.router); if that worker
+    # dies first, another worker's sweep does (bot.conversation.delivery).
+    line: dict[str, Any] | None = None
+
+    def stored_line(self) -> ChatMessage | None:
+        return ChatMessage.from_json(self.line) if self.line else None
 
 
 class HandoffError(Exception):

@@ -52,6 +52,8 @@ class Told:
     resident_id: int | None = None
     # The line as stored, pending, in the change's own transaction (`Change.store_lines`).
     line: ChatMessage | None = None
+    # Handed on by whoever made the change, not by the listeners (`Opening.open_ticket`).
+    by_caller: bool = False
 
 
 @dataclass(frozen=True)

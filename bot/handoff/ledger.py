@@ -231,9 +231,20 @@ class Change:
         )
 
     def tell_chat(
-        self, chat: ChatRef, text: str, ticket_id: int, resident_id: int | None = None
+        self,
+        chat: ChatRef,
+        text: str,
+        ticket_id: int,
+        resident_id: int | None = None,
+        by_caller: bool = False,
     ) -> None:
-        self.effects.append(Told(chat, text, ticket_id, resident_id=resident_id))
+        self.effects.append(
+            Told(chat, text, ticket_id, resident_id=resident_id, by_caller=by_caller)
+        )
+
+    def lines_for_caller(self) -> list[ChatMessage]:
+        """The lines stored by this change that its caller hands on itself."""
+        return [e.line for e in self.effects if isinstance(e, Told) and e.by_caller and e.line]
 
     async def store_lines(self) -> None:
         """The lines this change tells, stored with it: committed together, a line goes out

@@ -111,7 +111,9 @@ class Opening:
                 change.push("ticket.alarm", ticket, members=routed.asked)
             change.opened(ticket)
             reply = addressed(chat.chat_type, resident.name, routed.reply)
-            change.tell_chat(chat, reply, ticket.id, resident.id)
+            # Handed on by the router once routing is done, outside its one-at-a-time slot: a
+            # platform's send API may take seconds.
+            change.tell_chat(chat, reply, ticket.id, resident.id, by_caller=True)
         logger.info(
             "ticket %s opened: %s (%.2f) -> %s",
             ticket.id,
@@ -119,7 +121,8 @@ class Opening:
             ticket.confidence,
             routed.reason,
         )
-        return HandoffResult(ticket_id=ticket.id, reply=reply)
+        [line] = change.lines_for_caller()
+        return HandoffResult(ticket_id=ticket.id, reply=reply, line=line.to_json())
 
     async def open_for_media(self, stored: StoredInbound, origin: Origin) -> HandoffResult:
         """A photo or a voice clip nobody transcribed: a person looks at it, as 未分类."""

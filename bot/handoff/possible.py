@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
+from bot.conversation.delivery import Delivery
 from bot.conversation.engine import Turn
 from bot.core.categories import CHITCHAT
 from bot.core.chat import StoredInbound
@@ -62,12 +63,14 @@ class PossibleRequests:
         self,
         sessions: sessionmaker,
         opening: Opening,
+        delivery: Delivery,
         hub: MemberHub,
         clock: Clock,
         threshold: float,
     ) -> None:
         self._sessions = sessions
         self._opening = opening
+        self._delivery = delivery
         self._hub = hub
         self._clock = clock
         self._threshold = threshold
@@ -155,6 +158,8 @@ class PossibleRequests:
             # The model read a request as chatter: a lesson for the next training.
             possible.classification.correct(possible.intent, actor.member_id)
             possible.classification.ticket_id = possible.ticket_id
+        if already_open is None and (line := opened.stored_line()) is not None:
+            await self._delivery.send_stored(possible.chat, line)
         await self._hub.decided(possible)
         return possible
 

@@ -67,7 +67,8 @@ class TicketService:
 
         async def tell(effect: Told) -> None:
             assert effect.line is not None, "a change stores its lines before it commits"
-            await delivery.send_stored(effect.chat, effect.line)
+            if not effect.by_caller:
+                await delivery.send_stored(effect.chat, effect.line)
 
         async def count(effect: Counted) -> None:
             getattr(metrics, effect.metric).labels(effect.label).inc()
