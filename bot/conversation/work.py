@@ -89,7 +89,10 @@ class RoutingWork:
         # Built once: SQLAlchemy then reuses their cache keys and compiled SQL, which
         # building them anew for every claim cost about a tenth of a message's CPU.
         self._candidates = (
-            select(Message.id).where(_claimable()).order_by(Message.id).limit(capacity + 1)
+            select(Message.id, Message.routing_attempts)
+            .where(_claimable())
+            .order_by(Message.id)
+            .limit(capacity + 1)
         )
         self._claim = (
             update(Message)
@@ -139,8 +142,10 @@ class RoutingWork:
             return
         self._backlog = True
         self.wake()
-        if self._bus is not None:
-            # Busy here: an idle worker may take it now rather than at its next poll.
+        if self._bus is not None and not self._notices:
+            # Busy here: an idle worker may take it now rather than at its next poll. One
+            # notice at a time: under a burst, one per message only had every worker look at
+            # once and lose its claims to the others.
             notice = asyncio.ensure_future(self._bus.publish(TOPIC, {}))
             self._notices.add(notice)
             notice.add_done_callback(self._notices.discard)
@@ -206,12 +211,25 @@ class RoutingWork:
     async def _claim_next(self) -> StoredInbound | None:
         now = self._clock.now()
         async with self._sessions() as session:
-            candidates = (await session.scalars(self._candidates, {"now": now})).all()
-        for message_id in candidates:
+            candidates = (await session.execute(self._candidates, {"now": now})).all()
+        for message_id, attempts in candidates:
+            if attempts >= MAX_ATTEMPTS:
+                await self._set_aside_message(message_id, now)
+                continue
             stored = await self._claim_and_load(message_id)
             if stored is not None:
                 return stored
         return None
+
+    async def _set_aside_message(self, message_id: int, now: object) -> None:
+        """Failed too often: handled, with an error in the log, so that one poisonous
+        message does not hold its conversation for ever."""
+        async with self._sessions() as session, session.begin():
+            set_aside = await session.execute(
+                self._set_aside, {"message_id": message_id, "now": now}
+            )
+        if set_aside.rowcount == 1:
+            logger.error("message %s failed routing %d times; set aside", message_id, MAX_ATTEMPTS)
 
     async def _claim_and_load(self, message_id: int) -> StoredInbound | None:
         """The message, if this worker won it; loaded in the claim's own transaction."""
@@ -233,15 +251,12 @@ class RoutingWork:
             self.wake()
 
     async def _win(self, session: AsyncSession, message_id: int) -> bool:
-        """Claim the message if it is claimable; one that failed too often is set aside."""
+        """Claim the message if it is claimable and has attempts left (the poll sets aside
+        one that has none)."""
         now = self._clock.now()
-        params = {"message_id": message_id, "now": now}
-        claim = {**params, "worker": self.worker, "until": now + self._lease}
-        if (await session.execute(self._claim, claim)).rowcount == 1:
-            return True
-        if (await session.execute(self._set_aside, params)).rowcount == 1:
-            logger.error("message %s failed routing %d times; set aside", message_id, MAX_ATTEMPTS)
-        return False
+        claim = {"message_id": message_id, "now": now, "worker": self.worker}
+        won = await session.execute(self._claim, {**claim, "until": now + self._lease})
+        return bool(won.rowcount == 1)
 
     async def _route_claimed(self, stored: StoredInbound) -> None:
         try:
