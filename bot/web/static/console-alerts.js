@@ -132,8 +132,13 @@ async function enableAlerts() {
   showAlertsBox();
 }
 $('alerts-enable').addEventListener('click', enableAlerts);
-document.addEventListener('pointerdown', unlockAudio, { passive: true });
-document.addEventListener('keydown', unlockAudio);
+// Not on the box itself: with notifications allowed already, unlocking hides the box under
+// the finger, and the button's click (the soft beeps, the word that it is on) never comes.
+function unlockOnAnyTap(event) {
+  if (!$('alerts-box').contains(event.target)) unlockAudio();
+}
+document.addEventListener('pointerdown', unlockOnAnyTap, { passive: true });
+document.addEventListener('keydown', unlockOnAnyTap);
 registerWorker();
 
 // ---------- urgent requests ----------

@@ -195,8 +195,8 @@ function pendingRow(text) {
   return row;
 }
 
-// A line the server has not taken within a few seconds, or whose connection dropped, says
-// so instead of "发送中…"; it goes out again by itself once the chat reconnects.
+// A line the server has not taken within a few seconds, or written while the connection is
+// down, says so instead of "发送中…"; it goes out by itself once the chat reconnects.
 const SLOW_ACK_MS = 5000;
 const RESENDING = '网络不好，正在重发';
 
@@ -246,9 +246,12 @@ function markFailed() {
   item.el.querySelector('.msg-time').replaceWith(retry);
 }
 
+// A socket still connecting sends the outbox once it opens; a dropped one says so at once.
 function trySend(item) {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) {
     state.ws.send(JSON.stringify({ type: 'message', id: item.id, text: item.text }));
+  } else if (!state.ws || state.ws.readyState !== WebSocket.CONNECTING) {
+    markResending(item);
   }
 }
 
