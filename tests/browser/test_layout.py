@@ -64,6 +64,9 @@ async def test_a_residents_messages_and_input_are_large_on_a_phone(site: Site) -
 
     for part in ("#messages .bubble", "#send-form"):
         assert await text_smaller_than(resident.page, RESIDENT_TEXT_PX, part) == [], part
+    # The box has the phone's width to itself, not what 语音, 照片 and 发送 leave of it.
+    box = await resident.page.locator("#text-input").bounding_box()
+    assert box is not None and box["width"] >= 0.8 * PHONE
 
 
 async def test_everything_a_resident_reads_is_at_least_18px_on_a_phone(site: Site) -> None:
