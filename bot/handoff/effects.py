@@ -42,12 +42,11 @@ class ForHolder:
 
 @dataclass(frozen=True)
 class Told:
-    """A line from the service (or, with `member_id`, a member) to a chat."""
+    """A line from the service to a chat."""
 
     chat: ChatRef
     text: str
     ticket_id: int
-    member_id: int | None = None
     kind: LineKind = "text"
     resident_id: int | None = None
     # The line as stored, pending, in the change's own transaction (`Change.store_lines`).

@@ -222,13 +222,9 @@ class Change:
     def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
         self.effects.append(ForHolder(kind, ticket, fields))
 
-    def tell_resident(
-        self, ticket: Ticket, text: str, member_id: int | None = None, kind: LineKind = "text"
-    ) -> None:
+    def tell_resident(self, ticket: Ticket, text: str, kind: LineKind = "text") -> None:
         text = addressed(ticket.chat_type, ticket.resident.name, text)
-        self.effects.append(
-            Told(ticket.chat, text, ticket.id, member_id, kind, resident_id=ticket.resident_id)
-        )
+        self.effects.append(Told(ticket.chat, text, ticket.id, kind, ticket.resident_id))
 
     def tell_chat(
         self,
@@ -255,7 +251,6 @@ class Change:
                     self.session,
                     effect.chat,
                     effect.text,
-                    member_id=effect.member_id,
                     ticket_id=effect.ticket_id,
                     resident_id=effect.resident_id,
                     kind=effect.kind,
