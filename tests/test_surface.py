@@ -85,7 +85,13 @@ async def test_a_flood_from_one_resident_is_one_ticket_and_one_log_line(
         stored = await session.scalar(
             select(func.count()).select_from(Message).where(Message.direction == "in")
         )
+        unrouted = await session.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.direction == "in", Message.handled_at.is_(None))
+        )
     assert tickets == 1 and stored == 31  # nothing lost, nothing multiplied
+    assert unrouted == 0  # settled means every one of them was dealt with
     assert caplog.text.count("messages a minute") == 1
 
 

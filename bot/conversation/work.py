@@ -82,6 +82,9 @@ class RoutingWork:
         self._lease = lease
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        # One look for work at a time: `drain` must not see "nothing claimable, nothing in
+        # flight" while the poll holds a claim it has not started routing yet.
+        self._taking = asyncio.Lock()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._bus = bus
@@ -161,10 +164,10 @@ class RoutingWork:
         """Until nothing this worker could take is left (tests, and shutdown)."""
         while True:
             await self._finish_in_flight()
-            if not await self._take_more():
-                await self._finish_in_flight()
-                if not self._in_flight:
-                    return
+            # Full when it looked (the poll may have filled it meanwhile): look again once
+            # those are done.
+            if not await self._take_more() and not self._in_flight:
+                return
 
     async def _finish_in_flight(self) -> None:
         while self._in_flight:
@@ -199,13 +202,14 @@ class RoutingWork:
     async def _take_more(self) -> bool:
         """Claim and start routing messages while there is room; True when any was taken."""
         took = False
-        while len(self._in_flight) < self._capacity and not self._stopping:
-            stored = await self._claim_next()
-            if stored is None:
-                self._backlog = False
-                break
-            self._spawn(self._route_claimed(stored))
-            took = True
+        async with self._taking:
+            while len(self._in_flight) < self._capacity and not self._stopping:
+                stored = await self._claim_next()
+                if stored is None:
+                    self._backlog = False
+                    break
+                self._spawn(self._route_claimed(stored))
+                took = True
         return took
 
     async def _claim_next(self) -> StoredInbound | None:
