@@ -143,7 +143,6 @@ class RoutingWork:
         if len(self._in_flight) < self._capacity and not self._stopping:
             self._spawn(self._claim_and_route(stored))
             return
-        self._backlog = True
         self.wake()
         if self._bus is not None and not self._notices:
             # Busy here: an idle worker may take it now rather than at its next poll. One
@@ -258,8 +257,15 @@ class RoutingWork:
         """Claim the message if it is claimable and has attempts left (the poll sets aside
         one that has none)."""
         now = self._clock.now()
-        claim = {"message_id": message_id, "now": now, "worker": self.worker}
-        won = await session.execute(self._claim, {**claim, "until": now + self._lease})
+        won = await session.execute(
+            self._claim,
+            {
+                "message_id": message_id,
+                "now": now,
+                "worker": self.worker,
+                "until": now + self._lease,
+            },
+        )
         return bool(won.rowcount == 1)
 
     async def _route_claimed(self, stored: StoredInbound) -> None:
