@@ -32,6 +32,7 @@ from rasa.shared.core.events import (
     ActionExecuted,
     BotUttered,
     ConversationPaused,
+    ConversationResumed,
     Event,
     FollowupAction,
     SessionStarted,
@@ -167,6 +168,57 @@ async def test_saving_a_tracker_without_events_writes_and_publishes_nothing_as_i
     assert rasas and not our_statements
     assert await saved_rows_of(ours) == await saved_rows_of(rasa_store)
     assert rasa_broker.published == our_broker.published == []
+
+
+async def test_a_turn_saves_what_rasa_saves_without_counting_the_events_it_just_read(
+    tmp_path: Path,
+) -> None:
+    """Rasa's turn: read (or create) the tracker, add events, save it. Ours writes the same
+    rows and does not ask the database how many events it has; a tracker it did not read
+    still gets counted."""
+
+    def counts_run(store: SQLTrackerStore) -> list[str]:
+        run: list[str] = []
+        sa.event.listen(
+            store.engine,
+            "before_cursor_execute",
+            lambda *a: run.append(a[2]) if "count(" in a[2] else None,
+        )
+        return run
+
+    async def turns(store: SQLTrackerStore) -> list[tuple[object, ...]]:
+        new = await store.get_or_create_tracker("wechat:o1", append_action_listen=False)
+        for event in conversation().events:
+            new.update(event)
+        await store.save(new)
+        for second in (10.0, 20.0):
+            tracker = await store.retrieve("wechat:o1")
+            assert tracker is not None
+            tracker.update(ActionExecuted("action_handoff", timestamp=second))
+            tracker.update(BotUttered("已请3号楼网格员王建国来帮您", timestamp=second + 1))
+            await store.save(tracker)
+        # Saved again without a read in between: the count decides.
+        tracker.update(ConversationPaused(timestamp=30.0))
+        await store.save(tracker)
+        # A tracker made elsewhere, not the one read.
+        elsewhere = await store.retrieve("wechat:o1")
+        assert elsewhere is not None
+        copy = elsewhere.copy()
+        copy.update(ConversationResumed(timestamp=40.0))
+        await store.save(copy)
+        return await saved_rows_of(store)
+
+    rasa_store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "rasa.db"))
+    ours = BatchedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "ours.db"))
+    rasa_counts, our_counts = counts_run(rasa_store), counts_run(ours)
+
+    expected = await turns(rasa_store)
+    assert len(expected) == 4 + 4 + 1 + 1
+    assert await turns(ours) == expected
+    # Rasa counts at every save, the new tracker's empty one included.
+    assert len(rasa_counts) == 6
+    # The tracker saved twice and the copy: counted. The saves after a read: not.
+    assert len(our_counts) == 2
 
 
 def test_the_batched_store_uses_rasas_names_as_they_are() -> None:

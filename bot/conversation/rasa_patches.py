@@ -8,7 +8,9 @@ patch relies on changes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import weakref
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
@@ -54,23 +56,51 @@ def tracker_store_for(database_url: str) -> TrackerStore:
 
 
 class BatchedSQLTrackerStore(SQLTrackerStore):
-    """`SQLTrackerStore`, writing a turn's new events in one INSERT instead of one each, and
-    not going to the database for a tracker without events.
+    """`SQLTrackerStore`, writing a turn's new events in one INSERT instead of one each, not
+    going to the database for a tracker without events, and not counting again the events of
+    a tracker it has just read.
 
-    Why: SQLite's write lock is held from the first insert to the commit (docs/rasa-patches.md).
+    Why: SQLite's write lock is held from the first insert to the commit, and the count is a
+    query a turn (docs/rasa-patches.md).
     """
 
+    # More conversations read and never saved than this, and the memory starts again.
+    REMEMBERED = 10_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A conversation's tracker as last read, and how many of its events were stored then;
+        # no tracker when the read found none (a new conversation's is created next).
+        self._read: dict[str, tuple[weakref.ref[DialogueStateTracker] | None, int]] = {}
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        tracker = await super().retrieve(sender_id)
+        if len(self._read) >= self.REMEMBERED:
+            self._read.clear()
+        # One row per event: the rows are Rasa's own events, each of which it reads back.
+        self._read[sender_id] = (
+            (weakref.ref(tracker), len(tracker.events)) if tracker else (None, 0)
+        )
+        return tracker
+
     async def save(self, tracker: DialogueStateTracker) -> None:
+        sender_id = tracker.sender_id
         if not tracker.events:
             # A new conversation's tracker, saved as soon as it is created: Rasa's save counts
             # the stored events, then writes and publishes none.
+            if sender_id in self._read and self._read[sender_id][0] is None:
+                self._read[sender_id] = (weakref.ref(tracker), 0)
             return
         await self.stream_events(tracker)
+        read, stored = self._read.pop(sender_id, (None, 0))
+        just_read = read is not None and read() is tracker
         with self.session_scope() as session:
-            rows = [
-                _event_row(tracker.sender_id, event)
-                for event in self._additional_events(session, tracker)
-            ]
+            new_events = (
+                itertools.islice(tracker.events, stored, None)
+                if just_read
+                else self._additional_events(session, tracker)
+            )
+            rows = [_event_row(tracker.sender_id, event) for event in new_events]
             if rows:
                 session.execute(insert(self.SQLEvent.__table__), rows)
             session.commit()
