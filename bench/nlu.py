@@ -1,7 +1,7 @@
 """Train and score candidate NLU pipelines on the fixed split (data/nlu → data/test).
 
     .venv/bin/python bench/nlu.py [--only NAME ...] [--epochs N] [--folds K] [--no-cv NAME ...]
-                                  [--real PATH] [--show-cv-errors]
+                                  [--real PATH] [--show-cv-errors] [--blend-weights W ...]
     .venv/bin/python bench/nlu.py --model models/X.tar.gz [--real PATH] [--show-errors N]
 
 Prints one row per pipeline: macro-F1, per-intent F1, urgent recall, misroute rate
@@ -16,6 +16,10 @@ sees them), silence kept (chatter read as chatter), accuracy, per-intent F1 and 
 matrix. `--model` scores an archive that is already trained instead of training candidates.
 `--show-cv-errors` lists every training line that cross validation reads wrong (text, label,
 read as, confidence), the lines to relabel, clarify or give siblings.
+`--blend-weights` scores pipelines that blend a linear model with DIET
+(`bot.rasa_blend`) at each given weight as well, from the same trainings: the weight plays no
+part in training, so both opinions are recorded at every parse and averaged afterwards, then
+read by the pipeline's own FallbackClassifier and urgent-first rule.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -148,15 +154,69 @@ def train(pipeline: list[dict[str, Any]], nlu: Path, out: Path) -> tuple[Path, f
     return Path(model), time.perf_counter() - started
 
 
-async def parse_all(model: Path, texts: list[str]) -> tuple[list[dict[str, Any]], float]:
-    """Rasa's whole parse of each text (ranking and entities too); and seconds per parse."""
+async def parse_all(
+    model: Path, texts: list[str], opinions: list[Opinions] | None = None
+) -> tuple[list[dict[str, Any]], float]:
+    """Rasa's whole parse of each text (ranking and entities too); and seconds per parse.
+    Given `opinions`, the two distributions the blend averaged for each text go into it."""
     from rasa.core.agent import Agent
 
     agent = Agent.load(str(model))
     await agent.parse_message("你好")
     started = time.perf_counter()
-    parsed = [await agent.parse_message(text) for text in texts]
+    with recording_blends(opinions) if opinions is not None else nullcontext():
+        parsed = [await agent.parse_message(text) for text in texts]
     return parsed, (time.perf_counter() - started) / max(len(texts), 1)
+
+
+Opinions = tuple[dict[str, float], dict[str, float]]
+
+
+@contextmanager
+def recording_blends(into: list[Opinions]) -> Iterator[None]:
+    """Every blend's two opinions (DIET's, the linear model's), in the order of the parses."""
+    from bot import rasa_blend
+
+    blend = rasa_blend.blend
+
+    def recording(before: dict[str, float], own: dict[str, float], weight: float) -> Any:
+        into.append((before, own))
+        return blend(before, own, weight)
+
+    rasa_blend.blend = recording
+    try:
+        yield
+    finally:
+        rasa_blend.blend = blend
+
+
+def reblended(opinions: list[Opinions], weight: float) -> list[tuple[str, float]]:
+    """What the pipeline reads with the blend at `weight`: the average goes through
+    config.yml's own FallbackClassifier and urgent-first rule, as in a parse."""
+    from rasa.nlu.classifiers.fallback_classifier import FallbackClassifier
+    from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+    from rasa.shared.nlu.training_data.message import Message
+
+    from bot.rasa_blend import blend
+    from bot.rasa_urgent import UrgentFirstClassifier
+
+    config = {c["name"]: c for c in _config_pipeline()}
+    fallback = FallbackClassifier(
+        {**FallbackClassifier.get_default_config(), **config["FallbackClassifier"]}
+    )
+    urgent_first = UrgentFirstClassifier(
+        {
+            **UrgentFirstClassifier.get_default_config(),
+            **config[f"{UrgentFirstClassifier.__module__}.{UrgentFirstClassifier.__name__}"],
+        }
+    )
+    messages = []
+    for before, own in opinions:
+        ranking = blend(before, own, weight)
+        messages.append(
+            Message(data={TEXT: "", INTENT: dict(ranking[0]), INTENT_RANKING_KEY: ranking})
+        )
+    return readings([m.data for m in urgent_first.process(fallback.process(messages))])
 
 
 SIGNAL_THRESHOLDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
@@ -228,11 +288,14 @@ def print_misread(name: str, where: str, rows: list[tuple[str, ...]], limit: int
         print(f"  {gold:>9} → {read_as:<12} {confidence}  {text}")
 
 
-def score_model(model: Path, test: Examples, real: Examples | None) -> dict[str, Any]:
-    """Scores on the held-out split and, given one, on a real set; parse time and cold start."""
-    parsed, parse_s = asyncio.run(
-        parse_all(model, [t for t, _ in test] + [t for t, _ in real or []])
-    )
+def score_model(
+    model: Path, test: Examples, real: Examples | None, weights: list[float] | None = None
+) -> dict[str, Any]:
+    """Scores on the held-out split and, given one, on a real set; parse time and cold start;
+    and with `weights`, the split's and the real set's scores at each blend weight."""
+    texts = [t for t, _ in test] + [t for t, _ in real or []]
+    opinions: list[Opinions] = []
+    parsed, parse_s = asyncio.run(parse_all(model, texts, opinions if weights else None))
     predicted = readings(parsed)
     split = score([g for _, g in test], predicted[: len(test)])
     split["misread"] = misread(test, predicted[: len(test)])
@@ -241,24 +304,41 @@ def score_model(model: Path, test: Examples, real: Examples | None) -> dict[str,
         split["real"] = score([g for _, g in real], predicted[len(test) :])
         split["real"]["signals"] = signal_table([g for _, g in real], parsed[len(test) :])
         split["real"]["misread"] = misread(real, predicted[len(test) :])
+    split["by_weight"] = {}
+    for weight in weights if weights and len(opinions) == len(texts) else []:
+        at_weight = reblended(opinions, weight)
+        split["by_weight"][weight] = {
+            "split": score([g for _, g in test], at_weight[: len(test)]),
+            "real": score([g for _, g in real], at_weight[len(test) :]) if real else None,
+        }
     return {**split, "parse_ms": parse_s * 1000, "cold_s": cold_start_s(model)}
 
 
 def run_split(
-    pipeline: list[dict[str, Any]], test: Examples, real: Examples | None
+    pipeline: list[dict[str, Any]],
+    test: Examples,
+    real: Examples | None,
+    weights: list[float] | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         model, train_s = train(pipeline, ROOT / "data" / "nlu", Path(tmp))
-        return {**score_model(model, test, real), "train_s": train_s}
+        return {**score_model(model, test, real, weights), "train_s": train_s}
 
 
-def run_folds(pipeline: list[dict[str, Any]], folds: int) -> dict[str, Any]:
-    """k-fold cross validation over the training data; scores are averaged over folds."""
+MEANS = ("macro_f1", "urgent_recall", "misroute", "fallback", "chatter_to_ticket")
+
+
+def run_folds(
+    pipeline: list[dict[str, Any]], folds: int, weights: list[float] | None = None
+) -> dict[str, Any]:
+    """k-fold cross validation over the training data; scores are averaged over folds. With
+    `weights`, also the means at each blend weight."""
     from rasa.nlu.test import generate_folds
     from rasa.shared.nlu.training_data.loading import load_data
 
     data = load_data(str(ROOT / "data" / "nlu"))
     fold_scores, errors = [], []
+    by_weight: dict[float, list[dict[str, Any]]] = {}
     for train_part, test_part in generate_folds(folds, data):
         with tempfile.TemporaryDirectory() as tmp:
             nlu = Path(tmp) / "nlu.yml"
@@ -266,19 +346,28 @@ def run_folds(pipeline: list[dict[str, Any]], folds: int) -> dict[str, Any]:
             model, _ = train(pipeline, nlu, Path(tmp))
             texts = [m.get("text") for m in test_part.intent_examples]
             gold = [m.get("intent") for m in test_part.intent_examples]
-            parsed, _ = asyncio.run(parse_all(model, texts))
+            opinions: list[Opinions] = []
+            parsed, _ = asyncio.run(parse_all(model, texts, opinions if weights else None))
             predicted = readings(parsed)
         fold_scores.append(score(gold, predicted))
         errors += misread(list(zip(texts, gold, strict=True)), predicted)
-    means = {
-        key: sum(f[key] for f in fold_scores) / len(fold_scores)
-        for key in ("macro_f1", "urgent_recall", "misroute", "fallback", "chatter_to_ticket")
-    }
+        for weight in weights if weights and len(opinions) == len(texts) else []:
+            by_weight.setdefault(weight, []).append(score(gold, reblended(opinions, weight)))
+    means = _means(fold_scores)
     per_intent = {
         intent: sum(f["per_intent"][intent]["f1"] for f in fold_scores) / len(fold_scores)
         for intent in fold_scores[0]["per_intent"]
     }
-    return {**means, "per_intent": per_intent, "misread": sorted(errors, key=lambda e: e[1:3])}
+    return {
+        **means,
+        "per_intent": per_intent,
+        "misread": sorted(errors, key=lambda e: e[1:3]),
+        "by_weight": {weight: _means(scores) for weight, scores in by_weight.items()},
+    }
+
+
+def _means(fold_scores: list[dict[str, Any]]) -> dict[str, float]:
+    return {key: sum(f[key] for f in fold_scores) / len(fold_scores) for key in MEANS}
 
 
 def print_real(rows: list[tuple[str, dict[str, Any], Any]], path: Path, show_errors: int) -> None:
@@ -330,20 +419,26 @@ def main() -> None:
     parser.add_argument("--show-errors", type=int, default=0, help="list N misread real lines")
     parser.add_argument("--show-cv-errors", action="store_true",
                         help="list every training line cross validation misreads")  # fmt: skip
+    parser.add_argument("--blend-weights", nargs="*", type=float, default=[],
+                        help="also score a blending pipeline at these weights")  # fmt: skip
     args = parser.parse_args()
     test = load_examples(ROOT / "data" / "test")
     real = load_labelled_tsv(args.real) if args.real else None
     intents = sorted({g for _, g in test})
-    rows = []
+    rows: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
     if args.model:
-        split = {**score_model(args.model, test, real), "train_s": float("nan")}
+        split = {
+            **score_model(args.model, test, real, args.blend_weights),
+            "train_s": float("nan"),
+        }
         rows.append((args.model.name, split, None))
         args.folds = 0
     for name, pipeline in pipelines(args.epochs).items():
         if args.model or (args.only and name not in args.only):
             continue
-        split = run_split(pipeline, test, real)
-        folds = run_folds(pipeline, args.folds) if args.folds and name not in args.no_cv else None
+        split = run_split(pipeline, test, real, args.blend_weights)
+        cross = args.folds and name not in args.no_cv
+        folds = run_folds(pipeline, args.folds, args.blend_weights) if cross else None
         rows.append((name, split, folds))
         print(f"done {name}: {split['train_s']:.0f} s", file=sys.stderr, flush=True)
 
@@ -394,6 +489,48 @@ def main() -> None:
         for name, _, f in rows if args.show_cv_errors else []:
             if f is not None:
                 print_misread(name, "cross validation", f["misread"], len(f["misread"]))
+    print_weights(rows)
+
+
+def print_weights(rows: list[tuple[str, dict[str, Any], Any]]) -> None:
+    """One line per blend weight: the split and the real set from the one training on all of
+    data/nlu, cross validation from the fold trainings."""
+    lines = [(name, split, folds) for name, split, folds in rows if split["by_weight"]]
+    if not lines:
+        return
+    print("\nBlend weight (DIET's share; the same trainings):\n")
+    print("| pipeline | weight | split macro-F1 | split urgent-R | real heard | real silence kept"
+          " | real accuracy | CV macro-F1 | CV urgent-R | CV chat→ticket |")  # fmt: skip
+    print("|" + "---|" * 10)
+    for name, split, folds in lines:
+        for weight, at in split["by_weight"].items():
+            real = at["real"]
+            cv = (folds or {}).get("by_weight", {}).get(weight)
+            cells = [
+                name,
+                f"{weight:g}",
+                f"{at['split']['macro_f1']:.3f}",
+                f"{at['split']['urgent_recall']:.3f}",
+                *(
+                    (
+                        f"{real['heard']:.3f}",
+                        f"{real['silence_kept']:.3f}",
+                        f"{real['accuracy']:.3f}",
+                    )
+                    if real
+                    else ("–",) * 3
+                ),
+                *(
+                    (
+                        f"{cv['macro_f1']:.3f}",
+                        f"{cv['urgent_recall']:.3f}",
+                        f"{cv['chatter_to_ticket']:.1%}",
+                    )  # fmt: skip
+                    if cv
+                    else ("–",) * 3
+                ),
+            ]
+            print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
