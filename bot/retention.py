@@ -27,7 +27,15 @@ from sqlalchemy.sql.expression import TableClause
 from bot import audit
 from bot.audit import AuditAction
 from bot.core.clock import Clock
-from bot.db.models import MediaFile, Message, Notification, Resident, Ticket, TicketEvent
+from bot.db.models import (
+    ConsoleEvent,
+    MediaFile,
+    Message,
+    Notification,
+    Resident,
+    Ticket,
+    TicketEvent,
+)
 from bot.db.nlu_models import Classification, PossibleRequest
 from bot.handoff.states import OPEN_STATUSES, Status
 
@@ -51,6 +59,7 @@ class Erased:
     review_texts: int = 0
     notifications: int = 0
     tracker_events: int = 0
+    console_events: int = 0
 
     def describe(self) -> str:
         return ", ".join(f"{k} {v}" for k, v in asdict(self).items())
@@ -72,6 +81,8 @@ class Scope:
     tickets: ColumnElement[bool]
     possible: ColumnElement[bool]
     tracker: Callable[[TableClause], ColumnElement[bool]]
+    # Events kept for reconnecting consoles (`bot.handoff.journal`): a few minutes' worth.
+    journal: ColumnElement[bool]
 
 
 def _open_conversation(conversation_id: ColumnElement[str]) -> ColumnElement[bool]:
@@ -134,6 +145,7 @@ async def _erase(session: AsyncSession, scope: Scope) -> Erased:
         .where(scope.possible, PossibleRequest.text != "")
         .values(text="", entities={}),
     )
+    erased.console_events = await _count(session, delete(ConsoleEvent).where(scope.journal))
     if await _has_tracker_table(session):
         erased.tracker_events = await _count(
             session, delete(TRACKER_EVENTS).where(scope.tracker(TRACKER_EVENTS))
@@ -167,6 +179,9 @@ def expired_scope(cutoff: datetime) -> Scope:
             not_(_open_conversation(PossibleRequest.conversation_id)),
         ),
         tracker=idle_trackers,
+        # The journal keeps minutes, pruned as events come; on a quiet service that can be
+        # never, so past the retention time every row goes, whoever's words it carries.
+        journal=ConsoleEvent.created_at < cutoff,
     )
 
 
@@ -315,6 +330,7 @@ async def erase(session: AsyncSession, resident: Resident) -> Erased:
             tickets=Ticket.resident_id == resident.id,
             possible=PossibleRequest.resident_id == resident.id,
             tracker=lambda events: events.c.sender_id.in_(conversations),
+            journal=ConsoleEvent.resident_id == resident.id,
         ),
     )
     resident.name = ERASED_NAME

@@ -7,12 +7,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 
 from bot.cli import privacy
 from bot.cli_common import CommandError
 from bot.core.clock import FakeClock
-from bot.db.models import AuditEntry, Message, Resident, Ticket
+from bot.db.models import AuditEntry, ConsoleEvent, Message, Resident, Ticket
 from bot.db.nlu_models import Classification
 from bot.retention import RetentionJob
 from bot.typedefs import sessions_key
@@ -61,9 +61,28 @@ async def _words_held(service: Service, conversation_id: str) -> list[str]:
             select(Ticket.text).where(Ticket.conversation_id == conversation_id)
         )
         texts += [t for t in tickets.all() if t]
-        classified = await session.scalars(select(Classification.text))
+        classified = await session.scalars(
+            select(Classification.text).where(
+                or_(
+                    Classification.message_id.in_(
+                        select(Message.id).where(Message.conversation_id == conversation_id)
+                    ),
+                    Classification.ticket_id.in_(
+                        select(Ticket.id).where(Ticket.conversation_id == conversation_id)
+                    ),
+                )
+            )
+        )
         texts += [t for t in classified.all() if t]
-    return texts
+    return texts + await _journal_mentions(service, "厨房水管漏水")
+
+
+async def _journal_mentions(service: Service, words: str) -> list[str]:
+    """Events kept for reconnecting consoles that carry these words."""
+    async with service.client.app[sessions_key]() as session:
+        events = (await session.scalars(select(ConsoleEvent.event))).all()
+    dumped = [json.dumps(event, ensure_ascii=False) for event in events]
+    return [event for event in dumped if words in event]
 
 
 async def _tracker_events(service: Service, conversation_id: str) -> int:
@@ -81,11 +100,13 @@ async def test_words_of_a_long_ended_conversation_are_erased_statistics_stay(
     job = RetentionJob(timed.client.app[sessions_key], clock, timed.settings.retention_days)
     assert (await job.run_once()).messages == 0  # too recent
     assert await _tracker_events(timed, conversation) > 0
+    assert await _journal_mentions(timed, "厨房水管漏水")
 
     clock.advance(days=timed.settings.retention_days + 1)
     erased = await job.run_once()
 
     assert erased.messages >= 3 and erased.tickets == 1 and erased.tracker_events > 0
+    assert erased.console_events > 0
     assert await _words_held(timed, conversation) == []
     assert await _tracker_events(timed, conversation) == 0
     async with timed.client.app[sessions_key]() as session:
@@ -122,6 +143,12 @@ async def test_export_holds_everything_and_erase_leaves_statistics(
     timed: Service, clock: FakeClock
 ) -> None:
     ticket_id, conversation = await _closed_request(timed)
+    neighbour = await timed.resident("李大爷")
+    await neighbour.say("楼道灯坏了好几天了，晚上看不见")
+    await neighbour.hear("bot")
+    await timed.settle()
+    # Within minutes of the request, consoles that reconnect could still be sent its words.
+    assert await _journal_mentions(timed, "厨房水管漏水")
     exported = json.loads(await privacy(timed.settings, "export", f"ticket:{ticket_id}"))
     assert exported["resident"]["name"] == "张阿姨"
     assert LEAK in [m["text"] for m in exported["messages"]]
@@ -131,6 +158,7 @@ async def test_export_holds_everything_and_erase_leaves_statistics(
     assert "erased" in said
     assert await _words_held(timed, conversation) == []
     assert await _tracker_events(timed, conversation) == 0
+    assert await _journal_mentions(timed, "楼道灯坏了"), "only her words go"
     async with timed.client.app[sessions_key]() as session:
         resident = await session.scalar(select(Resident).join(Ticket).where(Ticket.id == ticket_id))
         assert (resident.name, resident.phone) == ("已删除", None)

@@ -371,6 +371,9 @@ class ConsoleEvent(Base):
     # `bot.handoff.push.Audience` as JSON; the event as the consoles got it, without its id.
     audience = Column(JSON, nullable=False)
     event = Column(JSON, nullable=False)
+    # Whose words the event carries, so that erasing a resident reaches it (`bot.retention`).
+    # No foreign key: the row outlives nothing, and residents are anonymised, never deleted.
+    resident_id = Column(Integer, index=True)
 
 
 class Notification(Base):

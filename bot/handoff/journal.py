@@ -39,13 +39,17 @@ class Journal:
         self._clock = clock
         self._keep = keep
 
-    async def append(self, event: dict[str, Any], audience: dict[str, Any]) -> int:
-        """Store the event for its audience; its id."""
+    async def append(
+        self, event: dict[str, Any], audience: dict[str, Any], resident_id: int | None
+    ) -> int:
+        """Store the event for its audience, with the resident whose words it carries; its id."""
         now = self._clock.now()
         # A row, not an ORM object: one for every console event, on every request's path.
         async with self._sessions() as session, session.begin():
             inserted = await session.execute(
-                insert(ConsoleEvent).values(created_at=now, audience=audience, event=event)
+                insert(ConsoleEvent).values(
+                    created_at=now, audience=audience, event=event, resident_id=resident_id
+                )
             )
             event_id = int(inserted.inserted_primary_key[0])
             if event_id % PRUNE_EVERY == 0:

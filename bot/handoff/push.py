@@ -101,10 +101,11 @@ class MemberHub(SocketRegistry[Actor]):
         if message is not None:
             event["message"] = console_message(message)
         if members:
-            await self._fan_out(event, Audience(member_ids=tuple(sorted(members))))
+            audience = Audience(member_ids=tuple(sorted(members)))
+            await self._fan_out(event, audience, ticket.resident_id)
             return
         visible = (Visibility.of(ticket),) + ((before,) if before is not None else ())
-        await self._fan_out(event, Audience(visible=visible))
+        await self._fan_out(event, Audience(visible=visible), ticket.resident_id)
 
     async def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
         """Something only the person answering for the ticket needs (e.g. a phone to call);
@@ -113,14 +114,15 @@ class MemberHub(SocketRegistry[Actor]):
         audience = Audience(
             visible=(Visibility.of(ticket),), holder_only=True, holder_id=ticket.assignee_id
         )
-        await self._fan_out(event, audience)
+        await self._fan_out(event, audience, ticket.resident_id)
 
     async def ask(self, possible: PossibleRequest, member_ids: Collection[int]) -> None:
         """A message that may be a request, to the members asked to decide on it."""
         if not member_ids:
             return
         event = {"type": "possible_request.created", "possible_request": possible_payload(possible)}
-        await self._fan_out(event, Audience(member_ids=tuple(sorted(member_ids))))
+        audience = Audience(member_ids=tuple(sorted(member_ids)))
+        await self._fan_out(event, audience, possible.resident_id)
 
     async def decided(self, possible: PossibleRequest) -> None:
         """Someone decided: every console that could show the card learns it is done."""
@@ -128,22 +130,29 @@ class MemberHub(SocketRegistry[Actor]):
         await self._fan_out(
             event,
             Audience(grid_id=possible.grid_id, community_id=possible.community_id, by_grid=True),
+            possible.resident_id,
         )
 
-    async def _fan_out(self, event: dict[str, Any], audience: Audience) -> None:
-        event = await self._numbered(event, audience)
+    async def _fan_out(
+        self, event: dict[str, Any], audience: Audience, resident_id: int | None
+    ) -> None:
+        """`resident_id`: whose words the event carries (the journal keeps them a while)."""
+        event = await self._numbered(event, audience, resident_id)
         if self._bus is None:
             await self._send_here(event, audience)
         else:
             await self._bus.publish(TOPIC, {"event": event, "audience": audience.to_json()})
 
-    async def _numbered(self, event: dict[str, Any], audience: Audience) -> dict[str, Any]:
+    async def _numbered(
+        self, event: dict[str, Any], audience: Audience, resident_id: int | None
+    ) -> dict[str, Any]:
         """The event with its journal id; without one when the journal cannot be written (it
         still goes out live, only a reconnecting console cannot get it again)."""
         if self._journal is None:
             return event
         try:
-            return {**event, "id": await self._journal.append(event, audience.to_json())}
+            event_id = await self._journal.append(event, audience.to_json(), resident_id)
+            return {**event, "id": event_id}
         except (SQLAlchemyError, OSError):
             logger.warning("console event %s not journaled; sent live only", event["type"])
             return event
