@@ -71,6 +71,8 @@ async def test_a_doubtful_emergency_asks_the_grid_first_who_says_urgent_or_not(
     await expect(banner).to_have_attribute("data-ringing", "1")
     # The secretary lists it and is not woken for it.
     await expect(secretary.card("摔倒了起不来")).to_contain_text("可能紧急")
+    # Not also 紧急: that is what the grid is asked.
+    await expect(secretary.card("摔倒了起不来").locator(".cat-urgent")).to_have_count(0)
     await expect(secretary.urgent_banner).to_be_hidden()
     await banner.get_by_role("link", name="马上查看").click()
     unsure = member.page.locator("#unsure-box")
@@ -83,6 +85,7 @@ async def test_a_doubtful_emergency_asks_the_grid_first_who_says_urgent_or_not(
     await expect(secretary.urgent_banner).to_contain_text("紧急求助，还没人认领！3号楼 · 王奶奶")
     await expect(secretary.urgent_banner).to_have_attribute("data-ringing", "1")
     await expect(secretary.card("摔倒了起不来")).not_to_contain_text("可能紧急")
+    await expect(secretary.card("摔倒了起不来").locator(".cat-urgent")).to_have_text("紧急")
     await shot(secretary.page, "console-urgent-confirmed")
 
     await site.doubtful_request("赵大爷", SMELL)

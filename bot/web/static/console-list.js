@@ -131,9 +131,10 @@ const ratingTag = (rating, short) => tag((short ? '' : '居民评价：') + rati
 
 function statusTags(t) {
   const top = el('div', 'card-top');
-  top.append(tag(t.category_label, 'cat-' + t.category), tag(t.status_label, 'st-' + t.status));
+  // Whether it is an emergency is the very question: 可能紧急 stands in for 紧急 until answered.
+  const category = isUnsure(t) ? tag('可能紧急', 'tag-unsure') : tag(t.category_label, 'cat-' + t.category);
+  top.append(category, tag(t.status_label, 'st-' + t.status));
   if (t.broadcast && UNCLAIMED.includes(t.status)) top.append(tag('全支部可认领', 'tag-broadcast'));
-  if (isUnsure(t)) top.append(tag('可能紧急', 'tag-unsure'));
   return top;
 }
 
