@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.handoff.texts import read_rating
+from bot.core.clock import FakeClock
+from bot.handoff.texts import RATING_TOO_LATE, read_rating
+from bot.typedefs import timers_key
 from tests.helpers import Chat, Service, request_reaches
 
 LEAK = "我家厨房水管漏水了，3号楼2单元501"
@@ -37,12 +39,34 @@ async def test_the_question_offers_three_answers_and_a_tapped_one_rates(service:
 
     assert (await resident.hear("bot"))["text"] == "谢谢您告诉我们！"
     assert await rating_of(service, wang) == "一般"
-    # Back later, the question is in the history with its answers; the page shows them only
-    # while nothing of the resident's own follows it.
+    # Back later, the question is in the history, answered: without its buttons.
     again = await service.resident("张阿姨", cookie=resident.cookie)
-    asked = [m for m in again.history if m["choices"]]
-    assert [m["id"] for m in asked] == [question["id"]]
+    assert question["id"] in [m["id"] for m in again.history]
+    assert [m for m in again.history if m["choices"]] == []
     assert again.history[-2]["own"] and again.history[-2]["text"] == "一般"
+
+
+async def test_an_unanswered_question_keeps_its_answers_until_it_expires(
+    timed: Service, clock: FakeClock
+) -> None:
+    resident = await timed.resident("张阿姨")
+    wang, question = await resolved(timed, resident, LEAK)
+    # The page reloaded the same evening: still asked.
+    again = await timed.resident("张阿姨", cookie=resident.cookie)
+    assert [m["id"] for m in again.history if m["choices"]] == [question["id"]]
+
+    clock.advance(hours=25)
+    await timed.client.app[timers_key].run_due()
+    later = await timed.resident("张阿姨", cookie=resident.cookie)
+    assert [m for m in later.history if m["choices"]] == []
+
+    # A page left open still has the buttons: a tap is thanked, and counts for nothing.
+    await again.say("满意")
+    assert (await again.hear("bot"))["text"] == RATING_TOO_LATE
+    status, body = await timed.api("GET", "/api/tickets?status=closed", wang)
+    assert status == 200
+    [ticket] = body["tickets"]
+    assert ticket["rating"] is None
 
 
 async def test_in_a_room_only_the_resident_asked_gets_the_answers(service: Service) -> None:

@@ -38,6 +38,12 @@ class Aftercare:
             if ticket.status == Status.RESOLVED and rating is not None:
                 await self._rate(change, ticket, rating, stored)
                 return True
+            if rating is not None and self._survey_expired(change, ticket):
+                # A tap on the question's button after it closed unrated: the answer cannot
+                # count any more, but it is not met with silence either.
+                await change.attach(stored.message_id, ticket.id)
+                change.tell_resident(ticket, texts.RATING_TOO_LATE)
+                return True
             in_time = change.now - ticket.resolved_at <= change.timeouts.reopen
             if in_time and not_fixed:
                 await self._reopen(
@@ -45,6 +51,15 @@ class Aftercare:
                 )
                 return True
         return False
+
+    @staticmethod
+    def _survey_expired(change: Change, ticket: Ticket) -> bool:
+        """Closed without a rating, and recently enough that an answer means that question."""
+        return (
+            ticket.status == Status.CLOSED
+            and ticket.rating is None
+            and change.now - ticket.resolved_at <= change.timeouts.reopen
+        )
 
     async def expire_surveys(self) -> int:
         """Resolved tickets whose resident did not rate them in time: closed, never nagged."""
@@ -61,6 +76,16 @@ class Aftercare:
                 ticket.closed_at = change.now
                 ticket.survey_deadline = None
         return len(tickets)
+
+    async def survey_open(self, conversation_id: str) -> bool:
+        """Whether the conversation's resident is being asked to rate a request now."""
+        async with self._ledger.sessions() as session:
+            asked = await session.scalar(
+                select(Ticket.id)
+                .where(Ticket.conversation_id == conversation_id, Ticket.status == Status.RESOLVED)
+                .limit(1)
+            )
+        return asked is not None
 
     async def _latest_if_resolved(self, conversation_id: str) -> int | None:
         """The conversation's latest ticket if it has been resolved: two columns tell, without

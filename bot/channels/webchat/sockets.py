@@ -30,13 +30,17 @@ def chat_key(chat: ChatRef) -> tuple[str, str]:
     return (chat.chat_type, chat.chat_id)
 
 
-def resident_view(message: ChatMessage, viewer: ChatRef) -> dict[str, Any]:
+def resident_view(
+    message: ChatMessage, viewer: ChatRef, survey_open: bool = True
+) -> dict[str, Any]:
+    """`survey_open`: whether the viewer is still asked to rate (a history's old question,
+    answered or expired, loses its buttons; a question just sent has them)."""
     shown = message.to_json()
     del shown["user_id"]
     viewers_own = message.user_id == viewer.user_id
     shown["own"] = message.sender_kind == "resident" and viewers_own
     shown["verified"] = message.sender_kind in VERIFIED_SENDERS
-    asks_viewer = message.kind == "rating" and viewers_own
+    asks_viewer = message.kind == "rating" and viewers_own and survey_open
     shown["choices"] = list(RATING_CHOICES) if asks_viewer else []
     if viewer.chat_type == "group":
         shown["text"] = mask_text(message.text)

@@ -32,6 +32,7 @@ from bot.typedefs import (
     resident_cookies_key,
     sessions_key,
     settings_key,
+    tickets_key,
     upload_throttle_key,
     webchat_sockets_key,
 )
@@ -125,7 +126,8 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
     try:
         async with request.app[sessions_key]() as session:
             history = await chat_history(session, chat)
-        shown = [resident_view(m, chat) for m in history]
+        asked = await request.app[tickets_key].aftercare.survey_open(chat.conversation_id)
+        shown = [resident_view(m, chat, asked) for m in history]
         await ws.send_json({"type": "history", "messages": shown})
         async for frame in ws:
             if frame.type == WSMsgType.TEXT:
