@@ -79,7 +79,7 @@ class BatchedSQLTrackerStore(SQLTrackerStore):
             self._read.clear()
         # One row per event: the rows are Rasa's own events, each of which it reads back.
         self._read[sender_id] = (
-            (weakref.ref(tracker), len(tracker.events)) if tracker else (None, 0)
+            (weakref.ref(tracker), len(tracker.events)) if tracker is not None else (None, 0)
         )
         return tracker
 

@@ -6,6 +6,7 @@ expires, and nobody nags).
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.engine import Row
 
 from bot.conversation.messages import message_by_id
 from bot.core.chat import StoredInbound
@@ -38,28 +39,20 @@ class Aftercare:
             if ticket.status == Status.RESOLVED and rating is not None:
                 await self._rate(change, ticket, rating, stored)
                 return True
-            if rating is not None and self._survey_expired(change, ticket):
-                # A tap on the question's button after it closed unrated: the answer cannot
+            in_time = change.now - ticket.resolved_at <= change.timeouts.reopen
+            unrated = ticket.status == Status.CLOSED and ticket.rating is None
+            if rating is not None and in_time and unrated:
+                # A tap on the question's button after the survey expired: the answer cannot
                 # count any more, but it is not met with silence either.
                 await change.attach(stored.message_id, ticket.id)
                 change.tell_resident(ticket, texts.RATING_TOO_LATE)
                 return True
-            in_time = change.now - ticket.resolved_at <= change.timeouts.reopen
             if in_time and not_fixed:
                 await self._reopen(
                     change, ticket, stored, to_secretary=False, reason="居民说还没好"
                 )
                 return True
         return False
-
-    @staticmethod
-    def _survey_expired(change: Change, ticket: Ticket) -> bool:
-        """Closed without a rating, and recently enough that an answer means that question."""
-        return (
-            ticket.status == Status.CLOSED
-            and ticket.rating is None
-            and change.now - ticket.resolved_at <= change.timeouts.reopen
-        )
 
     async def expire_surveys(self) -> int:
         """Resolved tickets whose resident did not rate them in time: closed, never nagged."""
@@ -78,28 +71,27 @@ class Aftercare:
         return len(tickets)
 
     async def survey_open(self, conversation_id: str) -> bool:
-        """Whether the conversation's resident is being asked to rate a request now."""
-        async with self._ledger.sessions() as session:
-            asked = await session.scalar(
-                select(Ticket.id)
-                .where(Ticket.conversation_id == conversation_id, Ticket.status == Status.RESOLVED)
-                .limit(1)
-            )
-        return asked is not None
+        """Whether the conversation's resident is being asked to rate a request now: its
+        latest ticket, the one an answer rates, waits for a rating."""
+        latest = await self._latest(conversation_id)
+        return latest is not None and latest.status == Status.RESOLVED
 
     async def _latest_if_resolved(self, conversation_id: str) -> int | None:
-        """The conversation's latest ticket if it has been resolved: two columns tell, without
-        loading a ticket and everything it brings along."""
+        latest = await self._latest(conversation_id)
+        return None if latest is None or latest.resolved_at is None else latest.id
+
+    async def _latest(self, conversation_id: str) -> Row | None:
+        """The conversation's latest ticket's id, status and resolve time: three columns tell,
+        without loading a ticket and everything it brings along."""
         async with self._ledger.sessions() as session:
-            latest = (
+            return (
                 await session.execute(
-                    select(Ticket.id, Ticket.resolved_at)
+                    select(Ticket.id, Ticket.status, Ticket.resolved_at)
                     .where(Ticket.conversation_id == conversation_id)
                     .order_by(Ticket.id.desc())
                     .limit(1)
                 )
             ).first()
-        return None if latest is None or latest.resolved_at is None else latest.id
 
     async def _rate(
         self, change: Change, ticket: Ticket, rating: str, stored: StoredInbound
