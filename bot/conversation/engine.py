@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from bot.conversation.rasa_patches import speed_up_action_validation
 from bot.core.categories import REQUEST_INTENTS
 from bot.core.chat import ChatMessage
-from bot.core.handoff import ENTITY_NAMES
+from bot.core.handoff import ENTITY_NAMES, HandoffResult
 
 logger = logging.getLogger(__name__)
 
@@ -211,8 +211,13 @@ class RasaEngine:
         )
         request_intent, request_confidence = best_request(parsed)
         # What `action_handoff` said it opened, and the line it stored with the ticket.
-        handoff: dict[str, Any] = next(
-            (m["custom"] for m in output.messages if "ticket_id" in (m.get("custom") or {})), {}
+        handoff = next(
+            (
+                HandoffResult(int(c["ticket_id"]), c["told"], c.get("line"))
+                for m in output.messages
+                if "ticket_id" in (c := m.get("custom") or {})
+            ),
+            None,
         )
         return Turn(
             replies=[m["text"] for m in output.messages if m.get("text")],
@@ -222,6 +227,6 @@ class RasaEngine:
             request_intent=request_intent,
             request_confidence=request_confidence,
             entities=first_entities(parsed, ENTITY_NAMES),
-            ticket_id=int(handoff["ticket_id"]) if handoff else None,
-            line=ChatMessage.from_json(handoff["line"]) if handoff.get("line") else None,
+            ticket_id=handoff.ticket_id if handoff else None,
+            line=handoff.stored_line() if handoff else None,
         )
