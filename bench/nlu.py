@@ -219,6 +219,16 @@ def reblended(opinions: list[Opinions], weight: float) -> list[tuple[str, float]
     return readings([m.data for m in urgent_first.process(fallback.process(messages))])
 
 
+def at_weights(
+    opinions: list[Opinions], parses: int, weights: list[float] | None
+) -> dict[float, list[tuple[str, float]]]:
+    """Each weight's readings of the parses; none for a pipeline that does not blend (it
+    recorded no opinions)."""
+    if not weights or len(opinions) != parses:
+        return {}
+    return {weight: reblended(opinions, weight) for weight in weights}
+
+
 SIGNAL_THRESHOLDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
 
 
@@ -305,8 +315,7 @@ def score_model(
         split["real"]["signals"] = signal_table([g for _, g in real], parsed[len(test) :])
         split["real"]["misread"] = misread(real, predicted[len(test) :])
     split["by_weight"] = {}
-    for weight in weights if weights and len(opinions) == len(texts) else []:
-        at_weight = reblended(opinions, weight)
+    for weight, at_weight in at_weights(opinions, len(texts), weights).items():
         split["by_weight"][weight] = {
             "split": score([g for _, g in test], at_weight[: len(test)]),
             "real": score([g for _, g in real], at_weight[len(test) :]) if real else None,
@@ -351,8 +360,8 @@ def run_folds(
             predicted = readings(parsed)
         fold_scores.append(score(gold, predicted))
         errors += misread(list(zip(texts, gold, strict=True)), predicted)
-        for weight in weights if weights and len(opinions) == len(texts) else []:
-            by_weight.setdefault(weight, []).append(score(gold, reblended(opinions, weight)))
+        for weight, at_weight in at_weights(opinions, len(texts), weights).items():
+            by_weight.setdefault(weight, []).append(score(gold, at_weight))
     means = _means(fold_scores)
     per_intent = {
         intent: sum(f["per_intent"][intent]["f1"] for f in fold_scores) / len(fold_scores)
