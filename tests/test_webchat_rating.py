@@ -63,10 +63,7 @@ async def test_an_unanswered_question_keeps_its_answers_until_it_expires(
     # A page left open still has the buttons: a tap is thanked, and counts for nothing.
     await again.say("满意")
     assert (await again.hear("bot"))["text"] == RATING_TOO_LATE
-    status, body = await timed.api("GET", "/api/tickets?status=closed", wang)
-    assert status == 200
-    [ticket] = body["tickets"]
-    assert ticket["rating"] is None
+    assert await rating_of(timed, wang) is None
 
 
 async def test_in_a_room_only_the_resident_asked_gets_the_answers(service: Service) -> None:
