@@ -13,6 +13,7 @@ from tests.browser.pages import (
     PHONE,
     REPLY,
     RESIDENT_TEXT_PX,
+    SCREENSHOTS,
     Locator,
     Page,
     Site,
@@ -75,3 +76,29 @@ async def test_everything_a_resident_reads_is_at_least_18px_on_a_phone(site: Sit
     await resident.back_to_list()
 
     assert chat + await text_smaller_than(resident.page, RESIDENT_TEXT_PX) == []
+
+
+# Whether a tap at the middle of an element reaches it, or something drawn over it.
+_REACHABLE = """el => {
+  const r = el.getBoundingClientRect();
+  return el.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2));
+}"""
+
+
+async def test_a_done_line_leaves_the_back_button_free_on_a_phone(site: Site) -> None:
+    member = await site.console("王建国", PHONE)
+    resident = await site.resident("张阿姨")
+    await resident.say(LEAK)
+    await member.open_ticket(LEAK)
+
+    await member.claim()
+    await member.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    await expect(member.ok_note).to_be_visible()
+
+    back = member.page.locator("#back")
+    assert await member.page.evaluate("window.scrollY") > 0, "the ticket fits the screen"
+    await member.page.screenshot(path=SCREENSHOTS / "console-claimed-scrolled-360.png")
+    assert await back.evaluate(_REACHABLE), "the done line covers the back button"
+    assert await member.ok_note.evaluate(_REACHABLE), "the top bar covers the done line"
+    await back.click()
+    await expect(member.page.locator("#view-list")).to_be_visible()
