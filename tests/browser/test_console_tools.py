@@ -41,6 +41,8 @@ async def test_a_neighbours_report_joins_the_first_one_picked_from_a_list(site: 
     await expect(choices).to_have_count(1)
     await expect(choices).to_contain_text("厨房水管漏水了")
     await expect(choices).to_contain_text("张阿姨")
+    # Offered to him and not claimed yet: said as the ticket list says it.
+    await expect(choices).to_contain_text("分派给：我（还没认领）")
     await shot(member.page, "console-merge")
     await choices.filter(has_text="厨房水管漏水了").click()
     await member.page.get_by_role("button", name="确认是同一件事").click()

@@ -200,6 +200,6 @@ document.addEventListener('visibilitychange', () => {
 });
 
 export {
-  countdown, isDone, isMine, isOpen, isSecretary, isUnsure, nobodyText, ratingTag, refreshList,
+  assigneeText, countdown, isDone, isMine, isOpen, isSecretary, isUnsure, nobodyText, ratingTag, refreshList,
   renderList, ringsWhenNew, scheduleRefresh, statusTags, tag
 };

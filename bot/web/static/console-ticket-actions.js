@@ -3,7 +3,7 @@
 
 import { $, beijingNowLocal, el, excerpt, showOk, state, timeAgo } from './console-core.js';
 import { clearUrgent } from './console-alerts.js';
-import { tag } from './console-list.js';
+import { assigneeText, tag } from './console-list.js';
 import { api } from './console-session.js';
 import { act, renderTicket } from './console-ticket.js';
 
@@ -177,8 +177,7 @@ function mergeOption(other, t) {
   head.append(el('span', 'member-name', '工单 #' + other.id), tag(other.category_label, 'cat-' + other.category));
   if (other.grid === t.grid && other.category === t.category) head.append(tag('同网格同类', 'tag-plain'));
   const who = [(other.resident || {}).name, other.grid, timeAgo(other.created_at)].filter(Boolean).join(' · ');
-  const holder = other.assignee ? '办理人：' + other.assignee.name : '';
-  return pickOption('merge-into', other.id, head, [excerpt(other.text, 40), who, holder]);
+  return pickOption('merge-into', other.id, head, [excerpt(other.text, 40), who, assigneeText(other)]);
 }
 
 $('merge-open').addEventListener('click', () => openPicker('merge', $('merge-tickets'),
