@@ -72,6 +72,22 @@ async def test_a_request_is_offered_claimed_answered_resolved_and_rated(tickets:
     assert resolved.survey_deadline is not None
 
 
+async def test_a_request_resolved_after_a_phone_call_counts_as_answered_then(
+    tickets: Desk,
+) -> None:
+    opened = await tickets.asks(LEAK)
+    wang = await tickets.actor("王建国")
+    await tickets.service.holding.claim(wang, opened.ticket_id)
+    tickets.clock.advance(minutes=25)
+
+    # He phoned and went round; no line typed in the chat before the resolution.
+    await tickets.service.holding.resolve(wang, opened.ticket_id, "电话联系后上门换了阀门")
+
+    resolved = await tickets.ticket(opened.ticket_id)
+    assert resolved.first_response_at == tickets.clock.now()
+    assert resolved.first_response_at - resolved.created_at == timedelta(minutes=25)
+
+
 async def test_a_refused_change_writes_nothing_and_tells_nobody(tickets: Desk) -> None:
     opened = await tickets.asks(LEAK)
     wang, li = await tickets.actor("王建国"), await tickets.actor("李秀英")

@@ -71,10 +71,7 @@ class Holding:
                 raise NotAllowed("only the ticket's holder replies")
             if ticket.status != Status.CLAIMED:
                 await self._claim_with_reports(change, ticket, actor, replying=True)
-            if ticket.first_response_at is None:
-                ticket.first_response_at = change.now
-                waited = (change.now - ticket.created_at).total_seconds()
-                change.observe("first_response", ticket.category, waited)
+            self._answered(change, ticket)
             ticket.updated_at = change.now
             reports = await reports_of(change.session, ticket) if to_all else []
             chat = ticket.chat
@@ -141,6 +138,10 @@ class Holding:
             if visit is not None:
                 ticket.visit_at, ticket.visit_outcome = visit.at, visit.outcome
             holder = ticket.assignee.name if ticket.assignee else actor.name
+            # A member who phoned or called round and resolves without typing a reply has
+            # answered too: the resident hears from them now, with the note. (A neighbour's
+            # report is counted on its incident.)
+            self._answered(change, ticket)
             reports = [
                 r for r in await reports_of(change.session, ticket) if r.status in OPEN_STATUSES
             ]
@@ -203,6 +204,14 @@ class Holding:
         return phone
 
     # ---------- internals ----------
+
+    @staticmethod
+    def _answered(change: Change, ticket: Ticket) -> None:
+        """A person has answered the resident: the first time, how long they waited."""
+        if ticket.first_response_at is None:
+            ticket.first_response_at = change.now
+            waited = (change.now - ticket.created_at).total_seconds()
+            change.observe("first_response", ticket.category, waited)
 
     def _close_request(self, change: Change, ticket: Ticket, actor: Actor, note: str) -> None:
         change.transition(ticket, "resolve", actor, note)

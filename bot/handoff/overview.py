@@ -7,9 +7,11 @@ registrations. The district reads every community, or one at a time; a secretary
 How each figure is taken (docs/overview.md says the same for its readers):
 
 - A period is the last `days` days up to now; its requests are the tickets opened in it.
-- First human reply: from the ticket's opening to a member's first reply (`first_response_at`),
-  median and 90th percentile (nearest rank) over the period's requests that got one. A report
-  merged into a neighbour's incident is answered on the incident, so it is left out here.
+- First human reply: from the ticket's opening to a member's first reply, or to its resolution
+  when the member phoned or called round and resolved it without a typed reply
+  (`first_response_at`), median and 90th percentile (nearest rank) over the period's requests
+  that got one. A report merged into a neighbour's incident is answered on the incident, so
+  it is left out here.
 - Resolved within 24 h / 72 h: of the period's requests at least that old (a request from an
   hour ago has not had its day yet), the share resolved that soon and not reopened since.
 - Satisfaction: the residents' ratings of the period's requests.
