@@ -200,6 +200,6 @@ document.addEventListener('visibilitychange', () => {
 });
 
 export {
-  assigneeText, countdown, isDone, isMine, isOpen, isSecretary, isUnsure, nobodyText, ratingTag, refreshList,
-  renderList, ringsWhenNew, scheduleRefresh, statusTags, tag
+  assigneeText, countdown, isDone, isMine, isOpen, isSecretary, isUnsure, nobodyText, ratingTag,
+  refreshList, renderList, ringsWhenNew, scheduleRefresh, statusTags, tag
 };

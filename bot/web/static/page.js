@@ -1,4 +1,4 @@
-// What the console and the operators' pages share: DOM helpers, the two banners, Beijing time,
+// What the console and the operators' pages share: DOM helpers, the banners, Beijing time,
 // and the login form. Loaded before each page's own script.
 'use strict';
 
@@ -32,6 +32,18 @@ window.Page = (function () {
     if (text) okTimer = setTimeout(() => { $('ok-banner').hidden = true; }, 5000);
   }
 
+  // The banners (done, error, urgent, connection) stack in one strip pinned to the top, and the
+  // top bar is pinned right below it, so a banner never covers the bar's back button. The strip's
+  // height changes as banners come and go.
+  function pinBelowBanners() {
+    const strip = document.querySelector('.banners');
+    if (!strip) return;
+    new ResizeObserver(() => {
+      document.documentElement.style.setProperty('--banners-height', strip.offsetHeight + 'px');
+    }).observe(strip);
+  }
+  pinBelowBanners();
+
   const timeFmt = new Intl.DateTimeFormat('zh-CN', {
     timeZone: 'Asia/Shanghai', month: 'numeric', day: 'numeric',
     hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
@@ -59,7 +71,6 @@ window.Page = (function () {
     }
   }
 
-  // The login form: checks the fields, logs in with `api`, keeps the token, then `onLogin(data)`.
   // A call to the server with the login token. A 401 on anything but the login itself means
   // the login has ended: `onExpired` hears of it with the token the call was made with.
   async function send(method, path, body, token, onExpired) {
@@ -75,6 +86,7 @@ window.Page = (function () {
     return resp;
   }
 
+  // The login form: checks the fields, logs in with `api`, keeps the token, then `onLogin(data)`.
   function bindLogin(api, tokenKey, onLogin, onFailure) {
     $('login-form').addEventListener('submit', async (e) => {
       e.preventDefault();
