@@ -53,8 +53,16 @@ async def test_an_urgent_request_rings_and_notifies_until_the_member_stops_it_or
     await member.notification_shown(neighbour)
     await site.handle(token, second["id"], claim={})
     await expect(banner).to_have_attribute("data-ringing", "0")
-    await expect(banner).to_be_hidden()
     await member.notification_shown(neighbour, shown=False)
+
+    # 李大爷 still waits for anyone: the banner turns back to him, without ringing again.
+    await expect(banner).to_contain_text("紧急求助，还没人认领！3号楼 · 李大爷：" + FALL)
+    await expect(banner).not_to_contain_text("王奶奶")
+    await shot(member.page, "console-urgent-older-still-waiting")
+    await banner.get_by_role("link", name="马上查看").click()
+    await expect(banner).to_be_hidden()
+    await member.claim()
+    await expect(banner).to_be_hidden()
 
 
 async def test_a_doubtful_emergency_asks_the_grid_first_who_says_urgent_or_not(

@@ -161,23 +161,48 @@ function announceUrgent(t, again) {
   if (!UNCLAIMED.includes(t.status)) return;
   if (state.alertedIds.has(t.id) && !again) return;
   state.alertedIds.add(t.id);
-  if (state.currentId === t.id && !views.ticket.hidden) return;  // already looking at it
-  state.urgent = t;
+  if (onScreen(t.id)) return;  // already looking at it
   const heading = t.possibly_urgent ? '可能紧急，请看一眼！' : (again ? '紧急求助，还没人认领！' : '紧急求助！');
-  $('urgent-text').textContent = heading + urgentText(t);
-  $('urgent-open').href = '#t=' + t.id;
-  $('urgent-banner').classList.toggle('is-unsure', !!t.possibly_urgent);
-  $('urgent-banner').hidden = false;
-  clearInterval(state.flashTimer);
-  state.flashTimer = setInterval(() => {
-    state.flashOn = !state.flashOn;
-    document.title = state.flashOn ? '【紧急求助】' + state.titleText : state.titleText;
-  }, 1000);
+  showUrgent(t, heading);
   startRinging();
   notify(t, heading, urgentText(t));
 }
 
-// The member said stop, opened the request, or someone claimed it.
+const onScreen = (id) => state.currentId === id && !views.ticket.hidden;
+
+function showUrgent(t, heading) {
+  state.urgent = t;
+  $('urgent-text').textContent = heading + urgentText(t);
+  $('urgent-open').href = '#t=' + t.id;
+  $('urgent-banner').classList.toggle('is-unsure', !!t.possibly_urgent);
+  $('urgent-banner').hidden = false;
+  if (state.flashTimer) return;
+  state.flashTimer = setInterval(() => {
+    state.flashOn = !state.flashOn;
+    document.title = state.flashOn ? '【紧急求助】' + state.titleText : state.titleText;
+  }, 1000);
+}
+
+// The banner's request was claimed or opened. An older one this member was alerted to may
+// still wait for anyone: the banner turns to it, quietly (it rang when it came), so that it is
+// not forgotten once the newer one is taken.
+function urgentHandled(id) {
+  if (!state.urgent || state.urgent.id !== id) return;
+  closeNotification(id);
+  stopRinging();
+  const waiting = state.openTickets
+    .filter((t) => t.id !== id && state.alertedIds.has(t.id) && UNCLAIMED.includes(t.status))
+    .filter((t) => !onScreen(t.id))
+    .sort((a, b) => a.id - b.id);
+  if (!waiting.length) {
+    clearUrgent();
+    return;
+  }
+  const oldest = waiting[0];
+  showUrgent(oldest, oldest.possibly_urgent ? '可能紧急，请看一眼！' : '紧急求助，还没人认领！');
+}
+
+// The member said stop (and has seen the banner), or logged out.
 function clearUrgent() {
   if (state.urgent) closeNotification(state.urgent.id);
   state.urgent = null;
@@ -200,4 +225,4 @@ function showCallNotice(frame) {
 }
 $('call-close').addEventListener('click', () => { $('call-banner').hidden = true; });
 
-export { announceUrgent, clearUrgent, setTitle, showAlertsBox, showCallNotice };
+export { announceUrgent, clearUrgent, setTitle, showAlertsBox, showCallNotice, urgentHandled };

@@ -3,7 +3,7 @@
 import {
   $, BASE_TITLE, DONE, UNCLAIMED, el, excerpt, showError, state, timeAgo, views
 } from './console-core.js';
-import { announceUrgent, clearUrgent, setTitle } from './console-alerts.js';
+import { announceUrgent, setTitle, urgentHandled } from './console-alerts.js';
 import { filtering, tabChanged, ticketQuery } from './console-filters.js';
 import { renderPossible } from './console-possible.js';
 import { api } from './console-session.js';
@@ -42,9 +42,9 @@ async function refreshList() {
       }
       state.knownIds.add(t.id);
     }
-    // Someone took the urgent request: no need to keep shouting.
+    // Someone took the urgent request: no need to keep shouting about it.
     if (state.urgent && !state.openTickets.some((t) => t.id === state.urgent.id && UNCLAIMED.includes(t.status))) {
-      clearUrgent();
+      urgentHandled(state.urgent.id);
     }
     state.shownTickets = await loadShown();
     renderList();

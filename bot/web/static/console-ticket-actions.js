@@ -2,14 +2,14 @@
 // resolve, transfer, hand back.
 
 import { $, beijingNowLocal, el, excerpt, showOk, state, timeAgo } from './console-core.js';
-import { clearUrgent } from './console-alerts.js';
+import { urgentHandled } from './console-alerts.js';
 import { assigneeText, tag } from './console-list.js';
 import { api } from './console-session.js';
 import { act, renderTicket } from './console-ticket.js';
 
 $('claim').addEventListener('click', () => act($('claim'), '/claim', undefined, () => {
   showOk('认领好了，请尽快联系居民。');
-  if (state.urgent && state.urgent.id === state.currentId) clearUrgent();
+  urgentHandled(state.currentId);
   // Next step is usually a reply: bring the box into view once the page has re-rendered.
   setTimeout(() => $('reply-form').scrollIntoView({ block: 'center', behavior: 'smooth' }), 400);
 }));
@@ -17,11 +17,11 @@ $('claim').addEventListener('click', () => act($('claim'), '/claim', undefined, 
 // 可能紧急: the member's word on whether it is an emergency (bot/handoff/urgency.py).
 $('urgent-confirm').addEventListener('click', () => act($('urgent-confirm'), '/urgent', undefined, () => {
   showOk('已确认是紧急情况：书记和网格在岗同事都收到了提醒。');
-  if (state.urgent && state.urgent.id === state.currentId) clearUrgent();
+  urgentHandled(state.currentId);
 }));
 $('urgent-deny').addEventListener('click', () => act($('urgent-deny'), '/not-urgent', undefined, () => {
   showOk('好的，按普通求助办，已派给一位同事。');
-  if (state.urgent && state.urgent.id === state.currentId) clearUrgent();
+  urgentHandled(state.currentId);
 }));
 
 $('reply-form').addEventListener('submit', (e) => {

@@ -4,7 +4,7 @@
 // so it always runs first) and its own names; anything else only inside functions.
 
 import { $, el, showError, showView, state, views } from './console-core.js';
-import { clearUrgent, showAlertsBox } from './console-alerts.js';
+import { showAlertsBox, urgentHandled } from './console-alerts.js';
 import { loadAudit } from './console-audit.js';
 import { isSecretary, renderList, scheduleRefresh } from './console-list.js';
 import { renderMyPhone } from './console-me.js';
@@ -41,7 +41,7 @@ function route() {
       state.revealed = state.fixingCategory = null;
       state.newIds.delete(id);
       state.unreadIds.delete(id);
-      if (state.urgent && state.urgent.id === id) clearUrgent();
+      urgentHandled(id);
       $('ticket-title').textContent = '工单 #' + id;
       $('ticket-info').replaceChildren(el('p', 'list-note', '正在打开…'));
       $('ticket-info').classList.remove('is-urgent');
