@@ -107,6 +107,16 @@ def with_epochs(pipeline: list[dict[str, Any]], epochs: int) -> list[dict[str, A
     return [{**c, "epochs": epochs} if "epochs" in c else c for c in pipeline]
 
 
+def with_counts(analyzer: str, max_ngram: int) -> list[dict[str, Any]]:
+    """config.yml's pipeline with its count featurizer of this analyzer reaching further."""
+    return [
+        {**c, "min_ngram": 1, "max_ngram": max_ngram}
+        if c["name"] == "CountVectorsFeaturizer" and c.get("analyzer", "word") == analyzer
+        else c
+        for c in _config_pipeline()
+    ]
+
+
 def pipelines(epochs: int) -> dict[str, list[dict[str, Any]]]:
     light = {"number_of_transformer_layers": 0, "hidden_layers_sizes": {"text": [256]}}
     return {
@@ -124,6 +134,16 @@ def pipelines(epochs: int) -> dict[str, list[dict[str, Any]]]:
         "chosen-dense128-12-epochs": [
             {**c, "dense_dimension": {"text": 128}} if c["name"].endswith("DIETClassifier") else c
             for c in with_epochs(_config_pipeline(), 12)
+        ],
+        # Word order, cheaply: jieba word bigrams, or character n-grams up to 4.
+        "chosen+word-bigrams": with_counts(analyzer="word", max_ngram=2),
+        "chosen+char-4grams": with_counts(analyzer="char", max_ngram=4),
+        # Word order through attention: one small transformer layer on DIET's features.
+        "chosen+transformer-1x64": [
+            {**c, "number_of_transformer_layers": 1, "transformer_size": 64}
+            if c["name"].endswith("DIETClassifier")
+            else c
+            for c in _config_pipeline()
         ],
         "config+lookups+charvectors+blend": config_with(
             LOOKUP_FEATURES, CHARACTER_VECTORS, blend=BLEND
