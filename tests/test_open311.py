@@ -11,6 +11,7 @@ from typing import Any
 import defusedxml.ElementTree as SafeElementTree
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot.cli_people import add_community, add_grid
 from bot.core.categories import CATEGORY_LABELS
@@ -18,6 +19,7 @@ from bot.core.clock import FakeClock
 from bot.db.models import Community, Grid, Member, Resident, Ticket
 from bot.handoff.states import OPEN_STATUSES, STATUS_LABELS, Status
 from bot.typedefs import sessions_key
+from bot.web import open311 as open311_views
 from tests.helpers import Service, a_ticket
 
 BASE = "/open311/v2"
@@ -237,6 +239,31 @@ async def test_one_request_alone_and_unknown_ones_are_404(timed: Service, clock:
         assert (status, root) == (404, "errors")
     status, errors = await get(timed, "requests.csv")
     assert status == 404 and ".json" in errors[0]["description"]
+
+
+async def test_while_the_database_is_away_a_city_system_gets_503_in_the_specification_s_shape(
+    timed: Service,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ticket = await add_ticket(timed, clock.now())
+
+    async def database_restarting(*_args: object) -> None:
+        raise OperationalError("SELECT tickets", {}, ConnectionRefusedError(111, "refused"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(open311_views, "find_requests", database_restarting)
+        resp = await timed.client.get(f"{BASE}/requests.json")
+        assert (resp.status, resp.headers["Retry-After"]) == (503, "5")
+        [error] = await resp.json()
+        assert error["code"] == 503 and "稍后再试" in error["description"]
+        status, (root, xml_errors) = await get(timed, "requests.xml")
+        assert (status, root, xml_errors) == (503, "errors", as_xml_text([error]))
+    assert "open311 /open311/v2/requests.json: the database does not answer" in caplog.text
+
+    # Once it answers again, so does the service, with the same request.
+    assert await ids(timed) == [ticket]
 
 
 async def test_nobodys_personal_data_reaches_a_city_system(

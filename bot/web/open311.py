@@ -4,8 +4,8 @@
 
 No key, as the specification has it for reading: what these answer carries nobody's personal
 data (`bot.handoff.open311` selects only what may be shown). Errors are the specification's
-list of {code, description} with a 400 or 404, in the format that was asked for. XML is built
-with ElementTree, which escapes every value."""
+list of {code, description} with a 400 or 404 (a 503 while the database does not answer), in
+the format that was asked for. XML is built with ElementTree, which escapes every value."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from aiohttp import web
 from bot.handoff.open311 import SERVICES, Search, community_id, find_request, find_requests
 from bot.handoff.schedule import LOCAL
 from bot.typedefs import clock_key, sessions_key
+from bot.web.middleware import DATABASE_GONE, RETRY_AFTER
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +95,21 @@ def _open311(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response
             return await handler(request, fmt)
         except Refused as e:
             logger.info("open311 %s -> %d: %s", request.path, e.status, e.description)
-            error = {"code": e.status, "description": e.description}
-            answer_in = fmt if fmt in FORMATS else "json"
-            return _answer(answer_in, "errors", "error", [error], e.status)
+            return _errors(fmt, e.status, e.description)
+        except DATABASE_GONE as e:
+            # A city system retries as a callback does; it reads the error as any other.
+            logger.error("open311 %s: the database does not answer (%s)", request.path, e)
+            response = _errors(fmt, 503, "暂时忙不过来，请稍后再试")
+            response.headers["Retry-After"] = RETRY_AFTER
+            return response
 
     return view
+
+
+def _errors(fmt: str, status: int, description: str) -> web.Response:
+    answer_in = fmt if fmt in FORMATS else "json"
+    error = {"code": status, "description": description}
+    return _answer(answer_in, "errors", "error", [error], status)
 
 
 def _values(request: web.Request, name: str) -> list[str]:
