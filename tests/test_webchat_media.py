@@ -13,6 +13,7 @@ import pytest
 from aiohttp import ClientResponse
 from sqlalchemy import func, select
 
+from bot.app import UPLOADS_PER_HOUR
 from bot.channels.webchat.identity import COOKIE
 from bot.conversation.media import MAX_BYTES, MAX_UPLOAD
 from bot.core.clock import FakeClock
@@ -162,6 +163,22 @@ async def test_bad_uploads_get_a_clear_4xx_and_keep_nothing(service: Service) ->
     await service.settle()
     assert await count(service, Message) == before
     assert await count(service, MediaFile) == 0
+
+
+async def test_a_resident_sending_too_many_photos_is_told_so_and_when_to_send_again(
+    timed: Service, clock: FakeClock
+) -> None:
+    resident = await timed.resident("周阿姨")
+    for n in range(UPLOADS_PER_HOUR):
+        sent = await upload(timed, resident.cookie, JPEG, "image/jpeg", client_id=f"p{n}")
+        assert sent.status in (200, 201)
+    clock.advance(minutes=10)
+
+    held = await upload(timed, resident.cookie, JPEG, "image/jpeg", client_id="one-more")
+    assert (held.status, held.headers["Retry-After"]) == (429, "3000")
+    assert (await held.json())["message"] == "照片和语音发得太多了，请 50 分钟后再试。"
+    await timed.settle()
+    assert await count(timed, MediaFile) == UPLOADS_PER_HOUR
 
 
 @pytest.fixture

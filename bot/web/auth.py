@@ -117,9 +117,12 @@ async def revoke_all(session: AsyncSession, member: Member) -> int:
 
 
 class TooManyAttempts(Exception):
-    def __init__(self, retry_after: int) -> None:
+    """`what`: what there was too much of, in the words the person who is held back reads."""
+
+    def __init__(self, retry_after: int, what: str = "尝试次数太多了") -> None:
         super().__init__(f"retry after {retry_after} s")
         self.retry_after = retry_after
+        self.what = what
 
 
 class LoginGuard:

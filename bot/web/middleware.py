@@ -97,13 +97,14 @@ def _error(request: web.Request, status: int, detail: str) -> web.Response:
     )
 
 
-def too_many(retry_after: int) -> web.Response:
-    """429 with the wait in words a volunteer reads (重试时间) and in Retry-After."""
+def too_many(retry_after: int, what: str) -> web.Response:
+    """429 with the wait in words a volunteer or a resident reads (重试时间) and in
+    Retry-After."""
     minutes = max(1, -(-retry_after // 60))
     return web.json_response(
         {
             "error": "too_many_requests",
-            "message": f"尝试次数太多了，请 {minutes} 分钟后再试。",
+            "message": f"{what}，请 {minutes} 分钟后再试。",
             "retry_after": retry_after,
         },
         status=429,
@@ -130,7 +131,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _error(request, 409, str(e))
     except TooManyAttempts as e:
         logger.warning("%s %s throttled for %d s", request.method, request.path, e.retry_after)
-        return too_many(e.retry_after)
+        return too_many(e.retry_after, e.what)
     except DATABASE_GONE as e:
         # WeChat retries a callback that is not answered 200: nothing acknowledged is lost.
         logger.error("%s %s: the database does not answer (%s)", request.method, request.path, e)

@@ -188,7 +188,7 @@ async def upload(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(reason=str(e)) from e
     wait = await request.app[upload_throttle_key].take(resident.user_id)
     if wait:
-        raise TooManyAttempts(wait)
+        raise TooManyAttempts(wait, "照片和语音发得太多了")
     sessions = request.app[sessions_key]
     kept = await media.keep(sessions, sniffed, data)
     inbound = Inbound(chat, f"{chat.user_id}:{client_id}", resident.name, "", sniffed.kind, kept)
