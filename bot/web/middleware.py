@@ -114,7 +114,8 @@ def too_many(retry_after: int, what: str) -> web.Response:
 
 # A database restarting or out of reach: not the request's fault, worth a retry.
 DATABASE_GONE = (OperationalError, InterfaceError, DisconnectionError, ConnectionRefusedError)
-# Seconds a caller waits before it tries again while the database is away.
+# What a caller reads while the database is away, and the seconds it waits to try again.
+DATABASE_AWAY = "暂时忙不过来，请稍后再试"
 RETRY_AFTER = "5"
 
 
@@ -136,7 +137,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # WeChat retries a callback that is not answered 200: nothing acknowledged is lost.
         logger.error("%s %s: the database does not answer (%s)", request.method, request.path, e)
         return web.json_response(
-            {"error": "暂时忙不过来，请稍后再试"}, status=503, headers={"Retry-After": RETRY_AFTER}
+            {"error": DATABASE_AWAY}, status=503, headers={"Retry-After": RETRY_AFTER}
         )
     except web.HTTPException as e:
         if e.status < 400 or not request.path.startswith(("/api/", "/internal/", "/webchat/api/")):

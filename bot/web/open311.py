@@ -23,7 +23,7 @@ from aiohttp import web
 from bot.handoff.open311 import SERVICES, Search, community_id, find_request, find_requests
 from bot.handoff.schedule import LOCAL
 from bot.typedefs import clock_key, sessions_key
-from bot.web.middleware import DATABASE_GONE, RETRY_AFTER
+from bot.web.middleware import DATABASE_AWAY, DATABASE_GONE, RETRY_AFTER
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _open311(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response
         except DATABASE_GONE as e:
             # A city system retries as a callback does; it reads the error as any other.
             logger.error("open311 %s: the database does not answer (%s)", request.path, e)
-            response = _errors(fmt, 503, "暂时忙不过来，请稍后再试")
+            response = _errors(fmt, 503, DATABASE_AWAY)
             response.headers["Retry-After"] = RETRY_AFTER
             return response
 
