@@ -107,6 +107,11 @@ def with_epochs(pipeline: list[dict[str, Any]], epochs: int) -> list[dict[str, A
     return [{**c, "epochs": epochs} if "epochs" in c else c for c in pipeline]
 
 
+def with_diet(pipeline: list[dict[str, Any]], **changes: Any) -> list[dict[str, Any]]:
+    """The pipeline with its DIET classifier's options changed."""
+    return [{**c, **changes} if c["name"].endswith("DIETClassifier") else c for c in pipeline]
+
+
 def with_counts(analyzer: str, max_ngram: int) -> list[dict[str, Any]]:
     """config.yml's pipeline with its count featurizer of this analyzer reaching further."""
     return [
@@ -131,20 +136,16 @@ def pipelines(epochs: int) -> dict[str, list[dict[str, Any]]]:
         "config+charvectors+blend": config_with(CHARACTER_VECTORS, blend=BLEND),
         "chosen-15-epochs": with_epochs(_config_pipeline(), 15),
         "chosen-10-epochs": with_epochs(_config_pipeline(), 10),
-        "chosen-dense128-12-epochs": [
-            {**c, "dense_dimension": {"text": 128}} if c["name"].endswith("DIETClassifier") else c
-            for c in with_epochs(_config_pipeline(), 12)
-        ],
+        "chosen-dense128-12-epochs": with_diet(
+            with_epochs(_config_pipeline(), 12), dense_dimension={"text": 128}
+        ),
         # Word order, cheaply: jieba word bigrams, or character n-grams up to 4.
         "chosen+word-bigrams": with_counts(analyzer="word", max_ngram=2),
         "chosen+char-4grams": with_counts(analyzer="char", max_ngram=4),
         # Word order through attention: one small transformer layer on DIET's features.
-        "chosen+transformer-1x64": [
-            {**c, "number_of_transformer_layers": 1, "transformer_size": 64}
-            if c["name"].endswith("DIETClassifier")
-            else c
-            for c in _config_pipeline()
-        ],
+        "chosen+transformer-1x64": with_diet(
+            _config_pipeline(), number_of_transformer_layers=1, transformer_size=64
+        ),
         "config+lookups+charvectors+blend": config_with(
             LOOKUP_FEATURES, CHARACTER_VECTORS, blend=BLEND
         ),
