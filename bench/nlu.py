@@ -112,14 +112,24 @@ def with_diet(pipeline: list[dict[str, Any]], **changes: Any) -> list[dict[str, 
     return [{**c, **changes} if c["name"].endswith("DIETClassifier") else c for c in pipeline]
 
 
+COUNTS = "bot.rasa_counts.SentenceCountVectorsFeaturizer"
+PINYIN = "bot.rasa_pinyin.PinyinCountVectorsFeaturizer"
+
+
 def with_counts(analyzer: str, max_ngram: int) -> list[dict[str, Any]]:
     """config.yml's pipeline with its count featurizer of this analyzer reaching further."""
     return [
         {**c, "min_ngram": 1, "max_ngram": max_ngram}
-        if c["name"] == "CountVectorsFeaturizer" and c.get("analyzer", "word") == analyzer
+        if c["name"] == COUNTS and c.get("analyzer", "word") == analyzer
         else c
         for c in _config_pipeline()
     ]
+
+
+def with_token_counts() -> list[dict[str, Any]]:
+    """config.yml's pipeline with Rasa's own count featurizers, which count per token too."""
+    return [{**c, "name": "CountVectorsFeaturizer"} if c["name"] == COUNTS else c
+            for c in _config_pipeline()]  # fmt: skip
 
 
 def pipelines(epochs: int) -> dict[str, list[dict[str, Any]]]:
@@ -142,6 +152,10 @@ def pipelines(epochs: int) -> dict[str, list[dict[str, Any]]]:
         # Word order, cheaply: jieba word bigrams, or character n-grams up to 4.
         "chosen+word-bigrams": with_counts(analyzer="word", max_ngram=2),
         "chosen+char-4grams": with_counts(analyzer="char", max_ngram=4),
+        # Without the sound of a message (bot/rasa_pinyin.py); with counts per token as well
+        # as per message (bot/rasa_counts.py).
+        "chosen-pinyin": [c for c in _config_pipeline() if c["name"] != PINYIN],
+        "chosen+token-counts": with_token_counts(),
         # Word order through attention: one small transformer layer on DIET's features.
         "chosen+transformer-1x64": with_diet(
             _config_pipeline(), number_of_transformer_layers=1, transformer_size=64

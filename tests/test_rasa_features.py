@@ -1,15 +1,28 @@
-"""The pretrained character vectors and the blended second classifier in config.yml."""
+"""The pretrained character vectors, the message-wide and syllable counts and the blended second
+classifier in config.yml."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from rasa.core.agent import Agent
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import CountVectorsFeaturizer
+from rasa.nlu.tokenizers.jieba_tokenizer import JiebaTokenizer
+from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.rasa_blend import blend
 from bot.rasa_chars import OOV_HANZI, CharacterTable
+from bot.rasa_counts import SentenceCountVectorsFeaturizer
+from bot.rasa_pinyin import PinyinCountVectorsFeaturizer, sounds
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +74,68 @@ async def test_the_trained_model_reads_with_both_and_its_confidences_sum_to_one(
     assert {r["name"] for r in ranking} >= {"repair", "chitchat", "urgent"}
     assert sum(r["confidence"] for r in ranking) == pytest.approx(1.0, abs=1e-3)
     assert parsed["intent"]["name"] == "repair"
+
+
+def featurized_by(
+    featurizer_class: type[CountVectorsFeaturizer], texts: list[str], tmp_path: Path, **options: Any
+) -> Callable[[str], Message]:
+    """config.yml's tokenizer and a count featurizer trained on `texts`; returns a function
+    from a text to the message as the featurizer leaves it."""
+    tmp_path.mkdir(exist_ok=True)
+    storage, context = LocalModelStorage(tmp_path), ExecutionContext(GraphSchema({}), "test")
+    tokenizer = JiebaTokenizer.create(
+        JiebaTokenizer.get_default_config(), storage, Resource("jieba"), context
+    )
+    config = {**featurizer_class.get_default_config(), **options}
+    featurizer = featurizer_class.create(
+        config, storage, Resource(featurizer_class.__name__), context
+    )
+    data = TrainingData([Message(data={TEXT: t, INTENT: "repair"}) for t in texts])
+    tokenizer.process_training_data(data)
+    featurizer.train(data)
+
+    def featurized(text: str) -> Message:
+        [message] = tokenizer.process([Message(data={TEXT: text})])
+        featurizer.process([message])
+        return message
+
+    return featurized
+
+
+def sentence_counts(message: Message) -> np.ndarray:
+    _, sentence = message.get_sparse_features(TEXT)
+    assert sentence is not None
+    return sentence.features.toarray()
+
+
+def test_counts_describe_the_message_as_a_whole_as_rasas_do_and_nothing_per_token(
+    tmp_path: Path,
+) -> None:
+    texts = ["厨房水管漏水了", "楼道灯坏了 好几天了", "食堂明天有饺子吗"]
+    ours = featurized_by(SentenceCountVectorsFeaturizer, texts, tmp_path / "ours", analyzer="char",
+                         max_ngram=3)  # fmt: skip
+    rasas = featurized_by(CountVectorsFeaturizer, texts, tmp_path / "rasa", analyzer="char",
+                          max_ngram=3)  # fmt: skip
+    for text in ("卫生间水管漏水", "灯不亮了"):
+        assert (sentence_counts(ours(text)) == sentence_counts(rasas(text))).all()
+        assert ours(text).get_sparse_features(TEXT)[0] is None
+        assert rasas(text).get_sparse_features(TEXT)[0] is not None
+
+
+def test_letters_are_cut_into_the_syllables_they_spell() -> None:
+    assert sounds("louxia shaokao") == ["lou", "xia", "shao", "kao"]
+    assert sounds("3号楼水管") == ["3", "hao", "lou", "shui", "guan"]
+
+
+def test_a_homophone_and_pinyin_sound_like_the_word_they_stand_for(tmp_path: Path) -> None:
+    featurized = featurized_by(
+        PinyinCountVectorsFeaturizer, ["燃气灶打不开", "血压高 头晕"], tmp_path, max_ngram=2
+    )
+
+    def features(text: str) -> np.ndarray:
+        return sentence_counts(featurized(text))
+
+    assert (features("然气灶打不开") == features("燃气灶打不开")).all()
+    assert (features("ran qi zao da bu kai") == features("燃气灶打不开")).all()
+    assert (features("血呀高") == features("血压高")).all()
+    assert not (features("血压高") == features("燃气灶")).all()
