@@ -3,9 +3,9 @@ token.
 
 With no transformer layers (config.yml), DIET reads a message's intent from its sentence
 features alone: every token's own features pass through their dense layers and then go
-nowhere. The blended linear model reads sentence features only too. Counts per token over a
-vocabulary of 100,000 character n-grams were most of a training epoch's work and a share of
-each parse; docs/nlu.md has what leaving them out measured. Labels (intent names) keep their
+nowhere. The blended linear model reads sentence features only too. Counting per token as
+well, over 100,000 character n-grams and 23,000 syllable pairs, made DIET's training take 106 s
+instead of 74 and changed no prediction (docs/nlu.md). Labels (intent names) keep their
 features as Rasa makes them.
 """
 

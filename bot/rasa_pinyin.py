@@ -22,7 +22,7 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.rasa_counts import SentenceCountVectorsFeaturizer
 
-_LETTERS = re.compile(r"[a-z]+")
+_LETTERS = re.compile(r"([a-z]+)")
 _HANZI = re.compile(r"([\u3400-\u9fff]+)")
 _LONGEST_SYLLABLE = 6
 _TONELESS = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ", "aaaaeeeeiiiioooouuuuvvvvvnnnm")
@@ -40,9 +40,10 @@ def syllables() -> frozenset[str]:
     return frozenset(s for s in toneless if _LETTERS.fullmatch(s))
 
 
-def split_letters(word: str, known: frozenset[str]) -> list[str]:
+def split_letters(word: str) -> list[str]:
     """Longest known syllable first, left to right; a stretch no syllable starts stays whole
     (English, an abbreviation)."""
+    known = syllables()
     parts: list[str] = []
     start = 0
     while start < len(word):
@@ -69,9 +70,9 @@ def sounds(text: str) -> list[str]:
         if _HANZI.fullmatch(run):
             out += lazy_pinyin(run, style=Style.NORMAL)
             continue
-        for piece in re.split(r"([a-z]+)", run):
+        for piece in _LETTERS.split(run):
             if _LETTERS.fullmatch(piece):
-                out += split_letters(piece, syllables())
+                out += split_letters(piece)
             elif piece.strip():
                 out.append(piece.strip())
     return out
