@@ -160,6 +160,10 @@ def pipelines(epochs: int) -> dict[str, list[dict[str, Any]]]:
         "chosen+transformer-1x64": with_diet(
             _config_pipeline(), number_of_transformer_layers=1, transformer_size=64
         ),
+        # DIET's hidden layer fully connected (Rasa keeps a random 20 % of its weights), and
+        # a wider similarity space than Rasa's 20 dimensions.
+        "chosen-fully-connected": with_diet(_config_pipeline(), connection_density=1.0),
+        "chosen-embedding-64": with_diet(_config_pipeline(), embedding_dimension=64),
         "config+lookups+charvectors+blend": config_with(
             LOOKUP_FEATURES, CHARACTER_VECTORS, blend=BLEND
         ),
