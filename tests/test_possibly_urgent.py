@@ -12,7 +12,7 @@ from bot.core.chat import ChatRef
 from bot.core.handoff import HandoffRequest, Origin
 from bot.handoff.access import may_see
 from bot.handoff.states import IllegalTransition
-from bot.handoff.texts import SAFETY, WHOLE_BRANCH
+from bot.handoff.texts import CALL_120, WHOLE_BRANCH
 from bot.typedefs import tickets_key
 from tests.fakes import Desk, Pushed
 from tests.helpers import Service
@@ -39,7 +39,7 @@ async def test_a_doubtful_emergency_rings_only_the_grids_members_on_duty(tickets
     ]
     assert may_see(wang, ticket) and may_see(li, ticket)
     # The resident gets the safety line all the same, and who was told.
-    assert opened.reply.startswith(SAFETY)
+    assert opened.reply.startswith(CALL_120)
     assert "王建国" in opened.reply and "李秀英" in opened.reply and "陈红梅" not in opened.reply
     events = await tickets.history(opened.ticket_id)
     assert events[-1].reason == "3号楼 · 可能紧急 · 先请在岗2人确认"

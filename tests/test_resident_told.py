@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.handoff.texts import SAFETY, problem_of
+from bot.handoff.texts import CALL_120, SAFETY, problem_of, safety_for
 from tests.fakes import Desk
 from tests.helpers import Service, request_reaches
 
@@ -33,7 +33,35 @@ async def test_in_a_room_an_emergency_keeps_the_safety_line_first(tickets: Desk)
     opened = await tickets.asks(
         "我爸在家摔倒了起不来", intent="urgent", resident="zhang", group="b3-group"
     )
-    assert opened.reply.startswith(f"{SAFETY}摔倒的事已通知王建国")
+    assert opened.reply.startswith(f"{CALL_120}。摔倒的事已通知王建国")
+
+
+@pytest.mark.parametrize(
+    ("text", "advice"),
+    [
+        ("家里一股煤气味 我妈头晕", "燃气泄漏或烧炭中毒请开窗"),
+        # A fire beside a gas bottle: get out first, windows are no help.
+        ("厨房着火了 煤气罐就在旁边", "着火请先离开屋子"),
+        ("我爸被困在电梯里了 喘不上气", "困在电梯里请按警铃"),
+        ("河水漫进村里了 老人出不来", "请先到高处"),
+        ("刚才地震了 墙塌了一半", "请先到高处"),
+    ],
+)
+def test_an_emergency_is_told_what_to_do_for_the_hazard_it_names(text: str, advice: str) -> None:
+    line = safety_for(text)
+    assert line.startswith(f"{CALL_120}；") and advice in line
+    assert "燃气" not in line or "煤气" in text
+
+
+def test_someone_hurt_hears_no_gas_advice_and_a_bare_cry_hears_both() -> None:
+    assert safety_for("我爸在家摔倒了起不来") == f"{CALL_120}。"
+    assert safety_for("快来人啊") == SAFETY
+
+
+async def test_a_flooded_family_is_told_to_get_high_before_who_is_coming(tickets: Desk) -> None:
+    opened = await tickets.asks("3号楼2单元101进水了 水到膝盖 我爸妈困在屋里", intent="urgent")
+    assert opened.reply.startswith(f"{CALL_120}；房子危险或水在上涨，请先到高处")
+    assert "已通知王建国" in opened.reply
 
 
 @pytest.mark.parametrize(

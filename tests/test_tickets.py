@@ -17,7 +17,7 @@ from bot.handoff.access import may_see
 from bot.handoff.ledger import NotAllowed
 from bot.handoff.service import TicketService
 from bot.handoff.states import IllegalTransition
-from bot.handoff.texts import SAFETY, WHOLE_BRANCH
+from bot.handoff.texts import CALL_120, WHOLE_BRANCH
 from bot.metrics import Metrics
 from bot.ops.review import correct_category
 from tests.conftest import MORNING
@@ -232,7 +232,7 @@ async def test_an_emergency_goes_to_everyone_on_duty_at_once_and_the_first_claim
     # Both consoles show it.
     assert ticket.category == "urgent" and may_see(wang, ticket) and may_see(li, ticket)
     said = opened.reply
-    assert said.startswith(SAFETY) and all(n in said for n in ("王建国", "李秀英", "陈红梅"))
+    assert said.startswith(CALL_120) and all(n in said for n in ("王建国", "李秀英", "陈红梅"))
 
     claims = await asyncio.gather(
         tickets.service.holding.claim(wang, opened.ticket_id),

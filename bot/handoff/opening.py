@@ -163,7 +163,9 @@ class Opening:
             assignment = await audience(session, place, change.now)
             change.offer(ticket, assignment, "assign", None)
             asked = tuple(m.id for m in assignment.notified) if unsure else ()
-            return Routed(assignment.reason, texts.urgent_coming(assignment, about), asked)
+            return Routed(
+                assignment.reason, texts.urgent_coming(assignment, ticket.text, about), asked
+            )
         assignment = await choose_assignee(session, place, ticket.category, change.now)
         change.offer(ticket, assignment, "assign", None)
         return Routed(assignment.reason, texts.who_is_coming(assignment, about))

@@ -12,7 +12,9 @@ from bot.handoff.dispatcher import Assignment
 from bot.handoff.incidents import SHARED_THINGS
 
 NOBODY_ON_DUTY = "已记下您的事，社区工作人员会尽快在这里回复您。"
-SAFETY = "如有生命危险请立即拨打120；燃气泄漏请开窗、不要开关电器并拨打119。"
+CALL_120 = "如有生命危险请立即拨打120"
+# When the request names no hazard: the two commonest, someone hurt and gas.
+SAFETY = f"{CALL_120}；燃气泄漏请开窗、不要开关电器并拨打119。"
 WHOLE_BRANCH = "已请社区所有在岗的志愿者帮忙，第一位有空的会马上联系您。"
 THANKS = "谢谢您告诉我们！"
 RATING_TOO_LATE = "谢谢您！这件事已经办结了，评价时间过了就不记了。有新的事随时跟我说。"
@@ -59,6 +61,44 @@ KIND_OF_REQUEST = {
 }
 
 
+# What to do before anyone arrives, for the hazard a request names, first match wins: a
+# flooded family told to open the windows for gas would be told nothing useful.
+HAZARD_ADVICE = (
+    (
+        re.compile(r"着火|起火|失火|火灾|冒烟|浓烟|烟雾|火苗|火星|烧起来"),
+        "着火请先离开屋子、不要坐电梯，出去后拨打119。",
+    ),
+    (
+        re.compile(r"煤气|燃气|然气|天然气|漏气|气味|报警器|烧炭|一氧化碳"),
+        "燃气泄漏或烧炭中毒请开窗，不要开关电器和点火，人先到屋外，再拨打119。",
+    ),
+    (
+        re.compile(r"电梯.{0,6}(困|关|卡)|(困|关|卡)在电梯"),
+        "困在电梯里请按警铃，不要扒门，在里面等人来救。",
+    ),
+    (
+        re.compile(r"地震|塌|滑坡|泥石流|山洪|洪水|大水|淹|漫进|进水|墙倒|被埋"),
+        "房子危险或水在上涨，请先到高处，远离危墙和电线，有人被困请拨打119。",
+    ),
+)
+# Someone hurt or ill, and nothing else named: the gas advice would only be noise.
+HURT = re.compile(
+    r"摔|跌|血|晕|昏|叫不醒|胸|心口|喘|呼吸|中风|抽搐|疼|痛|咬|蜇|触电|电到|溺|吃错|吞|中毒"
+    r"|没气|烫|撞|压住|压在"
+)
+
+
+def safety_for(text: str) -> str:
+    """An emergency's first line: what to do before anyone arrives, for what the request
+    names."""
+    for pattern, advice in HAZARD_ADVICE:
+        if pattern.search(text):
+            return f"{CALL_120}；{advice}"
+    if HURT.search(text):
+        return f"{CALL_120}。"
+    return SAFETY
+
+
 def problem_of(category: str, text: str) -> str:
     """Which problem a line in a group answers ("停水的事"): the first of `PROBLEM_WORDS` the
     request names (the longest where two start together), else its kind. Never the resident's
@@ -100,11 +140,12 @@ def told(assignment: Assignment) -> str:
     return f"已通知{names}，第一位赶到的人会马上联系您。"
 
 
-def urgent_coming(assignment: Assignment, about: str = "") -> str:
-    """An emergency: the safety line first, then everyone who has been told."""
+def urgent_coming(assignment: Assignment, text: str, about: str = "") -> str:
+    """An emergency: the safety line for what `text` names first, then everyone who has
+    been told."""
     if not assignment.notified:
-        return SAFETY + noted(about)
-    return SAFETY + about + told(assignment)
+        return safety_for(text) + noted(about)
+    return safety_for(text) + about + told(assignment)
 
 
 def urgent_confirmed(assignment: Assignment) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from tests.browser.pages import (
     BROWSER,
-    FALL,
     PHONE,
     RESIDENT_TEXT_PX,
     Page,
@@ -18,6 +17,8 @@ from tests.browser.pages import (
 )
 
 pytestmark = BROWSER
+
+GAS = "3号楼有户人家煤气味很大 老人晕过去了"
 
 
 async def reads_the_privacy_notice(page: Page) -> None:
@@ -50,7 +51,8 @@ async def test_the_emergency_numbers_in_the_answer_to_an_urgent_request_call_wit
 ) -> None:
     resident = await site.resident("李大爷")
 
-    await resident.say(FALL)
+    # Gas and someone hurt: both numbers in one answer.
+    await resident.say(GAS)
 
     answer = resident.message("如有生命危险请立即拨打120")
     for number in ("120", "119"):
