@@ -1,5 +1,6 @@
 """bot.db.aiosqlite_cursor against SQLAlchemy's own aiosqlite cursor: the same results and
-errors for every kind of statement, in one trip to aiosqlite's thread instead of several."""
+errors for every kind of statement, in one trip to aiosqlite's thread instead of several, and
+no trip for a commit or rollback with nothing to end."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from bot.db.aiosqlite_cursor import (
     sqlalchemy_execute,
     sqlalchemy_executemany,
 )
+from bot.db.engine import create_engine, create_session_factory
 
 
 async def outcomes(database: Path) -> list[Any]:
@@ -84,3 +86,40 @@ def test_the_adapter_still_has_what_the_one_trip_methods_use() -> None:
         assert name in AsyncAdapt_aiosqlite_cursor.__slots__
     assert hasattr(aiosqlite.Connection, "_execute") and hasattr(aiosqlite.Connection, "_conn")
     assert AsyncAdapt_aiosqlite_cursor.server_side is False
+
+
+async def test_a_commit_or_rollback_with_nothing_written_makes_no_trip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[str] = []
+    trip = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", ""))
+        return await trip(self, fn, *args, **kwargs)
+
+    # The service's engine: pooled, so a session reuses a connection already open.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'trips.db'}")
+    sessions = create_session_factory(engine)
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+
+    async with sessions() as session, session.begin():
+        await session.execute(text("SELECT count(*) FROM t"))
+    # The pool's rollback after the commit was a trip, and so was the read's commit.
+    assert trips == ["_run"]
+    trips.clear()
+
+    async with sessions() as session, session.begin():
+        await session.execute(text("INSERT INTO t (v) VALUES ('a')"))
+    assert trips == ["_run", "commit"]
+    trips.clear()
+
+    async with sessions() as session:
+        await session.execute(text("INSERT INTO t (v) VALUES ('b')"))
+    # Written, never committed: the rollback still goes, and nothing is kept.
+    assert trips == ["_run", "rollback"]
+    async with sessions() as session:
+        assert (await session.execute(text("SELECT v FROM t"))).scalars().all() == ["a"]
+    await engine.dispose()

@@ -7,9 +7,16 @@ INSERT three. Here the same steps, on the same `sqlite3` connection and in the s
 in one trip; what the adapter keeps (description, rows, lastrowid, rowcount) and how errors
 reach SQLAlchemy are unchanged. Server-side cursors keep SQLAlchemy's own code.
 
+A commit or rollback with no transaction open makes no trip either. `sqlite3` begins a
+transaction only before a write, and its commit and rollback do nothing outside one; yet
+SQLAlchemy commits every read-only `session.begin()` and rolls back every connection the pool
+takes back, even after a commit. A request message made 34 trips, 9 of them such rollbacks
+(bench/profile_message.py); it now makes 25.
+
 `tests/test_aiosqlite_cursor.py` holds it to the adapter's results; when upgrading SQLAlchemy
-or aiosqlite, check `AsyncAdapt_aiosqlite_cursor.execute`/`executemany` and aiosqlite's
-`Connection._execute` and `_conn`.
+or aiosqlite, check `AsyncAdapt_aiosqlite_cursor.execute`/`executemany`,
+`AsyncAdapt_aiosqlite_connection.commit`/`rollback` and aiosqlite's `Connection._execute` and
+`_conn`.
 """
 
 from __future__ import annotations
@@ -18,11 +25,16 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_cursor
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+)
 
 # SQLAlchemy's own methods: the server-side cursor still uses them, the tests compare with them.
 sqlalchemy_execute = AsyncAdapt_aiosqlite_cursor.execute
 sqlalchemy_executemany = AsyncAdapt_aiosqlite_cursor.executemany
+sqlalchemy_commit = AsyncAdapt_aiosqlite_connection.commit
+sqlalchemy_rollback = AsyncAdapt_aiosqlite_connection.rollback
 
 Outcome = tuple[Any, list[Any], int | None, int]
 
@@ -81,7 +93,28 @@ def executemany(
     return None
 
 
+def _in_transaction(adapted: AsyncAdapt_aiosqlite_connection) -> bool:
+    """Read from the loop's thread: nothing else runs on the connection between statements.
+    A closed connection counts as in one, so that SQLAlchemy's own method reports it."""
+    try:
+        return bool(adapted._connection._conn.in_transaction)
+    except (ValueError, sqlite3.ProgrammingError):
+        return True
+
+
+def commit(self: AsyncAdapt_aiosqlite_connection) -> None:
+    if _in_transaction(self):
+        sqlalchemy_commit(self)
+
+
+def rollback(self: AsyncAdapt_aiosqlite_connection) -> None:
+    if _in_transaction(self):
+        sqlalchemy_rollback(self)
+
+
 def one_trip_per_statement() -> None:
     """Installs the one-trip methods, process-wide; installing twice changes nothing."""
     AsyncAdapt_aiosqlite_cursor.execute = execute
     AsyncAdapt_aiosqlite_cursor.executemany = executemany
+    AsyncAdapt_aiosqlite_connection.commit = commit
+    AsyncAdapt_aiosqlite_connection.rollback = rollback
