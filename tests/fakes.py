@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
 from bot.conversation.delivery import Delivery
@@ -22,7 +23,7 @@ from bot.db.models import Member, Ticket, TicketEvent
 from bot.db.nlu_models import Classification, PossibleRequest
 from bot.handoff.access import Actor, Visibility
 from bot.handoff.possible import PossibleRequests
-from bot.handoff.push import MemberHub
+from bot.handoff.push import MemberHub, Numbered
 from bot.handoff.service import TicketService
 from bot.handoff.timers import Timers
 from bot.metrics import Metrics
@@ -59,6 +60,8 @@ class RecordingHub(MemberHub):
     def __init__(self) -> None:
         super().__init__()
         self.events: list[Pushed] = []
+        # Events a ticket change numbered, noted once it sends them (after its commit).
+        self._unsent: dict[int, Pushed] = {}
 
     async def publish(
         self,
@@ -68,16 +71,36 @@ class RecordingHub(MemberHub):
         before: Visibility | None = None,
         members: Collection[int] = (),
     ) -> None:
-        fields: dict[str, Any] = {"message": message.text} if message is not None else {}
-        if members:
-            fields["members"] = sorted(members)
-        self.events.append(self._noted(kind, ticket, fields))
+        self.events.append(self._noted(kind, ticket, self._fields(message, members)))
+
+    async def journal_in(
+        self,
+        session: AsyncSession,
+        kind: str,
+        ticket: Ticket,
+        message: ChatMessage | None = None,
+        before: Visibility | None = None,
+        members: Collection[int] = (),
+    ) -> Numbered:
+        numbered = await super().journal_in(session, kind, ticket, message, before, members)
+        self._unsent[id(numbered)] = self._noted(kind, ticket, self._fields(message, members))
+        return numbered
+
+    async def send_numbered(self, numbered: Numbered) -> None:
+        self.events.append(self._unsent.pop(id(numbered)))
 
     async def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
         self.events.append(self._noted(kind, ticket, fields))
 
     async def ask(self, possible: PossibleRequest, member_ids: Collection[int]) -> None:
         return None
+
+    @staticmethod
+    def _fields(message: ChatMessage | None, members: Collection[int]) -> dict[str, Any]:
+        fields: dict[str, Any] = {"message": message.text} if message is not None else {}
+        if members:
+            fields["members"] = sorted(members)
+        return fields
 
     @staticmethod
     def _noted(kind: str, ticket: Ticket, fields: dict[str, Any]) -> Pushed:

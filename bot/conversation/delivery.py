@@ -22,7 +22,6 @@ from datetime import timedelta
 from sqlalchemy.orm import sessionmaker
 
 from bot.conversation.messages import (
-    chat_message,
     claim_outbound,
     pending_outbound,
     set_delivery,
@@ -78,19 +77,16 @@ class Delivery:
     ) -> ChatMessage:
         """`resident_id`: the chat's resident, when the caller knows it (spares a query)."""
         async with self._sessions() as session, session.begin():
-            message = chat_message(
-                await store_outbound(
-                    session,
-                    chat,
-                    text,
-                    member_id=member_id,
-                    ticket_id=ticket_id,
-                    resident_id=resident_id,
-                    kind=kind,
-                    claimed_by=self._worker,
-                    claim_until=self._clock.now() + self.lease,
-                ),
-                chat.user_id,
+            message = await store_outbound(
+                session,
+                chat,
+                text,
+                member_id=member_id,
+                ticket_id=ticket_id,
+                resident_id=resident_id,
+                kind=kind,
+                claimed_by=self._worker,
+                claim_until=self._clock.now() + self.lease,
             )
         return await self._deliver(chat, message)
 
@@ -101,8 +97,7 @@ class Delivery:
     async def record(self, chat: ChatRef, text: str) -> ChatMessage:
         """Keep a line the channel already said itself (a passive reply to a callback)."""
         async with self._sessions() as session, session.begin():
-            stored = await store_outbound(session, chat, text, delivery="sent")
-            return chat_message(stored, chat.user_id)
+            return await store_outbound(session, chat, text, delivery="sent")
 
     def start_sweeping(self) -> None:
         self._sweeping = asyncio.create_task(self._sweep(), name="delivery-sweep")

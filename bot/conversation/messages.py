@@ -5,15 +5,39 @@ from __future__ import annotations
 from collections import OrderedDict
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
 from bot.core.chat import ChatMessage, ChatRef, Inbound, LineKind, Media, StoredInbound
-from bot.db.models import Message, Resident, utcnow
+from bot.db.models import Member, Message, Resident, utcnow
 
 BOT_NAME = "社区小助手"
+
+# The statements every inbound message runs, built once: SQLAlchemy then reuses their cache
+# keys and compiled SQL instead of building them anew for each message.
+_STORED_ID = select(Message.id).where(
+    Message.channel == bindparam("channel"),
+    Message.platform_msg_id == bindparam("platform_msg_id"),
+)
+_RESIDENT_IN_CHAT = select(Resident.id, Resident.name, Resident.active).where(
+    Resident.channel == bindparam("channel"), Resident.external_id == bindparam("external_id")
+)
+_NEW_RESIDENT = insert(Resident)
+_NEW_MESSAGE = insert(Message)
+# Core statements on the table: no ORM object in a session is brought up to date by them.
+_HANDLED = (
+    update(Message.__table__)
+    .where(Message.id == bindparam("message_id"))
+    .values(handled_at=bindparam("handled"))
+)
+_HANDLED_FOR_TICKET = _HANDLED.values(ticket_id=bindparam("ticket"))
+_DELIVERY = (
+    update(Message.__table__)
+    .where(Message.id == bindparam("message_id"))
+    .values(delivery=bindparam("status"))
+)
 
 
 class RecentlyStored:
@@ -35,22 +59,19 @@ class RecentlyStored:
             self._ids.popitem(last=False)
 
 
-def chat_message(message: Message, user_id: str | None = None) -> ChatMessage:
-    """`user_id`: the chat's resident, for an outbound message just stored (which has not
-    loaded its resident); a message read from the database knows them."""
+def chat_message(message: Message) -> ChatMessage:
+    """A message read from the database, with its resident and member loaded."""
     if message.sender_kind == "member" and message.member is not None:
         name = message.member.name
     elif message.sender_kind == "resident" and message.resident is not None:
         name = message.resident.name
     else:
         name = BOT_NAME
-    if user_id is None and message.resident is not None:
-        user_id = message.resident.external_id
     return ChatMessage(
         id=message.id,
         sender_kind=message.sender_kind,
         sender_name=name,
-        user_id=user_id,
+        user_id=message.resident.external_id if message.resident is not None else None,
         text=message.text,
         created_at=message.created_at,
         kind=message.kind,
@@ -86,20 +107,21 @@ async def _insert_if_new(sessions: sessionmaker, inbound: Inbound) -> StoredInbo
             return None
         resident_id, name = await _writing_resident(session, chat, inbound.user_name, inbound.kind)
         inserted = await session.execute(
-            insert(Message).values(
-                channel=chat.channel,
-                platform_msg_id=inbound.platform_msg_id,
-                conversation_id=chat.conversation_id,
-                chat_type=chat.chat_type,
-                chat_id=chat.chat_id,
-                direction="in",
-                sender_kind="resident",
-                resident_id=resident_id,
-                text=inbound.text,
-                kind=inbound.kind,
-                media=inbound.media.to_json() if inbound.media else None,
-                reply_handle=inbound.reply_handle,
-            )
+            _NEW_MESSAGE,
+            {
+                "channel": chat.channel,
+                "platform_msg_id": inbound.platform_msg_id,
+                "conversation_id": chat.conversation_id,
+                "chat_type": chat.chat_type,
+                "chat_id": chat.chat_id,
+                "direction": "in",
+                "sender_kind": "resident",
+                "resident_id": resident_id,
+                "text": inbound.text,
+                "kind": inbound.kind,
+                "media": inbound.media.to_json() if inbound.media else None,
+                "reply_handle": inbound.reply_handle,
+            },
         )
         return StoredInbound(inserted.inserted_primary_key[0], resident_id, name, inbound)
 
@@ -109,17 +131,10 @@ async def _writing_resident(
 ) -> tuple[int, str]:
     """The id and name of the resident who writes in `chat`, created on their first message.
     A name the platform gives replaces the stored one; anything but leaving makes them active."""
-    found = (
-        await session.execute(
-            select(Resident.id, Resident.name, Resident.active).where(
-                Resident.channel == chat.channel, Resident.external_id == chat.user_id
-            )
-        )
-    ).first()
+    chat_of = {"channel": chat.channel, "external_id": chat.user_id}
+    found = (await session.execute(_RESIDENT_IN_CHAT, chat_of)).first()
     if found is None:
-        created = await session.execute(
-            insert(Resident).values(channel=chat.channel, external_id=chat.user_id, name=name)
-        )
+        created = await session.execute(_NEW_RESIDENT, {**chat_of, "name": name})
         return created.inserted_primary_key[0], name
     changes: dict[str, object] = {}
     if name and found.name != name:
@@ -147,19 +162,19 @@ async def resident_in(session: AsyncSession, chat: ChatRef, name: str = "") -> R
 
 async def _already_stored(session: AsyncSession, inbound: Inbound) -> bool:
     found = await session.scalar(
-        select(Message.id).where(
-            Message.channel == inbound.chat.channel,
-            Message.platform_msg_id == inbound.platform_msg_id,
-        )
+        _STORED_ID,
+        {"channel": inbound.chat.channel, "platform_msg_id": inbound.platform_msg_id},
     )
     return found is not None
 
 
 async def mark_handled(session: AsyncSession, message_id: int, ticket_id: int | None) -> None:
-    values: dict[str, object] = {"handled_at": utcnow()}
-    if ticket_id is not None:
-        values["ticket_id"] = ticket_id
-    await session.execute(update(Message).where(Message.id == message_id).values(**values))
+    if ticket_id is None:
+        await session.execute(_HANDLED, {"message_id": message_id, "handled": utcnow()})
+        return
+    await session.execute(
+        _HANDLED_FOR_TICKET, {"message_id": message_id, "handled": utcnow(), "ticket": ticket_id}
+    )
 
 
 async def store_outbound(
@@ -174,39 +189,53 @@ async def store_outbound(
     kind: LineKind = "text",
     claimed_by: str | None = None,
     claim_until: datetime | None = None,
-) -> Message:
+) -> ChatMessage:
     """`resident_id`: the chat's resident, looked up when not given. A pending line is
     claimed until `claim_until` by whoever hands it on; after that, any worker's sweep may
-    (its sender died)."""
+    (its sender died). A row, not an ORM object: every request's answer is one."""
     if resident_id is None:
         resident_id = await session.scalar(
             select(Resident.id).where(
                 Resident.channel == chat.channel, Resident.external_id == chat.user_id
             )
         )
-    message = Message(
-        channel=chat.channel,
-        conversation_id=chat.conversation_id,
-        chat_type=chat.chat_type,
-        chat_id=chat.chat_id,
-        direction="out",
-        sender_kind="member" if member_id else "bot",
-        resident_id=resident_id,
-        member_id=member_id,
-        ticket_id=ticket_id,
-        text=text,
-        kind=kind,
-        handled_at=utcnow(),
-        delivery=delivery,
-        routing_by=claimed_by,
-        routing_until=claim_until,
+    now = utcnow()
+    inserted = await session.execute(
+        _NEW_MESSAGE,
+        {
+            "channel": chat.channel,
+            "conversation_id": chat.conversation_id,
+            "chat_type": chat.chat_type,
+            "chat_id": chat.chat_id,
+            "direction": "out",
+            "sender_kind": "member" if member_id else "bot",
+            "resident_id": resident_id,
+            "member_id": member_id,
+            "ticket_id": ticket_id,
+            "text": text,
+            "kind": kind,
+            "created_at": now,
+            "handled_at": now,
+            "delivery": delivery,
+            "routing_by": claimed_by,
+            "routing_until": claim_until,
+        },
     )
-    session.add(message)
-    await session.flush()
-    if member_id:
-        # A member's line shows its sender's name; a bot line needs nothing loaded.
-        await session.refresh(message, ["member"])
-    return message
+    return ChatMessage(
+        id=inserted.inserted_primary_key[0],
+        sender_kind="member" if member_id else "bot",
+        # A member's line shows its sender's name.
+        sender_name=await _member_name(session, member_id) if member_id else BOT_NAME,
+        user_id=chat.user_id,
+        text=text,
+        created_at=now,
+        kind=kind,
+        delivery=delivery,
+    )
+
+
+async def _member_name(session: AsyncSession, member_id: int) -> str:
+    return str(await session.scalar(select(Member.name).where(Member.id == member_id)))
 
 
 async def chat_history(session: AsyncSession, chat: ChatRef, limit: int = 50) -> list[ChatMessage]:
@@ -248,7 +277,7 @@ async def message_by_id(session: AsyncSession, message_id: int) -> ChatMessage:
 
 
 async def set_delivery(session: AsyncSession, message_id: int, status: str) -> None:
-    await session.execute(update(Message).where(Message.id == message_id).values(delivery=status))
+    await session.execute(_DELIVERY, {"message_id": message_id, "status": status})
 
 
 def _unclaimed(now: datetime) -> object:

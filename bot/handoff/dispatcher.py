@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 
@@ -125,12 +125,29 @@ def has_skill(member: Member, category: str) -> bool:
     return skill is None or not skills or skill in skills
 
 
-async def open_ticket_counts(session: AsyncSession) -> dict[int, int]:
-    rows = await session.execute(
-        select(Ticket.assignee_id, func.count())
-        .where(Ticket.status.in_(OPEN_STATUSES), Ticket.assignee_id.is_not(None))
-        .group_by(Ticket.assignee_id)
+# Built once: every new ticket runs them.
+_OPEN_TICKET_COUNTS = (
+    select(Ticket.assignee_id, func.count())
+    .where(Ticket.status.in_(OPEN_STATUSES), Ticket.assignee_id.is_not(None))
+    .group_by(Ticket.assignee_id)
+)
+_MEMBERS = (
+    select(Member)
+    .options(lazyload(Member.grids))
+    .where(
+        Member.role == bindparam("role"),
+        Member.active.is_(True),
+        Member.community_id == bindparam("community_id"),
     )
+    .order_by(Member.id)
+)
+_GRID_MEMBERS = _MEMBERS.join(member_grids, member_grids.c.member_id == Member.id).where(
+    member_grids.c.grid_id == bindparam("grid_id")
+)
+
+
+async def open_ticket_counts(session: AsyncSession) -> dict[int, int]:
+    rows = await session.execute(_OPEN_TICKET_COUNTS)
     return {member_id: count for member_id, count in rows.all()}
 
 
@@ -147,21 +164,10 @@ async def _members(
 ) -> list[Member]:
     """Active members with `role` in the community, and in `grid` when one is given. Choosing
     among them needs none of their grids: not loaded (a query more for every ticket)."""
-    query = (
-        select(Member)
-        .options(lazyload(Member.grids))
-        .where(
-            Member.role == role,
-            Member.active.is_(True),
-            Member.community_id == community_id,
-        )
-        .order_by(Member.id)
-    )
-    if grid is not None:
-        query = query.join(member_grids, member_grids.c.member_id == Member.id).where(
-            member_grids.c.grid_id == grid.id
-        )
-    return list((await session.scalars(query)).all())
+    params = {"role": role, "community_id": community_id}
+    if grid is None:
+        return list((await session.scalars(_MEMBERS, params)).all())
+    return list((await session.scalars(_GRID_MEMBERS, {**params, "grid_id": grid.id})).all())
 
 
 def _on_duty(members: Iterable[Member], now: datetime) -> list[Member]:

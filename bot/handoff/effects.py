@@ -2,6 +2,8 @@
 moved, new tickets announced. A change collects these while its transaction is open; the
 listeners registered for each kind run them after the commit, so a change rolled back tells
 nobody anything, and the rooms that change tickets know nothing of sockets or platforms.
+What an effect must leave in the database (a console event's journal row) is written by a
+step that runs in the change's own transaction, just before its commit.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.core.chat import ChatMessage, ChatRef, LineKind
 from bot.db.models import Ticket
 from bot.handoff.access import Visibility
+from bot.handoff.push import Numbered
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +34,8 @@ class Pushed:
     before: Visibility | None = None
     message: ChatMessage | None = None
     members: tuple[int, ...] = ()
+    # The event as journaled in the change's transaction; sent as it is after the commit.
+    numbered: Numbered | None = None
 
 
 @dataclass(frozen=True)
@@ -86,9 +93,22 @@ E = TypeVar("E", Pushed, ForHolder, Told, Opened, Counted, Observed)
 class Listeners:
     def __init__(self) -> None:
         self._by_kind: dict[type, list[Callable[[Any], Awaitable[None]]]] = defaultdict(list)
+        self._stored: dict[type, Callable[[AsyncSession, Any], Awaitable[Any]]] = {}
 
     def on(self, kind: type[E], listener: Callable[[E], Awaitable[None]]) -> None:
         self._by_kind[kind].append(listener)
+
+    def stored_by(self, kind: type[E], step: Callable[[AsyncSession, E], Awaitable[E]]) -> None:
+        """`step` writes what an effect of this kind leaves in the database, in the change's
+        transaction, and returns the effect as its listeners then get it."""
+        self._stored[kind] = step
+
+    async def store(self, session: AsyncSession, effects: list[Effect]) -> None:
+        """Before the commit: a failing step fails the change, which then sets off nothing."""
+        for n, effect in enumerate(effects):
+            step = self._stored.get(type(effect))
+            if step is not None:
+                effects[n] = await step(session, effect)
 
     async def run(self, effects: Iterable[Effect]) -> None:
         """In order; the change is already committed, so one listener failing is logged and

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
 from bot.core.clock import Clock
@@ -38,25 +39,37 @@ class Journal:
         self._sessions = sessions
         self._clock = clock
         self._keep = keep
+        # Built once: SQLAlchemy then reuses its compiled form.
+        self._insert = insert(ConsoleEvent)
 
     async def append(
         self, event: dict[str, Any], audience: dict[str, Any], resident_id: int | None
     ) -> int:
         """Store the event for its audience, with the resident whose words it carries; its id."""
+        async with self._sessions() as session, session.begin():
+            return await self.append_in(session, event, audience, resident_id)
+
+    async def append_in(
+        self,
+        session: AsyncSession,
+        event: dict[str, Any],
+        audience: dict[str, Any],
+        resident_id: int | None,
+    ) -> int:
+        """`append`, in the caller's transaction: a ticket change numbers its events as it
+        commits, and they are kept only if it does."""
         now = self._clock.now()
         # A row, not an ORM object: one for every console event, on every request's path.
-        async with self._sessions() as session, session.begin():
-            inserted = await session.execute(
-                insert(ConsoleEvent).values(
-                    created_at=now, audience=audience, event=event, resident_id=resident_id
-                )
+        inserted = await session.execute(
+            self._insert,
+            {"created_at": now, "audience": audience, "event": event, "resident_id": resident_id},
+        )
+        event_id = int(inserted.inserted_primary_key[0])
+        if event_id % PRUNE_EVERY == 0:
+            await session.execute(
+                delete(ConsoleEvent).where(ConsoleEvent.created_at < now - self._keep)
             )
-            event_id = int(inserted.inserted_primary_key[0])
-            if event_id % PRUNE_EVERY == 0:
-                await session.execute(
-                    delete(ConsoleEvent).where(ConsoleEvent.created_at < now - self._keep)
-                )
-            return event_id
+        return event_id
 
     async def since(self, last_id: int) -> list[Entry]:
         """The events after `last_id` still kept, oldest first."""

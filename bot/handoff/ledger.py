@@ -19,7 +19,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
-from bot.conversation.messages import chat_message, mark_handled, store_outbound
+from bot.conversation.messages import mark_handled, store_outbound
 from bot.core.categories import URGENT
 from bot.core.chat import ChatMessage, ChatRef, LineKind
 from bot.core.clock import Clock
@@ -247,7 +247,7 @@ class Change:
         even when this worker dies before handing it on (bot.conversation.delivery)."""
         for n, effect in enumerate(self.effects):
             if isinstance(effect, Told) and effect.line is None:
-                row = await store_outbound(
+                line = await store_outbound(
                     self.session,
                     effect.chat,
                     effect.text,
@@ -256,7 +256,7 @@ class Change:
                     kind=effect.kind,
                     claim_until=self.now + self.timeouts.line_claim,
                 )
-                self.effects[n] = replace(effect, line=chat_message(row, effect.chat.user_id))
+                self.effects[n] = replace(effect, line=line)
 
     def opened(self, ticket: Ticket) -> None:
         self.effects.append(Opened(ticket))
@@ -289,4 +289,5 @@ class Ledger:
                 yield change
                 await change.write_events()
                 await change.store_lines()
+                await self.listeners.store(session, change.effects)
         await self.listeners.run(change.effects)

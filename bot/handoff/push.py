@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cluster.bus import Bus
 from bot.core.chat import ChatMessage
@@ -63,6 +64,30 @@ class Audience:
         return cls(**{**data, "visible": visible, "member_ids": tuple(data["member_ids"])})
 
 
+@dataclass(frozen=True)
+class Numbered:
+    """A console event with its journal id, and who it is for."""
+
+    event: dict[str, Any]
+    audience: Audience
+
+
+def _ticket_event(
+    kind: str,
+    ticket: Ticket,
+    message: ChatMessage | None,
+    before: Visibility | None,
+    members: Collection[int],
+) -> tuple[dict[str, Any], Audience]:
+    event: dict[str, Any] = {"type": kind, "ticket": ticket_payload(ticket)}
+    if message is not None:
+        event["message"] = console_message(message)
+    if members:
+        return event, Audience(member_ids=tuple(sorted(members)))
+    visible = (Visibility.of(ticket),) + ((before,) if before is not None else ())
+    return event, Audience(visible=visible)
+
+
 class MemberHub(SocketRegistry[Actor]):
     def __init__(self, bus: Bus | None = None, journal: Journal | None = None) -> None:
         super().__init__()
@@ -97,15 +122,30 @@ class MemberHub(SocketRegistry[Actor]):
         """Send to every console whose member may see the ticket, or could see it `before` a
         change (so a colleague's screen learns the ticket was claimed and leaves it); or only
         to `members` (those asked first whether a request is urgent)."""
-        event: dict[str, Any] = {"type": kind, "ticket": ticket_payload(ticket)}
-        if message is not None:
-            event["message"] = console_message(message)
-        if members:
-            audience = Audience(member_ids=tuple(sorted(members)))
-            await self._fan_out(event, audience, ticket.resident_id)
-            return
-        visible = (Visibility.of(ticket),) + ((before,) if before is not None else ())
-        await self._fan_out(event, Audience(visible=visible), ticket.resident_id)
+        event, audience = _ticket_event(kind, ticket, message, before, members)
+        await self._fan_out(event, audience, ticket.resident_id)
+
+    async def journal_in(
+        self,
+        session: AsyncSession,
+        kind: str,
+        ticket: Ticket,
+        message: ChatMessage | None = None,
+        before: Visibility | None = None,
+        members: Collection[int] = (),
+    ) -> Numbered:
+        """`publish`'s event, numbered in the journal in a ticket change's own transaction;
+        `send_numbered` sends it once the change is committed."""
+        event, audience = _ticket_event(kind, ticket, message, before, members)
+        if self._journal is not None:
+            event_id = await self._journal.append_in(
+                session, event, audience.to_json(), ticket.resident_id
+            )
+            event = {**event, "id": event_id}
+        return Numbered(event, audience)
+
+    async def send_numbered(self, numbered: Numbered) -> None:
+        await self._spread(numbered.event, numbered.audience)
 
     async def tell_holder(self, kind: str, ticket: Ticket, fields: dict[str, Any]) -> None:
         """Something only the person answering for the ticket needs (e.g. a phone to call);
@@ -137,7 +177,11 @@ class MemberHub(SocketRegistry[Actor]):
         self, event: dict[str, Any], audience: Audience, resident_id: int | None
     ) -> None:
         """`resident_id`: whose words the event carries (the journal keeps them a while)."""
-        event = await self._numbered(event, audience, resident_id)
+        await self._spread(await self._numbered(event, audience, resident_id), audience)
+
+    async def _spread(self, event: dict[str, Any], audience: Audience) -> None:
+        """To the consoles here the audience includes, and through the bus to every other
+        worker's."""
         if self._bus is None:
             await self._send_here(event, audience)
         else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defaultload
 
@@ -21,17 +21,23 @@ from bot.handoff.states import OPEN_STATUSES
 
 logger = logging.getLogger(__name__)
 
+# Built once: routing runs it for every message.
+_OPEN_TICKET_ID = (
+    select(Ticket.id)
+    .where(
+        Ticket.conversation_id == bindparam("conversation_id"),
+        Ticket.status.in_(OPEN_STATUSES),
+    )
+    .order_by(Ticket.id.desc())
+    .limit(1)
+)
+
 
 async def open_ticket_id(session: AsyncSession, conversation_id: str) -> int | None:
     """The conversation's open ticket, if any: while there is one, the conversation is its
     holder's, and the bot does not answer. Routing asks for every message and needs only
     the id; a whole `Ticket` brings its resident, grid and assignee with it."""
-    return await session.scalar(
-        select(Ticket.id)
-        .where(Ticket.conversation_id == conversation_id, Ticket.status.in_(OPEN_STATUSES))
-        .order_by(Ticket.id.desc())
-        .limit(1)
-    )
+    return await session.scalar(_OPEN_TICKET_ID, {"conversation_id": conversation_id})
 
 
 class Residents:

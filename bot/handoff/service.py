@@ -16,7 +16,9 @@ Pushes go to the consoles' hub, lines to residents through delivery, counters to
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 
 from bot.conversation.delivery import Delivery
@@ -57,7 +59,16 @@ class TicketService:
         self.residents = Residents(ledger)
         self.queries = Queries(sessions)
 
+        async def journal(session: AsyncSession, effect: Pushed) -> Pushed:
+            numbered = await hub.journal_in(
+                session, effect.kind, effect.ticket, effect.message, effect.before, effect.members
+            )
+            return replace(effect, numbered=numbered)
+
         async def push(effect: Pushed) -> None:
+            if effect.numbered is not None:
+                await hub.send_numbered(effect.numbered)
+                return
             await hub.publish(
                 effect.kind, effect.ticket, effect.message, effect.before, effect.members
             )
@@ -77,6 +88,7 @@ class TicketService:
             getattr(metrics, effect.metric).labels(effect.label).observe(effect.value)
 
         listeners.on(Told, tell)
+        listeners.stored_by(Pushed, journal)
         listeners.on(Pushed, push)
         listeners.on(ForHolder, tell_holder)
         listeners.on(Counted, count)
