@@ -52,17 +52,23 @@ async def outcomes(database: Path) -> list[Any]:
     return seen
 
 
-async def test_statements_give_what_sqlalchemys_cursor_gives_in_one_trip(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    trips: list[str] = []
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of each call made on aiosqlite's thread, in order."""
+    made: list[str] = []
     trip = aiosqlite.Connection._execute
 
     async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(getattr(fn, "__name__", ""))
+        made.append(getattr(fn, "__name__", ""))
         return await trip(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return made
+
+
+async def test_statements_give_what_sqlalchemys_cursor_gives_in_one_trip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trips: list[str]
+) -> None:
     monkeypatch.setattr(AsyncAdapt_aiosqlite_cursor, "execute", sqlalchemy_execute)
     monkeypatch.setattr(AsyncAdapt_aiosqlite_cursor, "executemany", sqlalchemy_executemany)
     sqlalchemys = await outcomes(tmp_path / "sqlalchemy.db")
@@ -89,21 +95,14 @@ def test_the_adapter_still_has_what_the_one_trip_methods_use() -> None:
 
 
 async def test_a_commit_or_rollback_with_nothing_written_makes_no_trip(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, trips: list[str]
 ) -> None:
-    trips: list[str] = []
-    trip = aiosqlite.Connection._execute
-
-    async def counted(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        trips.append(getattr(fn, "__name__", ""))
-        return await trip(self, fn, *args, **kwargs)
-
     # The service's engine: pooled, so a session reuses a connection already open.
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'trips.db'}")
     sessions = create_session_factory(engine)
     async with engine.begin() as connection:
         await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    trips.clear()
 
     async with sessions() as session, session.begin():
         await session.execute(text("SELECT count(*) FROM t"))
