@@ -6,10 +6,21 @@ from __future__ import annotations
 import codecs
 
 import pytest
+from playwright.async_api import Locator
 
 from tests.browser.pages import BROWSER, LAPTOP, PHONE, Site, expect, shot, wider_than_screen
 
 pytestmark = BROWSER
+
+
+async def lines_of(cell: Locator) -> int:
+    """How many lines the cell's text takes on screen."""
+    return int(
+        await cell.evaluate(
+            "e => { const r = document.createRange(); r.selectNodeContents(e);"
+            " return r.getClientRects().length; }"
+        )
+    )
 
 
 @pytest.mark.parametrize("width", [PHONE, LAPTOP])
@@ -28,6 +39,9 @@ async def test_the_overview_counts_a_rated_request_and_downloads_as_a_table_for_
     await expect(grids.locator("td")).to_have_text(["0", "0", "1", "0"])
     members = overview.page.locator("#member-table tbody tr", has_text="王建国")
     await expect(members.locator("td").last).to_have_text("1")
+    # A phone's narrow tables wrap their long headings, never a grid's or a member's name.
+    for name in ("3号楼", "王建国", "刘桂兰"):
+        assert await lines_of(overview.page.locator(".overview-table tbody th", has_text=name)) == 1
     for chart in ("grids", "weeks", "satisfaction"):
         await expect(overview.page.locator(f"#chart-{chart} svg")).to_be_visible()
     await expect(overview.page.locator("#chart-satisfaction svg")).to_contain_text("满意")

@@ -123,9 +123,9 @@ function duty(m) {
 
 function renderTables(data) {
   const many = data.scope.district;
-  table($('grid-table'), ['网格', '在办', '超时', '这段时间的求助', '升级'],
+  table($('grid-table'), ['网格', '在办', '超时', '这段时间\n的求助', '升级'],
     data.grids.map((g) => [(many ? g.community + ' ' : '') + g.grid, g.open, g.overdue, g.requests, g.escalated]));
-  table($('member-table'), ['党员', '在岗', '在办', '超时', '这段时间办结'],
+  table($('member-table'), ['党员', '在岗', '在办', '超时', '这段时间\n办结'],
     data.members.map((m) => [(many ? m.community + ' ' : '') + m.name + (m.role === 'secretary' ? '（书记）' : ''),
       duty(m), m.open, m.overdue, m.resolved]));
 }
