@@ -43,6 +43,9 @@ async def test_in_a_room_an_emergency_keeps_the_safety_line_first(tickets: Desk)
         # A fire beside a gas bottle: get out first, windows are no help.
         ("厨房着火了 煤气罐就在旁边", "着火请先离开屋子"),
         ("我爸被困在电梯里了 喘不上气", "困在电梯里请按警铃"),
+        # Water everywhere from a burst pipe: the valve and the power, neither gas nor heights.
+        ("卫生间水管爆了 水一直往外喷 总阀拧不动", "请先关总阀，关不上就拉下电闸"),
+        ("楼上水管爆了 我家进水了 插座都泡了", "请先关总阀"),
         ("河水漫进村里了 老人出不来", "请先到高处"),
         ("刚才地震了 墙塌了一半", "请先到高处"),
     ],

@@ -76,6 +76,12 @@ HAZARD_ADVICE = (
         re.compile(r"电梯.{0,6}(困|关|卡)|(困|关|卡)在电梯"),
         "困在电梯里请按警铃，不要扒门，在里面等人来救。",
     ),
+    # Before the flood: a burst pipe that floods the flat needs its valve and the power off,
+    # not higher ground.
+    (
+        re.compile(r"水管.{0,4}(爆|裂|崩|断)|爆管|喷水|往外(喷|涌)|总阀"),
+        "水管爆了请先关总阀，关不上就拉下电闸，别碰泡了水的插座和电器。",
+    ),
     (
         re.compile(r"地震|塌|滑坡|泥石流|山洪|洪水|大水|淹|漫进|进水|墙倒|被埋"),
         "房子危险或水在上涨，请先到高处，远离危墙和电线，有人被困请拨打119。",
