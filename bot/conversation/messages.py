@@ -199,7 +199,7 @@ async def store_outbound(
                 Resident.channel == chat.channel, Resident.external_id == chat.user_id
             )
         )
-    now = utcnow()
+    now, sender_kind = utcnow(), "member" if member_id else "bot"
     inserted = await session.execute(
         _NEW_MESSAGE,
         {
@@ -208,7 +208,7 @@ async def store_outbound(
             "chat_type": chat.chat_type,
             "chat_id": chat.chat_id,
             "direction": "out",
-            "sender_kind": "member" if member_id else "bot",
+            "sender_kind": sender_kind,
             "resident_id": resident_id,
             "member_id": member_id,
             "ticket_id": ticket_id,
@@ -223,7 +223,7 @@ async def store_outbound(
     )
     return ChatMessage(
         id=inserted.inserted_primary_key[0],
-        sender_kind="member" if member_id else "bot",
+        sender_kind=sender_kind,
         # A member's line shows its sender's name.
         sender_name=await _member_name(session, member_id) if member_id else BOT_NAME,
         user_id=chat.user_id,
