@@ -43,7 +43,13 @@ TINY_ITERATIONS = 100
 # One training example in this many: the tests need a model that reads plain requests right,
 # not the project's accuracy (bench/nlu.py measures that).
 TINY_SHARE = 2
-MODEL_INPUTS = ["config.yml", "domain.yml", "data"]
+# The trained components' own code (bot/rasa_*.py) decides what the archive holds, too.
+MODEL_INPUTS = [
+    "config.yml",
+    "domain.yml",
+    "data",
+    *(f"bot/{path.name}" for path in sorted(ROOT.glob("bot/rasa_*.py"))),
+]
 
 
 def _inputs_digest() -> str:

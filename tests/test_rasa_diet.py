@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,15 @@ def test_a_step_that_branches_on_a_tensor_is_left_to_autograph() -> None:
     assert bot.rasa_diet._plain_graph(branching, signature) is None
     doubled = bot.rasa_diet._plain_graph(straight, signature)
     assert doubled(tf.constant([1.0, 2.0])).numpy().tolist() == [2.0, 4.0]
+
+
+def test_the_archive_keeps_the_weights_and_leaves_out_the_optimizer(
+    trained_model: Path, tmp_path: Path
+) -> None:
+    with tarfile.open(trained_model) as archive:
+        archive.extractall(tmp_path, filter="data")
+    (index,) = tmp_path.rglob("*DIETClassifier.tf_model.index")
+    stored = [name for name, _ in tf.train.list_variables(str(index.with_suffix("")))]
+
+    assert any("sparse_to_dense/kernel" in name for name in stored)
+    assert not [name for name in stored if "optimizer" in name]
