@@ -83,7 +83,11 @@ def diet(epochs: int, **extra: Any) -> list[dict[str, Any]]:
 LOOKUP_FEATURES = {"name": "RegexFeaturizer", "use_lookup_tables": True, "use_regexes": False,
                    "use_word_boundaries": False}  # fmt: skip
 CHARACTER_VECTORS = {"name": "bot.rasa_chars.CharacterVectorFeaturizer"}
-BLEND = {"name": "bot.rasa_blend.BlendedLogisticRegressionClassifier", "max_iter": 1000}
+# The blend as config.yml sets it up, so that a candidate with it differs from the shipped
+# pipeline only in what it names.
+BLEND = next(
+    c for c in _config_pipeline() if c["name"].endswith("BlendedLogisticRegressionClassifier")
+)
 OPTIONAL = (LOOKUP_FEATURES["name"], CHARACTER_VECTORS["name"], BLEND["name"])
 
 

@@ -38,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_EPOCHS = 6
-# The linear second opinion's solver steps: at the project's 1,000 it took half the training.
+# The linear second opinion's solver steps, half the project's.
 TINY_ITERATIONS = 100
 # One training example in this many: the tests need a model that reads plain requests right,
 # not the project's accuracy (bench/nlu.py measures that).
