@@ -8,6 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.listen import then_listen
+
 HOW_TO_ASK_TEXT = "您好！有事直接说就行，比如“水管漏了”“想订午饭”，发语音也可以，社区会有人来帮您。"
 
 
@@ -22,4 +24,4 @@ class ActionChitchat(Action):
         # Neighbours chatting in a group do not want a bot talking back.
         if metadata.get("chat_type") != "group":
             dispatcher.utter_message(text=HOW_TO_ASK_TEXT)
-        return []
+        return then_listen()

@@ -10,6 +10,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff_client import HttpHandoffClient
+from actions.listen import then_listen
 from bot.core.handoff import (
     ENTITY_NAMES,
     FALLBACK_INTENT,
@@ -41,14 +42,14 @@ class ActionHandoff(Action):
         except HandoffError:
             logger.exception("handoff failed for %s", tracker.sender_id)
             dispatcher.utter_message(text=SERVICE_DOWN_TEXT)
-            return []
+            return then_listen()
         # The router learns which ticket this turn opened and which line, stored with it, to
         # hand on (as data: not a text to store again). The open ticket, not a paused tracker,
         # now holds the conversation.
         dispatcher.utter_message(
             json_message={"ticket_id": result.ticket_id, "told": result.reply, "line": result.line}
         )
-        return []
+        return then_listen()
 
 
 def handoff_request(tracker: Tracker) -> HandoffRequest:

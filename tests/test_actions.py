@@ -11,6 +11,8 @@ from actions.chitchat import HOW_TO_ASK_TEXT, ActionChitchat
 from actions.handoff import SERVICE_DOWN_TEXT, ActionHandoff
 from bot.core.handoff import HandoffError, HandoffRequest, HandoffResult
 
+# Rasa's FollowupAction event: the bot listens next.
+WAIT_FOR_RESIDENT = {"event": "followup", "name": "action_listen", "timestamp": None}
 LINE = {"id": 31, "text": "已请3号楼网格员王建国来帮您", "sender_kind": "bot"}
 
 
@@ -54,8 +56,9 @@ async def test_handoff_opens_a_ticket_tells_who_and_hands_back_its_id() -> None:
 
     events = await ActionHandoff(client).run(dispatcher, tracker("repair", 0.93), {})
 
-    # No pause: the open ticket holds the conversation (docs/architecture.md).
-    assert events == []
+    # No pause: the open ticket holds the conversation (docs/architecture.md). The turn ends
+    # waiting for the resident, as the rules would have it, without asking the policies.
+    assert events == [WAIT_FOR_RESIDENT]
     # The service stored the line with the ticket: it rides as data for the router to hand
     # on, not as a text to store again.
     assert [m["text"] for m in dispatcher.messages] == [None]
@@ -80,13 +83,14 @@ async def test_a_failed_handoff_promises_nobody_and_does_not_pause() -> None:
     events = await ActionHandoff(RecordingClient(fail=True)).run(
         dispatcher, tracker("urgent", 0.99), {}
     )
-    assert events == []
+    assert events == [WAIT_FOR_RESIDENT]
     assert [m["text"] for m in dispatcher.messages] == [SERVICE_DOWN_TEXT]
 
 
 async def test_chitchat_is_silent_in_groups_and_one_line_in_private() -> None:
     in_group, in_private = CollectingDispatcher(), CollectingDispatcher()
-    await ActionChitchat().run(in_group, tracker("chitchat", 0.9, chat_type="group"), {})
+    events = await ActionChitchat().run(in_group, tracker("chitchat", 0.9, chat_type="group"), {})
     await ActionChitchat().run(in_private, tracker("chitchat", 0.9), {})
+    assert events == [WAIT_FOR_RESIDENT]
     assert in_group.messages == []
     assert [m["text"] for m in in_private.messages] == [HOW_TO_ASK_TEXT]

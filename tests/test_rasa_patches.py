@@ -503,8 +503,10 @@ async def test_rasa_runs_an_in_process_action_and_gets_its_lines_and_events() ->
 
     events = await run("action_handoff", InProcessActionEndpoint(executor))
 
-    # The endpoint has no URL to call: an HTTP request would have failed.
-    assert [type(e) for e in events] == [BotUttered]
+    # The endpoint has no URL to call: an HTTP request would have failed. The action ends
+    # the turn itself: the bot listens next.
+    assert [type(e) for e in events] == [BotUttered, FollowupAction]
+    assert events[1].action_name == "action_listen"
     # The router learns which ticket the turn opened; the line itself went out with it.
     assert events[0].text is None
     assert events[0].data["custom"] == {
