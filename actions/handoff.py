@@ -14,6 +14,7 @@ from actions.listen import then_listen
 from bot.core.handoff import (
     ENTITY_NAMES,
     FALLBACK_INTENT,
+    MODEL_KEY,
     HandoffClient,
     HandoffError,
     HandoffRequest,
@@ -54,6 +55,7 @@ class ActionHandoff(Action):
 
 def handoff_request(tracker: Tracker) -> HandoffRequest:
     message = tracker.latest_message
+    metadata = message.get("metadata") or {}
     intent, confidence = _classification(message)
     entities: dict[str, str] = {}
     for name in ENTITY_NAMES:
@@ -65,8 +67,9 @@ def handoff_request(tracker: Tracker) -> HandoffRequest:
         intent=intent,
         confidence=confidence,
         text=message.get("text") or "",
-        origin=Origin.from_metadata(message.get("metadata") or {}, tracker.sender_id),
+        origin=Origin.from_metadata(metadata, tracker.sender_id),
         entities=entities,
+        model=str(metadata.get(MODEL_KEY) or ""),
     )
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from rasa_sdk.executor import ActionExecutor
+from sqlalchemy import select
 
 from actions.handoff_client import HttpHandoffClient
 from bot.core.handoff import HandoffError, HandoffRequest, Origin
+from bot.db.nlu_models import Classification
+from bot.typedefs import sessions_key
 from tests.helpers import Service
 
 
@@ -30,8 +33,9 @@ async def test_an_external_action_server_opens_a_ticket_through_the_service(
             conversation_id="shell-session-1",
             intent="medical",
             confidence=0.88,
-            text="东村的刘奶奶想约家庭医生上门",
+            text="东村的刘奶奶想约家庭医生上门 电话13900001234",
             origin=Origin.from_metadata({"channel": "cmdline"}, "shell-session-1"),
+            model="20261207-000000-test.tar.gz",
         )
     )
 
@@ -39,6 +43,16 @@ async def test_an_external_action_server_opens_a_ticket_through_the_service(
     assert ticket["id"] == result.ticket_id
     assert (ticket["category"], ticket["grid"]) == ("medical", "东村")
     assert "东村" in result.reply and ticket["assignee"]["name"] in result.reply
+    # The model's reading went over HTTP with the request, and waits for review with the ticket.
+    async with service.client.app[sessions_key]() as session:
+        [reading] = (
+            await session.scalars(
+                select(Classification).where(Classification.ticket_id == result.ticket_id)
+            )
+        ).all()
+    assert (reading.intent, reading.confidence) == ("medical", 0.88)
+    assert reading.model == "20261207-000000-test.tar.gz"
+    assert reading.text == "东村的刘奶奶想约家庭医生上门 电话139****1234"
 
 
 async def test_a_wrong_internal_token_is_a_handoff_error(service: Service) -> None:

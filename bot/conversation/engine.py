@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from bot.conversation.rasa_patches import speed_up_action_validation
 from bot.core.categories import REQUEST_INTENTS
 from bot.core.chat import ChatMessage
-from bot.core.handoff import ENTITY_NAMES, HandoffResult
+from bot.core.handoff import ENTITY_NAMES, MODEL_KEY, HandoffResult
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,8 @@ class RasaEngine:
                 sender_id,
                 parse_data=parsed,
                 input_channel=metadata.get("channel"),
-                metadata=metadata,
+                # A ticket this turn opens stores the model's reading with it.
+                metadata={**metadata, MODEL_KEY: model},
             )
         )
         request_intent, request_confidence = best_request(parsed)

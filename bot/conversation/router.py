@@ -204,28 +204,32 @@ class Router:
             turn.confidence,
             len(turn.replies),
         )
+        if turn.ticket_id is None:
+            await self._record_reading(stored, turn)
+        # Otherwise the ticket's opening stored the reading and marked the message handled.
+        ticket_id = turn.ticket_id
+        told = [Reply(turn.line.text, ticket_id, turn.line)] if turn.line else []
+        return told + [Reply(text, ticket_id) for text in turn.replies]
+
+    async def _record_reading(self, stored: StoredInbound, turn: Turn) -> None:
+        """A turn that opened no ticket: the message is handled, the model's reading kept for
+        review, and chatter in which a request was half-heard goes to a member."""
         possible = None
         async with self._sessions() as session, session.begin():
-            ticket_id = turn.ticket_id
-            if ticket_id is None:
-                # A ticket the turn opened has already marked the message, in its opening.
-                await mark_handled(session, stored.message_id, None)
+            await mark_handled(session, stored.message_id, None)
             classification = Classification(
                 message_id=stored.message_id,
-                ticket_id=ticket_id,
                 text=mask_text(stored.inbound.text),
                 intent=turn.intent,
                 confidence=turn.confidence,
                 model=turn.model,
             )
             session.add(classification)
-            if ticket_id is None and self._possible.worth_asking(turn):
+            if self._possible.worth_asking(turn):
                 # In the same transaction as "handled": a possible request is never dropped.
                 possible = await self._possible.record(session, stored, classification, turn)
         if possible is not None:
             await self._possible.announce(possible)
-        told = [Reply(turn.line.text, ticket_id, turn.line)] if turn.line else []
-        return told + [Reply(text, ticket_id) for text in turn.replies]
 
     async def _on_follow(self, stored: StoredInbound) -> None:
         """Leaving the account marks the resident inactive. (The channel greets a new

@@ -16,6 +16,8 @@ from bot.core.chat import ChatMessage, ChatRef
 FALLBACK_INTENT = "nlu_fallback"
 # The entities a request carries to its ticket, the first value of each.
 ENTITY_NAMES = ("address", "phone", "time")
+# Rasa's message metadata key naming the model archive that read the message.
+MODEL_KEY = "model"
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class HandoffRequest:
     text: str
     origin: Origin
     entities: dict[str, str] = field(default_factory=dict)
+    # The model archive that read the message: its reading is stored with the ticket, for
+    # review. Empty when no model read it (a photo, a member's confirmation).
+    model: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """As `/internal/handoff` takes it: the origin as the metadata it came from."""
@@ -77,6 +82,7 @@ class HandoffRequest:
             "text": self.text,
             "origin": self.origin.to_metadata(),
             "entities": self.entities,
+            "model": self.model,
         }
 
     @classmethod
@@ -91,6 +97,7 @@ class HandoffRequest:
             text=str(body["text"]),
             origin=Origin.from_metadata(body["origin"], conversation_id),
             entities={str(k): str(v) for k, v in (body.get("entities") or {}).items()},
+            model=str(body.get("model") or ""),
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversation.messages import resident_in
@@ -16,6 +17,7 @@ from bot.core.categories import UNCLASSIFIED, URGENT, category_for_intent
 from bot.core.chat import StoredInbound
 from bot.core.handoff import HandoffRequest, HandoffResult, Origin
 from bot.db.models import Resident, Ticket
+from bot.db.nlu_models import Classification
 from bot.handoff import texts
 from bot.handoff.access import Actor
 from bot.handoff.dispatcher import (
@@ -28,8 +30,11 @@ from bot.handoff.dispatcher import (
 from bot.handoff.incidents import find_incident
 from bot.handoff.ledger import Change, Ledger, TicketNotFound, addressed
 from bot.handoff.states import Status
+from bot.privacy import mask_text
 
 logger = logging.getLogger(__name__)
+
+_NEW_READING = insert(Classification.__table__)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,22 @@ async def resident_of(session: AsyncSession, origin: Origin) -> Resident:
     if resident is None:
         raise TicketNotFound(f"no resident {origin.resident_id}")
     return resident
+
+
+async def _store_reading(session: AsyncSession, request: HandoffRequest, ticket_id: int) -> None:
+    """How the model read the message, for the review queue, stored with the ticket it opened:
+    the router then has nothing left to write for the turn."""
+    await session.execute(
+        _NEW_READING,
+        {
+            "message_id": request.origin.message_id,
+            "ticket_id": ticket_id,
+            "text": mask_text(request.text),
+            "intent": request.intent,
+            "confidence": request.confidence,
+            "model": request.model,
+        },
+    )
 
 
 class Opening:
@@ -104,6 +125,8 @@ class Opening:
             if request.origin.message_id is not None:
                 # The message shows in the ticket; a confirmed one was handled long ago.
                 await change.attach(request.origin.message_id, ticket.id)
+            if request.model:
+                await _store_reading(session, request, ticket.id)
             change.count("tickets_opened", ticket.category)
             change.push("ticket.created", ticket)
             if routed.asked:
