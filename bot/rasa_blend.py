@@ -12,6 +12,7 @@ scikit-learn (7 s of a cold start here); this one keeps the fitted weights as pl
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from sklearn.exceptions import ConvergenceWarning
 
 WEIGHTS = "weights.npz"
 
@@ -49,6 +51,13 @@ class BlendedLogisticRegressionClassifier(LogisticRegressionClassifier):
                 message.set(INTENT, dict(ranking[0]), add_to_output=True)
                 message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages
+
+    def train(self, training_data: TrainingData) -> Resource:
+        # The solver is stopped early on purpose (config.yml: max_iter); scikit-learn's advice
+        # to raise the limit would only alarm whoever runs `make train`.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return super().train(training_data)
 
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as directory:
