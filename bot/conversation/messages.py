@@ -194,11 +194,10 @@ async def store_outbound(
     claimed until `claim_until` by whoever hands it on; after that, any worker's sweep may
     (its sender died). A row, not an ORM object: every request's answer is one."""
     if resident_id is None:
-        resident_id = await session.scalar(
-            select(Resident.id).where(
-                Resident.channel == chat.channel, Resident.external_id == chat.user_id
-            )
+        found = await session.execute(
+            _RESIDENT_IN_CHAT, {"channel": chat.channel, "external_id": chat.user_id}
         )
+        resident_id = found.scalar()
     now, sender_kind = utcnow(), "member" if member_id else "bot"
     inserted = await session.execute(
         _NEW_MESSAGE,
