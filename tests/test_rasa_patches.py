@@ -214,6 +214,49 @@ async def test_a_turn_saves_what_rasa_saves_without_counting_the_events_it_just_
     assert len([s for s in ours_run if "count(" in s]) == 2
 
 
+async def test_reading_a_conversation_gives_rasas_trackers_latest_session_or_all(
+    tmp_path: Path,
+) -> None:
+    """Two sessions, events at the same second as the second session's start, and a
+    conversation never stored: the latest session and the whole conversation as Rasa reads
+    them."""
+    domain = Domain.from_yaml("slots:\n  ticket:\n    type: any\n    mappings: []\n")
+    second_session = [
+        ActionExecuted("action_session_start", timestamp=50.0),
+        SessionStarted(timestamp=50.0),
+        SlotSet("ticket", 9, timestamp=50.0),
+        ActionExecuted("action_listen", timestamp=51.0),
+        UserUttered("电梯又坏了", intent={"name": "repair", "confidence": 0.9}, timestamp=52.0),
+    ]
+    readings = []
+    for cls in (SQLTrackerStore, BatchedSQLTrackerStore):
+        store = cls(domain, dialect="sqlite", db=str(tmp_path / f"{cls.__name__}.db"))
+        tracker = conversation()
+        await store.save(tracker)
+        for event in second_session:
+            tracker.update(event)
+        await store.save(tracker)
+        latest, whole = (
+            await store.retrieve("wechat:o1"),
+            await store.retrieve_full_tracker("wechat:o1"),
+        )
+        assert latest is not None and whole is not None
+        readings.append(
+            (
+                [e.as_dict() for e in latest.events],
+                [e.as_dict() for e in whole.events],
+                latest.get_slot("ticket"),
+                await store.retrieve("wechat:nobody"),
+                await store.retrieve_full_tracker("wechat:nobody"),
+            )
+        )
+
+    rasas, ours = readings
+    assert ours == rasas
+    assert len(rasas[0]) == len(second_session) and len(rasas[1]) == 4 + len(second_session)
+    assert rasas[2:] == (9, None, None)
+
+
 def test_the_batched_store_uses_rasas_names_as_they_are() -> None:
     assert names(SQLTrackerStore._additional_events) == ["self", "session", "tracker"]
     assert inspect.iscoroutinefunction(SQLTrackerStore.stream_events)
@@ -392,8 +435,35 @@ def test_the_prebuilt_validator_checks_rasas_schema_as_jsonschema_validate_would
     schema = RemoteAction.action_response_format_spec()
     assert action_response_validator.schema == schema
     # `jsonschema.validate`, which Rasa calls, picks its validator class the same way.
-    assert type(action_response_validator) is validator_for(schema)
+    assert action_response_validator.validator_class is validator_for(schema)
     assert names(RemoteAction.action_response_format_spec) == []
+
+
+def test_checking_each_event_by_its_kind_gives_the_whole_schemas_verdicts() -> None:
+    schema = RemoteAction.action_response_format_spec()
+    whole = validator_for(schema)(schema)
+    kinds = [
+        kind["properties"]["event"]["const"]
+        for kind in schema["properties"]["events"]["items"]["oneOf"]
+    ]
+    variants: list[Any] = [
+        {},
+        {"timestamp": 1.5, "metadata": {"k": 1}},
+        {"timestamp": "yesterday"},
+        {"metadata": "none"},
+        {"name": "action_listen", "text": "好的", "value": 3},
+        {"name": 7, "text": 8, "value": None},
+        {"parse_data": {"intent": {"name": "repair", "confidence": "high"}}},
+        {"entities": [{"entity": "address"}]},
+    ]
+    events = [{"event": kind, **variant} for kind in kinds for variant in variants]
+    events += [{"event": "no_such_event"}, {"event": 5}, {"name": "x"}, "slot", None, []]
+    answers = [{"events": [event]} for event in events]
+    answers += [{"events": [{"event": "pause"}, event]} for event in events]
+
+    verdicts = [whole.is_valid(answer) for answer in answers]
+    assert [action_response_validator.is_valid(answer) for answer in answers] == verdicts
+    assert 0 < sum(verdicts) < len(answers)
 
 
 async def test_rasa_still_validates_every_action_answer_through_the_patched_method(
