@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.event import listen, remove
 from sqlalchemy.exc import OperationalError
 
 from bot.app import create_app, resume_after_restart
@@ -282,6 +286,42 @@ async def test_photos_start_a_ticket_or_join_the_open_one_and_a_location_is_its_
         "image",
         "location",
     ]
+    assert await count(plain, Ticket) == 1
+
+
+def asked_for_open_ticket(statements: list[str]) -> list[str]:
+    lookup = re.compile(r"SELECT tickets\.id\s+FROM tickets\s+WHERE tickets\.conversation_id")
+    return [s for s in statements if lookup.match(s)]
+
+
+async def test_a_new_residents_first_message_asks_for_no_open_ticket_and_the_next_finds_it(
+    plain: Service, fake: FakeWechat
+) -> None:
+    pusher = WechatPusher(TOKEN, fake.appid)
+    console = await plain.console(await plain.login("王建国"))
+    router = plain.client.app[router_key]
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    listen(Engine, "before_cursor_execute", record)
+    try:
+        assert (await push(plain, pusher, text_xml(OPENID, LEAK, pusher.next_msg_id())))[0] == 200
+        ticket = (await console.event("ticket.created"))["ticket"]
+        await router.drain()
+        first, statements[:] = list(statements), []
+        again = text_xml(OPENID, "水还在往下滴 快点来", pusher.next_msg_id())
+        assert (await push(plain, pusher, again))[0] == 200
+        relayed = await console.resident_wrote()
+        await router.drain()
+    finally:
+        remove(Engine, "before_cursor_execute", record)
+
+    # Created by that very message, the resident cannot have a ticket: nobody asks.
+    assert first and not asked_for_open_ticket(first)
+    assert len(asked_for_open_ticket(statements)) == 1
+    assert relayed["ticket"]["id"] == ticket["id"]
     assert await count(plain, Ticket) == 1
 
 

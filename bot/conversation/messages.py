@@ -105,7 +105,9 @@ async def _insert_if_new(sessions: sessionmaker, inbound: Inbound) -> StoredInbo
         # the database's write lock, which an insert that fails on the unique key would.
         if await _already_stored(session, inbound):
             return None
-        resident_id, name = await _writing_resident(session, chat, inbound.user_name, inbound.kind)
+        resident_id, name, new = await _writing_resident(
+            session, chat, inbound.user_name, inbound.kind
+        )
         inserted = await session.execute(
             _NEW_MESSAGE,
             {
@@ -123,19 +125,20 @@ async def _insert_if_new(sessions: sessionmaker, inbound: Inbound) -> StoredInbo
                 "reply_handle": inbound.reply_handle,
             },
         )
-        return StoredInbound(inserted.inserted_primary_key[0], resident_id, name, inbound)
+        return StoredInbound(inserted.inserted_primary_key[0], resident_id, name, inbound, new)
 
 
 async def _writing_resident(
     session: AsyncSession, chat: ChatRef, name: str, inbound_kind: str
-) -> tuple[int, str]:
-    """The id and name of the resident who writes in `chat`, created on their first message.
-    A name the platform gives replaces the stored one; anything but leaving makes them active."""
+) -> tuple[int, str, bool]:
+    """The id and name of the resident who writes in `chat`, created on their first message
+    (then True). A name the platform gives replaces the stored one; anything but leaving
+    makes them active."""
     chat_of = {"channel": chat.channel, "external_id": chat.user_id}
     found = (await session.execute(_RESIDENT_IN_CHAT, chat_of)).first()
     if found is None:
         created = await session.execute(_NEW_RESIDENT, {**chat_of, "name": name})
-        return created.inserted_primary_key[0], name
+        return created.inserted_primary_key[0], name, True
     changes: dict[str, object] = {}
     if name and found.name != name:
         changes["name"] = name
@@ -143,7 +146,7 @@ async def _writing_resident(
         changes["active"] = True
     if changes:
         await session.execute(update(Resident).where(Resident.id == found.id).values(**changes))
-    return found.id, name or found.name
+    return found.id, name or found.name, False
 
 
 async def resident_in(session: AsyncSession, chat: ChatRef, name: str = "") -> Resident:

@@ -158,7 +158,7 @@ class Router:
         if inbound.kind in EVENT_KINDS:
             await self._on_follow(stored)
             return []
-        ticket_id = await self._tickets.open_ticket_of(stored.chat.conversation_id)
+        ticket_id = await self._open_ticket_of(stored)
         if await self._flooding(stored):
             async with self._sessions() as session, session.begin():
                 await mark_handled(session, stored.message_id, ticket_id)
@@ -175,6 +175,14 @@ class Router:
         if await self._tickets.follow_up(stored):
             return []
         return await self._ask_model(stored)
+
+    async def _open_ticket_of(self, stored: StoredInbound) -> int | None:
+        """The ticket the conversation's messages go to; a resident this message created has
+        none, and the database is not asked (a burst of new residents is a storm's first
+        minutes)."""
+        if stored.new_resident:
+            return None
+        return await self._tickets.open_ticket_of(stored.chat.conversation_id)
 
     async def _flooding(self, stored: StoredInbound) -> bool:
         """Over the sender's limit; the first message over it says so in the log, once."""

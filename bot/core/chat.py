@@ -86,6 +86,8 @@ class StoredInbound:
     resident_id: int
     resident_name: str
     inbound: Inbound
+    # Created by this very message: nothing of theirs (a ticket) can be in the database yet.
+    new_resident: bool = False
 
     @property
     def chat(self) -> ChatRef:
