@@ -31,9 +31,10 @@ Figures per phase:
   ×parse: that over the bare parse's CPU per message (both count every thread). The
   PostgreSQL and Redis servers' own CPU is not in it.
 - tickets: acknowledged messages that opened a ticket (read from the database); no tkt: a bot
-  line but no ticket (the service read it otherwise); lost: acknowledged, but no ticket and no
-  bot line ever; dup: a resident with two tickets or two told lines; unack: no attempt was
-  answered `success`.
+  line but no ticket (the service read it otherwise); wait: acknowledged and stored, still
+  waiting to be routed when the phase ended (a backlog, not a loss); lost: acknowledged, but
+  neither stored unrouted nor answered with a ticket or a bot line; dup: a resident with two
+  tickets or two told lines; unack: no attempt was answered `success`.
 - sustained: every message acknowledged and told before `--drain` seconds after the last
   send, told p95 < 2 s, none lost, and this process sent at ≥ 90 % of the rate. Rates stop
   rising after the first phase not sustained (unless --keep-going).
@@ -181,8 +182,11 @@ def spread(values: list[float], scale: float, ps: tuple[int, ...]) -> dict[str, 
     return {f"p{p}": (pct(values, p) * scale if values else None) for p in ps}
 
 
-async def ticket_rows(live: Live, prefix: str) -> tuple[dict[str, list[int]], dict[str, int]]:
-    """Tickets by conversation, and the bot's stored lines by conversation."""
+async def ticket_rows(
+    live: Live, prefix: str
+) -> tuple[dict[str, list[int]], dict[str, int], set[str]]:
+    """Tickets by conversation, the bot's stored lines by conversation, and the conversations
+    whose message is stored but not yet routed."""
     from sqlalchemy import func, select
 
     from bot.db.models import Message, Ticket
@@ -204,7 +208,18 @@ async def ticket_rows(live: Live, prefix: str) -> tuple[dict[str, list[int]], di
                 )
             ).all()
         )
-    return tickets, lines
+        unrouted = set(
+            (
+                await session.scalars(
+                    select(Message.conversation_id).where(
+                        Message.conversation_id.like(f"{prefix}%"),
+                        Message.direction == "in",
+                        Message.handled_at.is_(None),
+                    )
+                )
+            ).all()
+        )
+    return tickets, lines, unrouted
 
 
 async def phase(
@@ -239,9 +254,11 @@ async def phase(
     cpu_after, own_cpu = tree_cpu(live.pid), time.process_time() - own_before
     await asyncio.sleep(0.5)  # console frames in flight
 
-    tickets, lines = await ticket_rows(live, f"wechat:{openid}")
+    tickets, lines, unrouted = await ticket_rows(live, f"wechat:{openid}")
     told, console, callbacks = [], [], []
-    counts = dict.fromkeys(("acked", "tickets", "no_ticket", "lost", "dup", "unacked"), 0)
+    counts = dict.fromkeys(
+        ("acked", "tickets", "no_ticket", "waiting", "lost", "dup", "unacked"), 0
+    )
     errors: dict[str, int] = {}
     told_times: list[float] = []
     for msg in msgs:
@@ -265,6 +282,8 @@ async def phase(
             counts["tickets"] += 1
         elif lines.get(conversation) or told_at:
             counts["no_ticket"] += 1
+        elif conversation in unrouted:
+            counts["waiting"] += 1
         else:
             counts["lost"] += 1
     sent = len(msgs)

@@ -20,7 +20,7 @@ def fmt(value: float | None, spec: str) -> str:
 HEADER = (
     f"{'rate':>5} {'sent/s':>6} {'ans/s':>6} | {'callback ms p50':>15} {'p95':>6} {'p99':>6} "
     f"| {'told s p50':>10} {'p95':>5} | {'console p50':>11} {'p95':>5} | {'CPU ms':>6} "
-    f"{'×parse':>6} | {'sent':>5} {'tickets':>7} {'no tkt':>6} {'lost':>4} {'dup':>3} "
+    f"{'×parse':>6} | {'sent':>5} {'tickets':>7} {'no tkt':>6} {'wait':>4} {'lost':>4} {'dup':>3} "
     f"{'unack':>5} | sustained"
 )
 
@@ -35,7 +35,7 @@ def row(p: dict[str, Any], bare_ms: float) -> str:
         f"{fmt(told['p50'], '.2f'):>10} {fmt(told['p95'], '.2f'):>5} | "
         f"{fmt(con['p50'], '.2f'):>11} {fmt(con['p95'], '.2f'):>5} | {fmt(cpu, '.1f'):>6} "
         f"{fmt(cpu / bare_ms if cpu is not None else None, '.2f'):>6} | {p['sent']:>5} "
-        f"{p['tickets']:>7} {p['no_ticket']:>6} {p['lost']:>4} {p['dup']:>3} "
+        f"{p['tickets']:>7} {p['no_ticket']:>6} {p['waiting']:>4} {p['lost']:>4} {p['dup']:>3} "
         f"{p['unacked']:>5} | {verdict}"
     )
 
@@ -69,7 +69,8 @@ def report(result: dict[str, Any], bare: BareParse) -> None:
             f"kill -9 run at {kill['rate']:g}/s: "
             + (what.get("skipped") or f"killed pid {what.get('pid')} at {what.get('at_s'):g} s")
             + f"; sent {kill['sent']}, acknowledged {kill['acked']}, answered {kill['answered']},"
-            f" lost {kill['lost']}, duplicated {kill['dup']}, unacknowledged {kill['unacked']}"
+            f" waiting {kill['waiting']}, lost {kill['lost']}, duplicated {kill['dup']},"
+            f" unacknowledged {kill['unacked']}"
             f", told p95 {fmt(kill['told_s']['p95'], '.2f')} s"
             f" (callback errors {kill['errors'] or 0}; workers after 3 s: "
             f"{what.get('workers_3s_after', '-')})"
