@@ -85,6 +85,33 @@ async def test_the_least_busy_on_duty_member_of_the_grid_is_chosen(session: Asyn
     assert (await choose_assignee(session, place, "unclassified", NOON)).member is wang
 
 
+async def test_each_candidate_is_weighed_by_their_own_open_tickets(session: AsyncSession) -> None:
+    grid = await _grid(session, "3号楼")
+    wang, li = await _member(session, "王建国"), await _member(session, "李秀英")
+    secretary, east = await _member(session, "陈红梅"), await _member(session, "张志强")
+    resident = Resident(channel="webchat", external_id="r3", name="钱大爷")
+    session.add(resident)
+    await session.flush()
+    # Two open for 王建国, one open and one resolved for 李秀英, many for a member elsewhere.
+    holders = [(wang, "assigned"), (wang, "claimed"), (li, "claimed"), (li, "resolved")]
+    holders += [(east, "assigned")] * 5 + [(secretary, "claimed")]
+    for n, (holder, status) in enumerate(holders):
+        session.add(
+            Ticket(
+                conversation_id=f"webchat:r3-{n}", resident=resident, channel="webchat",
+                chat_type="private", category="repair", intent="repair", confidence=0.9,
+                text="x", entities={}, status=status, grid=grid, assignee=holder,
+                community_id=grid.community_id,
+            )
+        )  # fmt: skip
+    await session.flush()
+
+    chosen = await choose_assignee(session, Place.in_grid(grid), "unclassified", NOON)
+    assert (chosen.member, chosen.reason) == (li, "3号楼 · 未分类 · 在岗 · 当前1单")
+    tried = await choose_assignee(session, Place.in_grid(grid), "unclassified", NOON, [li.id])
+    assert (tried.member, tried.reason) == (wang, "3号楼 · 未分类 · 在岗 · 当前2单")
+
+
 async def test_only_members_with_the_skill_are_asked(session: AsyncSession) -> None:
     grid = await _grid(session, "东村")
     place = Place.in_grid(grid)

@@ -125,14 +125,17 @@ def has_skill(member: Member, category: str) -> bool:
     return skill is None or not skills or skill in skills
 
 
-# Built once: every new ticket runs them.
-_OPEN_TICKET_COUNTS = (
-    select(Ticket.assignee_id, func.count())
-    .where(Ticket.status.in_(OPEN_STATUSES), Ticket.assignee_id.is_not(None))
-    .group_by(Ticket.assignee_id)
+# A member's load, read with the member: the index on holder and status finds their own
+# tickets, however many the district has open (thousands in a storm).
+OPEN_TICKETS_HELD = (
+    select(func.count())
+    .where(Ticket.assignee_id == Member.id, Ticket.status.in_(OPEN_STATUSES))
+    .correlate(Member)
+    .scalar_subquery()
 )
+# Built once: every new ticket runs them.
 _MEMBERS = (
-    select(Member)
+    select(Member, OPEN_TICKETS_HELD)
     .options(lazyload(Member.grids))
     .where(
         Member.role == bindparam("role"),
@@ -146,32 +149,52 @@ _GRID_MEMBERS = _MEMBERS.join(member_grids, member_grids.c.member_id == Member.i
 )
 
 
-async def open_ticket_counts(session: AsyncSession) -> dict[int, int]:
-    rows = await session.execute(_OPEN_TICKET_COUNTS)
-    return {member_id: count for member_id, count in rows.all()}
+def least_busy(held: dict[Member, int]) -> Member | None:
+    """Of members and the open tickets each holds: the fewest, then the longest since their
+    last assignment."""
 
-
-def least_busy(members: Iterable[Member], load: dict[int, int]) -> Member | None:
     def key(m: Member) -> tuple[int, float, int]:
         last = m.last_assigned_at.timestamp() if m.last_assigned_at else 0.0
-        return load.get(m.id, 0), last, m.id
+        return held[m], last, m.id
 
-    return min(members, key=key, default=None)
+    return min(held, key=key, default=None)
+
+
+async def _loaded_members(
+    session: AsyncSession, community_id: int, grid: Grid | None, role: str
+) -> dict[Member, int]:
+    """Active members with `role` in the community, and in `grid` when one is given, with the
+    open tickets each holds, in id order. Choosing among them needs none of their grids: not
+    loaded (a query more for every ticket)."""
+    params = {"role": role, "community_id": community_id}
+    if grid is None:
+        rows = await session.execute(_MEMBERS, params)
+    else:
+        rows = await session.execute(_GRID_MEMBERS, {**params, "grid_id": grid.id})
+    return {member: held for member, held in rows.all()}
 
 
 async def _members(
     session: AsyncSession, community_id: int, grid: Grid | None, role: str
 ) -> list[Member]:
-    """Active members with `role` in the community, and in `grid` when one is given. Choosing
-    among them needs none of their grids: not loaded (a query more for every ticket)."""
-    params = {"role": role, "community_id": community_id}
-    if grid is None:
-        return list((await session.scalars(_MEMBERS, params)).all())
-    return list((await session.scalars(_GRID_MEMBERS, {**params, "grid_id": grid.id})).all())
+    return list(await _loaded_members(session, community_id, grid, role))
 
 
 def _on_duty(members: Iterable[Member], now: datetime) -> list[Member]:
     return [m for m in members if on_duty(m.schedule, m.paused, now)]
+
+
+def _available(
+    held: dict[Member, int], now: datetime, skipped: set[int], category: str | None = None
+) -> dict[Member, int]:
+    """Those on duty, not skipped, and with the category's skill when one is given."""
+    return {
+        m: n
+        for m, n in held.items()
+        if m.id not in skipped
+        and (category is None or has_skill(m, category))
+        and on_duty(m.schedule, m.paused, now)
+    }
 
 
 def _where(grid: Grid | None) -> str:
@@ -186,19 +209,15 @@ async def choose_assignee(
     exclude: Iterable[int] = (),
 ) -> Assignment:
     """The grid's best on-duty member with the skill, else the secretary, else nobody."""
-    load = await open_ticket_counts(session)
     skipped = set(exclude)
     label = CATEGORY_LABELS.get(category, "未分类")
     grid = place.grid
     if grid is not None:
-        members = [
-            m
-            for m in await _members(session, place.community_id, grid, "member")
-            if m.id not in skipped and has_skill(m, category)
-        ]
-        chosen = least_busy(_on_duty(members, now), load)
+        members = await _loaded_members(session, place.community_id, grid, "member")
+        available = _available(members, now, skipped, category)
+        chosen = least_busy(available)
         if chosen is not None:
-            reason = f"{grid.name} · {label} · 在岗 · 当前{load.get(chosen.id, 0)}单"
+            reason = f"{grid.name} · {label} · 在岗 · 当前{available[chosen]}单"
             return Assignment(grid, chosen, reason)
     return await secretary(session, place, now, f"无在岗{label}网格员", skipped)
 
@@ -227,15 +246,10 @@ async def secretary(
     exclude: Iterable[int] = (),
 ) -> Assignment:
     """The community's on-duty branch secretary with the least open work."""
-    load = await open_ticket_counts(session)
     skipped = set(exclude)
     grid = place.grid
-    secretaries = [
-        m
-        for m in await _members(session, place.community_id, None, "secretary")
-        if m.id not in skipped
-    ]
-    chosen = least_busy(_on_duty(secretaries, now), load)
+    secretaries = await _loaded_members(session, place.community_id, None, "secretary")
+    chosen = least_busy(_available(secretaries, now, skipped))
     if chosen is not None:
         return Assignment(grid, chosen, f"{_where(grid)} · {why} · 转书记", level=SECRETARY)
     return Assignment(grid, None, f"{_where(grid)} · 无人在岗", level=SECRETARY)

@@ -16,7 +16,7 @@ from bot.conversation.messages import chat_message
 from bot.core.chat import ChatMessage
 from bot.db.models import Grid, Member, Message, Ticket, TicketEvent
 from bot.handoff.access import Actor, acted_on_by, may_act, visible_to
-from bot.handoff.dispatcher import open_ticket_counts
+from bot.handoff.dispatcher import OPEN_TICKETS_HELD
 from bot.handoff.incidents import reports_of
 from bot.handoff.ledger import NotAllowed, visible_ticket
 from bot.handoff.roles import Action, roles_with
@@ -116,17 +116,16 @@ class Queries:
             if not may_act(actor, ticket):
                 raise NotAllowed("only the ticket's holder transfers it")
             excluded = {actor.member_id, ticket.assignee_id} - {None}
-            members = await session.scalars(
-                select(Member).where(
+            members = await session.execute(
+                select(Member, OPEN_TICKETS_HELD).where(
                     Member.active.is_(True),
                     Member.role.in_(roles_with(Action.HOLD)),
                     Member.community_id == ticket.community_id,
                     Member.id.not_in(excluded),
                 )
             )
-            load = await open_ticket_counts(session)
             colleagues = [
-                Colleague(m, load.get(m.id, 0), on_duty(m.schedule, m.paused, now)) for m in members
+                Colleague(m, held, on_duty(m.schedule, m.paused, now)) for m, held in members.all()
             ]
 
         def rank(c: Colleague) -> tuple[bool, bool, int, int]:
