@@ -221,6 +221,8 @@ class Ticket(InChat, Base):
     __table_args__ = (
         Index("ix_tickets_conversation_status", "conversation_id", "status"),
         Index("ix_tickets_assignee_status", "assignee_id", "status"),
+        # The recent reports of a grid, among all it ever had (`incidents.find_incident`).
+        Index("ix_tickets_grid_created", "grid_id", "created_at"),
     )
 
     id = Column(Integer, primary_key=True)
