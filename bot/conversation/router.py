@@ -226,11 +226,13 @@ class Router:
         async with self._sessions() as session, session.begin():
             await mark_handled(session, stored.message_id, None)
             classification = Classification(
-                message_id=stored.message_id,
-                text=mask_text(stored.inbound.text),
-                intent=turn.intent,
-                confidence=turn.confidence,
-                model=turn.model,
+                **Classification.reading(
+                    stored.inbound.text,
+                    turn.intent,
+                    turn.confidence,
+                    turn.model,
+                    message_id=stored.message_id,
+                )
             )
             session.add(classification)
             if self._possible.worth_asking(turn):

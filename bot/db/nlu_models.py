@@ -7,10 +7,13 @@ env.py, the migration test), this module must be imported too.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, Boolean, Column, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import relationship
 
 from bot.db.models import Base, InChat, UTCDateTime, utcnow
+from bot.privacy import mask_text
 
 
 class Classification(Base):
@@ -41,6 +44,25 @@ class Classification(Base):
     reviewed_at = Column(UTCDateTime())
     # Written into data/nlu/ by `python -m bot ops export`.
     exported_at = Column(UTCDateTime())
+
+    @staticmethod
+    def reading(
+        text: str,
+        intent: str,
+        confidence: float,
+        model: str,
+        message_id: int | None = None,
+        ticket_id: int | None = None,
+    ) -> dict[str, Any]:
+        """A row's values: the model's reading of `text`, masked, and what it belongs to."""
+        return {
+            "message_id": message_id,
+            "ticket_id": ticket_id,
+            "text": mask_text(text),
+            "intent": intent,
+            "confidence": confidence,
+            "model": model,
+        }
 
     def correct(self, intent: str, member_id: int) -> None:
         """A member's word on what the message really is, for the operators to review."""

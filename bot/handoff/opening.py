@@ -30,7 +30,6 @@ from bot.handoff.dispatcher import (
 from bot.handoff.incidents import find_incident
 from bot.handoff.ledger import Change, Ledger, TicketNotFound, addressed
 from bot.handoff.states import Status
-from bot.privacy import mask_text
 
 logger = logging.getLogger(__name__)
 
@@ -60,17 +59,15 @@ async def resident_of(session: AsyncSession, origin: Origin) -> Resident:
 async def _store_reading(session: AsyncSession, request: HandoffRequest, ticket_id: int) -> None:
     """How the model read the message, for the review queue, stored with the ticket it opened:
     the router then has nothing left to write for the turn."""
-    await session.execute(
-        _NEW_READING,
-        {
-            "message_id": request.origin.message_id,
-            "ticket_id": ticket_id,
-            "text": mask_text(request.text),
-            "intent": request.intent,
-            "confidence": request.confidence,
-            "model": request.model,
-        },
+    reading = Classification.reading(
+        request.text,
+        request.intent,
+        request.confidence,
+        request.model,
+        message_id=request.origin.message_id,
+        ticket_id=ticket_id,
     )
+    await session.execute(_NEW_READING, reading)
 
 
 class Opening:

@@ -196,11 +196,9 @@ async def correct_category(change: Change, actor: Actor, ticket_id: int, categor
     if item is None:
         # Opened without a turn through the router (e.g. by an external action server).
         item = Classification(
-            ticket_id=ticket.id,
-            text=mask_text(ticket.text),
-            intent=ticket.intent,
-            confidence=ticket.confidence,
-            model="",
+            **Classification.reading(
+                ticket.text, ticket.intent, ticket.confidence, model="", ticket_id=ticket.id
+            )
         )
         session.add(item)
     item.correct(category, actor.member_id)
