@@ -94,7 +94,7 @@ class Settings:
     review_below: float = 0.6
     # Read as chatter, a message still goes to a member as a possible request when the model
     # gives a request intent at least this much (chosen by measurement, docs/nlu.md).
-    possible_request_threshold: float = 0.15
+    possible_request_threshold: float = 0.1
     # A console login lasts this long; logging out or a password change ends it sooner.
     token_hours: int = 72
     # Behind nginx every caller looks like 127.0.0.1: then the address the proxy saw, from
@@ -143,7 +143,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         keep_models=max(1, int(env.get("BOT_KEEP_MODELS", "3"))),
         training_nice=int(env.get("BOT_TRAINING_NICE", "19")),
         review_below=float(env.get("BOT_REVIEW_BELOW", "0.6")),
-        possible_request_threshold=float(env.get("BOT_POSSIBLE_REQUEST_THRESHOLD", "0.15")),
+        possible_request_threshold=float(env.get("BOT_POSSIBLE_REQUEST_THRESHOLD", "0.1")),
         token_hours=int(env.get("BOT_TOKEN_HOURS", "72")),
         behind_proxy=env.get("BOT_BEHIND_PROXY", "") in ("1", "true", "yes"),
         metrics_token=env.get("BOT_METRICS_TOKEN", ""),
