@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/nlu.py [--only NAME ...] [--epochs N] [--folds K] [--no-cv NAME ...]
                                   [--real PATH] [--show-cv-errors] [--blend-weights W ...]
+                                  [--urgent-thresholds T ...]
     .venv/bin/python bench/nlu.py --model models/X.tar.gz [--real PATH] [--show-errors N]
 
 Prints one row per pipeline: macro-F1, per-intent F1, urgent recall, misroute rate
@@ -20,6 +21,8 @@ read as, confidence), the lines to relabel, clarify or give siblings.
 (`bot.rasa_blend`) at each given weight as well, from the same trainings: the weight plays no
 part in training, so both opinions are recorded at every parse and averaged afterwards, then
 read by the pipeline's own FallbackClassifier and urgent-first rule.
+`--urgent-thresholds` reads the same recorded opinions with the urgent-first rule at each
+given threshold (1 never promotes), with every blend weight given or config.yml's own.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -233,9 +237,31 @@ def recording_blends(into: list[Opinions]) -> Iterator[None]:
         rasa_blend.blend = blend
 
 
-def reblended(opinions: list[Opinions], weight: float) -> list[tuple[str, float]]:
-    """What the pipeline reads with the blend at `weight`: the average goes through
-    config.yml's own FallbackClassifier and urgent-first rule, as in a parse."""
+class Reader(NamedTuple):
+    """How recorded opinions are read afterwards: DIET's share in the blend, and the
+    probability at which the urgent-first rule promotes urgent."""
+
+    weight: float
+    urgent_threshold: float
+
+
+def readers(weights: list[float], thresholds: list[float]) -> list[Reader]:
+    """Every pairing of the given weights and thresholds, config.yml's own standing in for
+    the kind not given; none when neither is."""
+    if not weights and not thresholds:
+        return []
+    config = {c["name"]: c for c in _config_pipeline()}
+    own_weight = config["bot.rasa_blend.BlendedLogisticRegressionClassifier"]["weight"]
+    own_threshold = config["bot.rasa_urgent.UrgentFirstClassifier"]["threshold"]
+    return [
+        Reader(w, t) for w, t in product(weights or [own_weight], thresholds or [own_threshold])
+    ]
+
+
+def reblended(opinions: list[Opinions], reader: Reader) -> list[tuple[str, float]]:
+    """What the pipeline reads as `reader` says: the blend's average goes through config.yml's
+    own FallbackClassifier and the urgent-first rule at the reader's threshold, as in a
+    parse."""
     from rasa.nlu.classifiers.fallback_classifier import FallbackClassifier
     from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
     from rasa.shared.nlu.training_data.message import Message
@@ -251,25 +277,26 @@ def reblended(opinions: list[Opinions], weight: float) -> list[tuple[str, float]
         {
             **UrgentFirstClassifier.get_default_config(),
             **config[f"{UrgentFirstClassifier.__module__}.{UrgentFirstClassifier.__name__}"],
+            "threshold": reader.urgent_threshold,
         }
     )
     messages = []
     for before, own in opinions:
-        ranking = blend(before, own, weight)
+        ranking = blend(before, own, reader.weight)
         messages.append(
             Message(data={TEXT: "", INTENT: dict(ranking[0]), INTENT_RANKING_KEY: ranking})
         )
     return readings([m.data for m in urgent_first.process(fallback.process(messages))])
 
 
-def at_weights(
-    opinions: list[Opinions], parses: int, weights: list[float] | None
-) -> dict[float, list[tuple[str, float]]]:
-    """Each weight's readings of the parses; none for a pipeline that does not blend (it
+def as_read_by(
+    opinions: list[Opinions], parses: int, by: list[Reader] | None
+) -> dict[Reader, list[tuple[str, float]]]:
+    """Each reader's readings of the parses; none for a pipeline that does not blend (it
     recorded no opinions)."""
-    if not weights or len(opinions) != parses:
+    if not by or len(opinions) != parses:
         return {}
-    return {weight: reblended(opinions, weight) for weight in weights}
+    return {reader: reblended(opinions, reader) for reader in by}
 
 
 SIGNAL_THRESHOLDS = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
@@ -342,13 +369,13 @@ def print_misread(name: str, where: str, rows: list[tuple[str, ...]], limit: int
 
 
 def score_model(
-    model: Path, test: Examples, real: Examples | None, weights: list[float] | None = None
+    model: Path, test: Examples, real: Examples | None, by: list[Reader] | None = None
 ) -> dict[str, Any]:
     """Scores on the held-out split and, given one, on a real set; parse time and cold start;
-    and with `weights`, the split's and the real set's scores at each blend weight."""
+    and with readers, the split's and the real set's scores as each reads the parses."""
     texts = [t for t, _ in test] + [t for t, _ in real or []]
     opinions: list[Opinions] = []
-    parsed, parse_s = asyncio.run(parse_all(model, texts, opinions if weights else None))
+    parsed, parse_s = asyncio.run(parse_all(model, texts, opinions if by else None))
     predicted = readings(parsed)
     split = score([g for _, g in test], predicted[: len(test)])
     split["misread"] = misread(test, predicted[: len(test)])
@@ -357,11 +384,11 @@ def score_model(
         split["real"] = score([g for _, g in real], predicted[len(test) :])
         split["real"]["signals"] = signal_table([g for _, g in real], parsed[len(test) :])
         split["real"]["misread"] = misread(real, predicted[len(test) :])
-    split["by_weight"] = {}
-    for weight, at_weight in at_weights(opinions, len(texts), weights).items():
-        split["by_weight"][weight] = {
-            "split": score([g for _, g in test], at_weight[: len(test)]),
-            "real": score([g for _, g in real], at_weight[len(test) :]) if real else None,
+    split["by_reader"] = {}
+    for reader, read in as_read_by(opinions, len(texts), by).items():
+        split["by_reader"][reader] = {
+            "split": score([g for _, g in test], read[: len(test)]),
+            "real": score([g for _, g in real], read[len(test) :]) if real else None,
         }
     return {**split, "parse_ms": parse_s * 1000, "cold_s": cold_start_s(model)}
 
@@ -370,27 +397,27 @@ def run_split(
     pipeline: list[dict[str, Any]],
     test: Examples,
     real: Examples | None,
-    weights: list[float] | None = None,
+    by: list[Reader] | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         model, train_s = train(pipeline, ROOT / "data" / "nlu", Path(tmp))
-        return {**score_model(model, test, real, weights), "train_s": train_s}
+        return {**score_model(model, test, real, by), "train_s": train_s}
 
 
 MEANS = ("macro_f1", "urgent_recall", "misroute", "fallback", "chatter_to_ticket")
 
 
 def run_folds(
-    pipeline: list[dict[str, Any]], folds: int, weights: list[float] | None = None
+    pipeline: list[dict[str, Any]], folds: int, by: list[Reader] | None = None
 ) -> dict[str, Any]:
     """k-fold cross validation over the training data; scores are averaged over folds. With
-    `weights`, also the means at each blend weight."""
+    readers, also the means as each reads the parses."""
     from rasa.nlu.test import generate_folds
     from rasa.shared.nlu.training_data.loading import load_data
 
     data = load_data(str(ROOT / "data" / "nlu"))
     fold_scores, errors = [], []
-    by_weight: dict[float, list[dict[str, Any]]] = {}
+    by_reader: dict[Reader, list[dict[str, Any]]] = {}
     for train_part, test_part in generate_folds(folds, data):
         with tempfile.TemporaryDirectory() as tmp:
             nlu = Path(tmp) / "nlu.yml"
@@ -399,12 +426,12 @@ def run_folds(
             texts = [m.get("text") for m in test_part.intent_examples]
             gold = [m.get("intent") for m in test_part.intent_examples]
             opinions: list[Opinions] = []
-            parsed, _ = asyncio.run(parse_all(model, texts, opinions if weights else None))
+            parsed, _ = asyncio.run(parse_all(model, texts, opinions if by else None))
             predicted = readings(parsed)
         fold_scores.append(score(gold, predicted))
         errors += misread(list(zip(texts, gold, strict=True)), predicted)
-        for weight, at_weight in at_weights(opinions, len(texts), weights).items():
-            by_weight.setdefault(weight, []).append(score(gold, at_weight))
+        for reader, read in as_read_by(opinions, len(texts), by).items():
+            by_reader.setdefault(reader, []).append(score(gold, read))
     means = _means(fold_scores)
     per_intent = {
         intent: sum(f["per_intent"][intent]["f1"] for f in fold_scores) / len(fold_scores)
@@ -414,7 +441,7 @@ def run_folds(
         **means,
         "per_intent": per_intent,
         "misread": sorted(errors, key=lambda e: e[1:3]),
-        "by_weight": {weight: _means(scores) for weight, scores in by_weight.items()},
+        "by_reader": {reader: _means(scores) for reader, scores in by_reader.items()},
     }
 
 
@@ -473,14 +500,17 @@ def main() -> None:
                         help="list every training line cross validation misreads")  # fmt: skip
     parser.add_argument("--blend-weights", nargs="*", type=float, default=[],
                         help="also score a blending pipeline at these weights")  # fmt: skip
+    parser.add_argument("--urgent-thresholds", nargs="*", type=float, default=[],
+                        help="also score a blending pipeline, urgent first at these")  # fmt: skip
     args = parser.parse_args()
+    by = readers(args.blend_weights, args.urgent_thresholds)
     test = load_examples(ROOT / "data" / "test")
     real = load_labelled_tsv(args.real) if args.real else None
     intents = sorted({g for _, g in test})
     rows: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
     if args.model:
         split = {
-            **score_model(args.model, test, real, args.blend_weights),
+            **score_model(args.model, test, real, by),
             "train_s": float("nan"),
         }
         rows.append((args.model.name, split, None))
@@ -488,9 +518,9 @@ def main() -> None:
     for name, pipeline in pipelines(args.epochs).items():
         if args.model or (args.only and name not in args.only):
             continue
-        split = run_split(pipeline, test, real, args.blend_weights)
+        split = run_split(pipeline, test, real, by)
         cross = args.folds and name not in args.no_cv
-        folds = run_folds(pipeline, args.folds, args.blend_weights) if cross else None
+        folds = run_folds(pipeline, args.folds, by) if cross else None
         rows.append((name, split, folds))
         print(f"done {name}: {split['train_s']:.0f} s", file=sys.stderr, flush=True)
 
@@ -541,26 +571,28 @@ def main() -> None:
         for name, _, f in rows if args.show_cv_errors else []:
             if f is not None:
                 print_misread(name, "cross validation", f["misread"], len(f["misread"]))
-    print_weights(rows)
+    print_readers(rows)
 
 
-def print_weights(rows: list[tuple[str, dict[str, Any], Any]]) -> None:
-    """One line per blend weight: the split and the real set from the one training on all of
+def print_readers(rows: list[tuple[str, dict[str, Any], Any]]) -> None:
+    """One line per reader: the split and the real set from the one training on all of
     data/nlu, cross validation from the fold trainings."""
-    lines = [(name, split, folds) for name, split, folds in rows if split["by_weight"]]
+    lines = [(name, split, folds) for name, split, folds in rows if split["by_reader"]]
     if not lines:
         return
-    print("\nBlend weight (DIET's share; the same trainings):\n")
-    print("| pipeline | weight | split macro-F1 | split urgent-R | real heard | real silence kept"
-          " | real accuracy | CV macro-F1 | CV urgent-R | CV chat→ticket |")  # fmt: skip
-    print("|" + "---|" * 10)
+    print("\nBlend weight (DIET's share) and urgent-first threshold (the same trainings):\n")
+    print("| pipeline | weight | urgent-first at | split macro-F1 | split urgent-R"
+          " | real heard | real silence kept | real accuracy"
+          " | CV macro-F1 | CV urgent-R | CV chat→ticket |")  # fmt: skip
+    print("|" + "---|" * 11)
     for name, split, folds in lines:
-        for weight, at in split["by_weight"].items():
+        for reader, at in split["by_reader"].items():
             real = at["real"]
-            cv = (folds or {}).get("by_weight", {}).get(weight)
+            cv = (folds or {}).get("by_reader", {}).get(reader)
             cells = [
                 name,
-                f"{weight:g}",
+                f"{reader.weight:g}",
+                f"{reader.urgent_threshold:g}",
                 f"{at['split']['macro_f1']:.3f}",
                 f"{at['split']['urgent_recall']:.3f}",
                 *(
