@@ -29,7 +29,8 @@ Figures per phase:
 - CPU ms/msg: CPU seconds of the service's process and all its descendants (/proc, user +
   system, reaped children included) from the phase's start until it drained, per message;
   ×parse: that over the bare parse's CPU per message (both count every thread). The
-  PostgreSQL and Redis servers' own CPU is not in it.
+  PostgreSQL and Redis servers' own CPU is not in it: it is the next column, servers ms/msg,
+  every process of theirs on this machine over the same time (near nothing for SQLite).
 - tickets: acknowledged messages that opened a ticket (read from the database); no tkt: a bot
   line but no ticket (the service read it otherwise); wait: acknowledged and stored, still
   waiting to be routed when the phase ended (a backlog, not a loss); lost: acknowledged, but
@@ -86,6 +87,7 @@ from load_parts import (  # noqa: E402
     parse_configs,
     parse_rates,
     request_texts,
+    servers_cpu,
     start_time,
     tree_cpu,
     worker_children,
@@ -233,6 +235,7 @@ async def phase(
     ]
     killed: dict[str, Any] = {}
     cpu_before, own_before = tree_cpu(live.pid), time.process_time()
+    servers_before = servers_cpu()
     t0 = time.monotonic()
     killer = asyncio.create_task(kill_worker(live, kill_at, killed)) if kill_at else None
     tasks = []
@@ -252,6 +255,7 @@ async def phase(
         waiting = [m for m in waiting if m.openid not in live.fake.told]
     drained_at = time.monotonic()
     cpu_after, own_cpu = tree_cpu(live.pid), time.process_time() - own_before
+    servers_s = servers_cpu() - servers_before
     await asyncio.sleep(0.5)  # console frames in flight
 
     tickets, lines, unrouted = await ticket_rows(live, f"wechat:{openid}")
@@ -320,6 +324,7 @@ async def phase(
         "console_events": len(console),
         "cpu_s": cpu_s,
         "cpu_ms_per_message": cpu_s * 1000 / sent if cpu_s is not None else None,
+        "servers_ms_per_message": servers_s * 1000 / sent,
         "bench_cpu_s": own_cpu,
         **counts,
         "drained": drained,

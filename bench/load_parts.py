@@ -138,6 +138,28 @@ def tree_cpu(pid: int) -> float | None:
     return total / CLK_TCK
 
 
+# The database and cache servers the service uses on this machine, by process name.
+SERVERS = frozenset({"postgres", "redis-server"})
+
+
+def servers_cpu() -> float:
+    """User + system CPU seconds of every PostgreSQL and Redis server process on this machine,
+    with the children each one already reaped (a backend whose connection ended still counts
+    in the postmaster's)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, _, rest = stat[stat.find("(") + 1 :].rpartition(")")
+        if name in SERVERS:
+            total += sum(int(v) for v in rest.split()[11:15])
+    return total / CLK_TCK
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()

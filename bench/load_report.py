@@ -20,8 +20,8 @@ def fmt(value: float | None, spec: str) -> str:
 HEADER = (
     f"{'rate':>5} {'sent/s':>6} {'ans/s':>6} | {'callback ms p50':>15} {'p95':>6} {'p99':>6} "
     f"| {'told s p50':>10} {'p95':>5} | {'console p50':>11} {'p95':>5} | {'CPU ms':>6} "
-    f"{'×parse':>6} | {'sent':>5} {'tickets':>7} {'no tkt':>6} {'wait':>4} {'lost':>4} {'dup':>3} "
-    f"{'unack':>5} | sustained"
+    f"{'×parse':>6} {'servers ms':>10} | {'sent':>5} {'tickets':>7} {'no tkt':>6} {'wait':>4} "
+    f"{'lost':>4} {'dup':>3} {'unack':>5} | sustained"
 )
 
 
@@ -34,7 +34,8 @@ def row(p: dict[str, Any], bare_ms: float) -> str:
         f"{fmt(cb['p50'], '.1f'):>15} {fmt(cb['p95'], '.1f'):>6} {fmt(cb['p99'], '.1f'):>6} | "
         f"{fmt(told['p50'], '.2f'):>10} {fmt(told['p95'], '.2f'):>5} | "
         f"{fmt(con['p50'], '.2f'):>11} {fmt(con['p95'], '.2f'):>5} | {fmt(cpu, '.1f'):>6} "
-        f"{fmt(cpu / bare_ms if cpu is not None else None, '.2f'):>6} | {p['sent']:>5} "
+        f"{fmt(cpu / bare_ms if cpu is not None else None, '.2f'):>6} "
+        f"{fmt(p.get('servers_ms_per_message'), '.1f'):>10} | {p['sent']:>5} "
         f"{p['tickets']:>7} {p['no_ticket']:>6} {p['waiting']:>4} {p['lost']:>4} {p['dup']:>3} "
         f"{p['unacked']:>5} | {verdict}"
     )
