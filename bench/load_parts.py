@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,20 +103,38 @@ def request_texts() -> list[tuple[str, str]]:
 # CPU time of the service: its process and every descendant
 
 
-def _stat(pid: int) -> list[str] | None:
-    """/proc/<pid>/stat from field 3 (state) on: [1] is the ppid, [11..14] utime, stime,
-    cutime, cstime, [19] the start time."""
+def _read_stat(path: Path) -> tuple[str, list[str]] | None:
+    """A /proc stat file: the process's name, and its fields from field 3 (state) on: [1] is
+    the ppid, [11..14] utime, stime, cutime, cstime, [19] the start time."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+        text = path.read_text()
+    except OSError:
         return None
+    name, _, rest = text[text.find("(") + 1 :].rpartition(")")
+    return name, rest.split()
+
+
+def _stat(pid: int) -> list[str] | None:
+    found = _read_stat(Path(f"/proc/{pid}/stat"))
+    return found[1] if found is not None else None
+
+
+def _processes() -> Iterator[tuple[int, str, list[str]]]:
+    """Every process now running: its pid, name and stat fields."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (found := _read_stat(entry / "stat")) is not None:
+            yield int(entry.name), *found
+
+
+def _cpu_ticks(fields: list[str]) -> int:
+    """User + system CPU of a process and of the children it already reaped."""
+    return sum(int(v) for v in fields[11:15])
 
 
 def descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    for child, _, fields in _processes():
+        children.setdefault(int(fields[1]), []).append(child)
     found, todo = [], list(children.get(pid, []))
     while todo:
         child = todo.pop()
@@ -131,11 +149,8 @@ def tree_cpu(pid: int) -> float | None:
     fields = _stat(pid)
     if fields is None:
         return None
-    total = 0
-    for one in [fields] + [_stat(p) for p in descendants(pid)]:
-        if one is not None:
-            total += sum(int(v) for v in one[11:15])
-    return total / CLK_TCK
+    tree = [fields] + [_stat(p) for p in descendants(pid)]
+    return sum(_cpu_ticks(one) for one in tree if one is not None) / CLK_TCK
 
 
 # The database and cache servers the service uses on this machine, by process name.
@@ -146,18 +161,8 @@ def servers_cpu() -> float:
     """User + system CPU seconds of every PostgreSQL and Redis server process on this machine,
     with the children each one already reaped (a backend whose connection ended still counts
     in the postmaster's)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name, _, rest = stat[stat.find("(") + 1 :].rpartition(")")
-        if name in SERVERS:
-            total += sum(int(v) for v in rest.split()[11:15])
-    return total / CLK_TCK
+    ticks = sum(_cpu_ticks(fields) for _, name, fields in _processes() if name in SERVERS)
+    return ticks / CLK_TCK
 
 
 def cmdline(pid: int) -> str:
