@@ -8,6 +8,9 @@ docs/nlu.md has the measurements.
 
 Rasa stores its LogisticRegressionClassifier with skops, whose import walks all of
 scikit-learn (7 s of a cold start here); this one keeps the fitted weights as plain arrays.
+Rasa builds each message's row by combining every featurizer's sequence and sentence features
+through copies and scipy's generic stacking, a fifth of a parse here; this one lays the
+sentence features side by side in the same order (`message_rows`).
 """
 
 from __future__ import annotations
@@ -22,13 +25,16 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.shared.nlu.constants import (
+    FEATURE_TYPE_SENTENCE,
     INTENT,
     INTENT_NAME_KEY,
     INTENT_RANKING_KEY,
     PREDICTED_CONFIDENCE_KEY,
+    TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.sparse import csr_matrix
 from sklearn.exceptions import ConvergenceWarning
 
 WEIGHTS = "weights.npz"
@@ -51,6 +57,9 @@ class BlendedLogisticRegressionClassifier(LogisticRegressionClassifier):
                 message.set(INTENT, dict(ranking[0]), add_to_output=True)
                 message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages
+
+    def _create_X(self, messages: list[Message]) -> csr_matrix:
+        return message_rows(messages)
 
     def train(self, training_data: TrainingData) -> Resource:
         # The solver is stopped early on purpose (config.yml: max_iter); scikit-learn's advice
@@ -100,6 +109,43 @@ def blend(before: dict[str, float], own: dict[str, float], weight: float) -> lis
         {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: confidence}
         for name, confidence in sorted(average.items(), key=lambda item: -item[1])
     ]
+
+
+def message_rows(messages: list[Message]) -> csr_matrix:
+    """One row a message, as Rasa's own rows: its text's sentence features side by side."""
+    if not messages:
+        return csr_matrix((0, 0))
+    rows = [_sentence_row(m) for m in messages]
+    starts = np.cumsum([0] + [len(columns) for columns, _, _ in rows])
+    return csr_matrix(
+        (
+            np.concatenate([values for _, values, _ in rows]),
+            np.concatenate([columns for columns, _, _ in rows]),
+            starts,
+        ),
+        shape=(len(rows), rows[0][2]),
+    )
+
+
+def _sentence_row(message: Message) -> tuple[np.ndarray, np.ndarray, int]:
+    """The columns and values of a message's row, and its width: the sparse features, then
+    the dense ones, each kind in the order the featurizers added them."""
+    sentence = [
+        f for f in message.features if f.attribute == TEXT and f.type == FEATURE_TYPE_SENTENCE
+    ]
+    columns, values, width = [], [], 0
+    for features in sorted(sentence, key=lambda f: not f.is_sparse()):
+        if features.is_sparse():
+            block = features.features.tocoo()
+            at, value = block.col, block.data
+        else:
+            row = np.asarray(features.features).ravel()
+            at = np.flatnonzero(row)
+            value = row[at]
+        columns.append(at + width)
+        values.append(value)
+        width += features.features.shape[-1]
+    return np.concatenate(columns), np.concatenate(values), width
 
 
 def probabilities(message: Message) -> dict[str, float]:

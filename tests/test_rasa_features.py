@@ -9,17 +9,20 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.sparse
 from rasa.core.agent import Agent
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
+from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import CountVectorsFeaturizer
 from rasa.nlu.tokenizers.jieba_tokenizer import JiebaTokenizer
-from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, FEATURE_TYPE_SEQUENCE, INTENT, TEXT
+from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.rasa_blend import blend
+from bot.rasa_blend import blend, message_rows
 from bot.rasa_chars import OOV_HANZI, CharacterTable
 from bot.rasa_counts import SentenceCountVectorsFeaturizer
 from bot.rasa_pinyin import PinyinCountVectorsFeaturizer, sounds
@@ -63,6 +66,33 @@ def test_blending_averages_two_readings_and_ranks_them_again() -> None:
         ("chitchat", 0.375),
         ("complaint", 0.05),
     ]
+
+
+def test_the_linear_model_reads_the_rows_rasa_would_build(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+
+    def message(text: str) -> Message:
+        m = Message(data={TEXT: text})
+        for origin, width in (("words", 5), ("chars", 9)):
+            counts = scipy.sparse.coo_matrix(rng.integers(0, 3, (1, width)).astype(float))
+            m.add_features(Features(counts, FEATURE_TYPE_SENTENCE, TEXT, origin))
+            m.add_features(Features(counts, FEATURE_TYPE_SEQUENCE, TEXT, origin))
+        vectors = rng.normal(size=(1, 4)) * rng.integers(0, 2, (1, 4))
+        m.add_features(Features(vectors, FEATURE_TYPE_SENTENCE, TEXT, "vectors"))
+        regex = scipy.sparse.coo_matrix(np.array([[0.0, 1.0, 1.0]]))
+        m.add_features(Features(regex, FEATURE_TYPE_SENTENCE, TEXT, "regex"))
+        return m
+
+    messages = [message(t) for t in ("厨房水管漏水", "灯不亮了", "好")]
+    rasas = LogisticRegressionClassifier.create(
+        LogisticRegressionClassifier.get_default_config(),
+        LocalModelStorage(tmp_path),
+        Resource("logreg"),
+        ExecutionContext(GraphSchema({}), "test"),
+    )
+    ours = message_rows(messages)
+    assert ours.shape == (3, 5 + 9 + 3 + 4)
+    assert (ours.toarray() == rasas._create_X(messages).toarray()).all()
 
 
 async def test_the_trained_model_reads_with_both_and_its_confidences_sum_to_one(
