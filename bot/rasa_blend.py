@@ -34,7 +34,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from scipy.sparse import csr_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from sklearn.exceptions import ConvergenceWarning
 
 WEIGHTS = "weights.npz"
@@ -135,16 +135,10 @@ def _sentence_row(message: Message) -> tuple[np.ndarray, np.ndarray, int]:
     ]
     columns, values, width = [], [], 0
     for features in sorted(sentence, key=lambda f: not f.is_sparse()):
-        if features.is_sparse():
-            block = features.features.tocoo()
-            at, value = block.col, block.data
-        else:
-            row = np.asarray(features.features).ravel()
-            at = np.flatnonzero(row)
-            value = row[at]
-        columns.append(at + width)
-        values.append(value)
-        width += features.features.shape[-1]
+        block = coo_matrix(features.features)
+        columns.append(block.col + width)
+        values.append(block.data)
+        width += block.shape[1]
     return np.concatenate(columns), np.concatenate(values), width
 
 
