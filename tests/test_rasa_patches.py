@@ -24,9 +24,22 @@ from jsonschema.validators import validator_for
 from rasa.core.actions.action import ActionExecutionRejection as RasaRejection
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
-from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
-from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore, TrackerStore
+from rasa.core.policies.policy import PolicyPrediction
+from rasa.core.processor import MessageProcessor
+from rasa.core.tracker_store import (
+    FailSafeTrackerStore,
+    InMemoryTrackerStore,
+    SQLTrackerStore,
+    TrackerStore,
+)
+from rasa.engine.constants import PLACEHOLDER_MESSAGE
+from rasa.engine.exceptions import GraphRunError
+from rasa.engine.loader import load_predict_graph_runner
+from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.engine.runner.interface import GraphRunner
+from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -47,9 +60,11 @@ from sqlalchemy.pool import QueuePool
 
 from actions.actions import build_actions
 from bot.conversation import rasa_patches
+from bot.conversation.engine import RasaEngine
 from bot.conversation.rasa_patches import (
     BatchedSQLTrackerStore,
     InProcessActionEndpoint,
+    SequentialGraphRunner,
     ThreadedTrackerStore,
     _event_row,
     _run_through,
@@ -641,3 +656,67 @@ def test_the_in_process_endpoint_overrides_rasas_request_and_skips_the_domain() 
     assert "domain" in RemoteAction("action_echo", EndpointConfig("http://h"))._action_call_format(
         repair_tracker(), domain
     )
+
+
+# SequentialGraphRunner: the prediction graph without dask ------------------------------------
+
+READ_AND_DECIDED = [
+    LEAK,
+    "小区停水两天了 啥时候来水",
+    "今天中午吃啥",
+    "我爸摔倒了起不来",
+    "楼下太吵了",
+    "谢谢",
+    "嗯",
+]
+
+
+async def read_and_decide(
+    processor: MessageProcessor, runner: GraphRunner, text: str
+) -> tuple[dict[str, Any], PolicyPrediction]:
+    processor.graph_runner = runner
+    parsed = await processor.parse_message(UserMessage(text))
+    heard = UserUttered(text, parsed["intent"], parsed["entities"], parse_data=parsed)
+    tracker = DialogueStateTracker.from_events(
+        "wechat:o1", [ActionExecuted("action_listen"), heard], slots=processor.domain.slots
+    )
+    return parsed, processor._predict_next_with_tracker(tracker)
+
+
+async def test_the_service_reads_and_decides_through_its_runner_as_through_dasks(
+    trained_model: Path,
+) -> None:
+    engine = await RasaEngine.load(
+        trained_model, InMemoryTrackerStore(Domain.empty()), EndpointConfig("http://unused")
+    )
+    processor = engine.agent.processor
+    assert processor is not None
+    ours = processor.graph_runner
+    assert isinstance(ours, SequentialGraphRunner)
+    _, _, dasks = MessageProcessor._load_model(str(trained_model))
+    assert isinstance(dasks, DaskGraphRunner)
+
+    decided = set()
+    for text in READ_AND_DECIDED:
+        parsed, prediction = await read_and_decide(processor, ours, text)
+        assert (parsed, prediction) == await read_and_decide(processor, dasks, text)
+        decided.add(processor.domain.action_names_or_texts[prediction.max_confidence_index])
+    assert {"action_handoff", "action_chitchat"} <= decided
+
+    # A graph run without the message it needs fails the same way through both.
+    for runner in (ours, dasks):
+        with pytest.raises(GraphRunError, match="Missing input"):
+            runner.run(inputs={}, targets=[processor.model_metadata.nlu_target])
+
+
+def test_rasas_loader_builds_the_runner_from_a_model_archive_too(
+    trained_model: Path, tmp_path: Path
+) -> None:
+    metadata, runner = load_predict_graph_runner(
+        tmp_path, trained_model, LocalModelStorage, SequentialGraphRunner
+    )
+    assert isinstance(runner, SequentialGraphRunner)
+    assert SequentialGraphRunner.taking_over(runner) is runner
+    target = metadata.nlu_target
+    read = runner.run(inputs={PLACEHOLDER_MESSAGE: [UserMessage(LEAK)]}, targets=[target])
+    assert read[target][0].get("intent")["name"] == "repair"

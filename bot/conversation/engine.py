@@ -24,7 +24,7 @@ from rasa.utils.endpoints import EndpointConfig
 from redis import StrictRedis
 from redis.exceptions import RedisError
 
-from bot.conversation.rasa_patches import speed_up_action_validation
+from bot.conversation.rasa_patches import SequentialGraphRunner, speed_up_action_validation
 from bot.core.categories import REQUEST_INTENTS
 from bot.core.chat import ChatMessage
 from bot.core.handoff import ENTITY_NAMES, MODEL_KEY, HandoffResult
@@ -46,6 +46,9 @@ async def _load_agent(
         lock_store=lock_store,
         action_endpoint=action_endpoint,
     )
+    processor = agent.processor
+    if processor is not None:
+        processor.graph_runner = SequentialGraphRunner.taking_over(processor.graph_runner)
     # The first parse loads jieba's dictionary; pay for it now, not on a resident's message.
     await agent.parse_message("你好")
     # The model leaves over half a million long-lived objects; keeping them out of the

@@ -17,6 +17,11 @@ from typing import Any, TypeVar
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
+from rasa.engine.exceptions import GraphRunError
+from rasa.engine.graph import ExecutionContext, GraphNode, GraphNodeHook, GraphSchema
+from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.engine.runner.interface import GraphRunner
+from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -211,6 +216,85 @@ def _run_through(call: Coroutine[Any, Any, T]) -> T:
         return finished.value
     call.close()
     raise RuntimeError("the tracker store waited for I/O, which a worker thread cannot do")
+
+
+# Graph runner --------------------------------------------------------------------------------
+
+# A node's plan: its name and the names of the nodes or inputs it needs, in order.
+Plan = list[tuple[str, tuple[str, ...]]]
+
+
+class SequentialGraphRunner(GraphRunner):
+    """Rasa's prediction graph, its own nodes run one after another in an order worked out
+    once per set of targets.
+
+    Why: `DaskGraphRunner.run` cut the schema down to the targets, built a dask graph and
+    ordered it again for every parse and every policy prediction: about 1.3 ms of a 10 ms
+    parse (docs/rasa-patches.md)."""
+
+    def __init__(self, schema: GraphSchema, nodes: dict[str, GraphNode]) -> None:
+        self._schema = schema
+        self._nodes = nodes
+        self._plans: dict[tuple[str, ...], Plan] = {}
+
+    @classmethod
+    def create(
+        cls,
+        graph_schema: GraphSchema,
+        model_storage: ModelStorage,
+        execution_context: ExecutionContext,
+        hooks: list[GraphNodeHook] | None = None,
+    ) -> SequentialGraphRunner:
+        nodes = DaskGraphRunner._instantiate_nodes(
+            graph_schema, model_storage, execution_context, hooks
+        )
+        return cls(graph_schema, nodes)
+
+    @classmethod
+    def taking_over(cls, runner: GraphRunner) -> GraphRunner:
+        """The same loaded nodes as the dask runner Rasa's agent loaded; any other runner
+        stays as it is."""
+        if not isinstance(runner, DaskGraphRunner):
+            return runner
+        return cls(runner._graph_schema, runner._instantiated_nodes)
+
+    def run(
+        self, inputs: dict[str, Any] | None = None, targets: list[str] | None = None
+    ) -> dict[str, Any]:
+        targets = targets or self._schema.target_names
+        # As dask hands them on: each node's output, and each input, as (name, value).
+        results: dict[str, Any] = {name: (name, value) for name, value in (inputs or {}).items()}
+        try:
+            for name, needs in self._plan(targets):
+                # A name nothing provides goes through as itself; the node then refuses it.
+                results[name] = self._nodes[name](*(results.get(need, need) for need in needs))
+        except RuntimeError as e:
+            raise GraphRunError("Error running runner.") from e
+        return dict(results[target] for target in targets)
+
+    def _plan(self, targets: list[str]) -> Plan:
+        key = tuple(targets)
+        if key not in self._plans:
+            self._plans[key] = self._dependencies_first(targets)
+        return self._plans[key]
+
+    def _dependencies_first(self, targets: list[str]) -> Plan:
+        nodes = self._schema.nodes
+        plan: Plan = []
+        planned: set[str] = set()
+
+        def add(name: str) -> None:
+            if name in planned or name not in nodes:
+                return
+            needs = tuple(nodes[name].needs.values())
+            for need in needs:
+                add(need)
+            planned.add(name)
+            plan.append((name, needs))
+
+        for target in targets:
+            add(target)
+        return plan
 
 
 # Action server answers -----------------------------------------------------------------------
