@@ -248,6 +248,25 @@ async def test_voice_uses_recognition_and_an_untranscribed_voice_goes_to_a_perso
     assert (voice["kind"], voice["media"]["media_id"]) == ("voice", "media-voice-2")
 
 
+async def test_a_text_of_only_spaces_is_kept_and_opens_nothing(
+    plain: Service, fake: FakeWechat
+) -> None:
+    pusher = WechatPusher(TOKEN, fake.appid)
+    blank = text_xml(OPENID, " \n\u3000 ", pusher.next_msg_id())
+    assert (await push(plain, pusher, blank))[0] == 200
+    await plain.client.app[router_key].drain()
+    async with plain.client.app[sessions_key]() as session:
+        kept = (await session.scalars(select(Message).where(Message.direction == "in"))).one()
+    assert kept.handled_at is not None and kept.ticket_id is None
+    assert await count(plain, Ticket) == 0
+    assert fake.calls(CUSTOM_SEND) == []
+
+    # The resident's next words are read as ever.
+    assert (await push(plain, pusher, text_xml(OPENID, LEAK, pusher.next_msg_id())))[0] == 200
+    await plain.client.app[router_key].drain()
+    assert await count(plain, Ticket) == 1
+
+
 async def test_photos_start_a_ticket_or_join_the_open_one_and_a_location_is_its_address(
     plain: Service, fake: FakeWechat
 ) -> None:

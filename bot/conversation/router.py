@@ -158,10 +158,14 @@ class Router:
         if inbound.kind in EVENT_KINDS:
             await self._on_follow(stored)
             return []
+        if inbound.kind == "text" and not inbound.text.strip():
+            # WeChat delivers a text of only spaces or line breaks (a slip of the thumb): kept,
+            # with nothing to read, answer or relay, and no ticket for a person to puzzle over.
+            await self._mark_handled(stored, None)
+            return []
         ticket_id = await self._open_ticket_of(stored)
         if await self._flooding(stored):
-            async with self._sessions() as session, session.begin():
-                await mark_handled(session, stored.message_id, ticket_id)
+            await self._mark_handled(stored, ticket_id)
             return []
         if ticket_id is not None:
             await self._tickets.relay_from_resident(ticket_id, stored.message_id)
@@ -175,6 +179,10 @@ class Router:
         if await self._tickets.follow_up(stored):
             return []
         return await self._ask_model(stored)
+
+    async def _mark_handled(self, stored: StoredInbound, ticket_id: int | None) -> None:
+        async with self._sessions() as session, session.begin():
+            await mark_handled(session, stored.message_id, ticket_id)
 
     async def _open_ticket_of(self, stored: StoredInbound) -> int | None:
         """The ticket the conversation's messages go to; a resident this message created has
