@@ -1,8 +1,10 @@
 """Routing work taken from the database (bot/conversation/work.py): a message whose routing
-keeps failing is tried again, then set aside, and never holds its conversation for ever."""
+keeps failing is tried again, then set aside, and never holds its conversation for ever; a
+conversation's messages are taken one after another, other conversations' meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -64,3 +66,35 @@ async def test_a_message_failing_every_time_is_set_aside_and_the_next_one_is_rou
     async with sessions() as session:
         handled = (await session.scalars(select(Message.handled_at).order_by(Message.id))).all()
     assert all(when is not None for when in handled)
+
+
+async def test_each_conversation_offers_only_its_oldest_unrouted_message(
+    sessions: sessionmaker, clock: FakeClock
+) -> None:
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def route(stored: StoredInbound) -> None:
+        started.append(stored.inbound.text)
+        await release.wait()
+        async with sessions() as session, session.begin():
+            message = await session.get(Message, stored.message_id)
+            assert message is not None
+            message.handled_at = clock.now()
+
+    for number, (resident, text) in enumerate(
+        [("a", "张家漏水"), ("b", "李家停电"), ("a", "张家又说一句"), ("c", "王家订饭")]
+    ):
+        chat = ChatRef("webchat", "private", resident, resident)
+        assert await store_inbound(sessions, Inbound(chat, f"m{number}", resident, text))
+    work = RoutingWork(sessions, route, clock, "worker-a", capacity=4)
+    draining = asyncio.create_task(work.drain())
+    while len(started) < 3:
+        await asyncio.sleep(0.01)
+    # Room for four, but 张家's second message waits behind the first.
+    await asyncio.sleep(0.1)
+    assert sorted(started) == sorted(["张家漏水", "李家停电", "王家订饭"])
+
+    release.set()
+    await draining
+    assert started[-1] == "张家又说一句"
