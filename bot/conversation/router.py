@@ -158,9 +158,9 @@ class Router:
         if inbound.kind in EVENT_KINDS:
             await self._on_follow(stored)
             return []
-        if inbound.kind == "text" and not inbound.text.strip():
-            # WeChat delivers a text of only spaces or line breaks (a slip of the thumb): kept,
-            # with nothing to read, answer or relay, and no ticket for a person to puzzle over.
+        if inbound.blank:
+            # A slip of the thumb, which WeChat delivers: kept, with nothing to answer or
+            # relay, and no ticket for a person to puzzle over.
             await self._mark_handled(stored, None)
             return []
         ticket_id = await self._open_ticket_of(stored)

@@ -77,6 +77,11 @@ class Inbound:
         """Whether the model has words to read; a photo or an untranscribed voice has none."""
         return self.kind in ("text", "voice") and bool(self.text.strip())
 
+    @property
+    def blank(self) -> bool:
+        """A text of only spaces or line breaks: nothing to read, and no media to look at."""
+        return self.kind == "text" and not self.text.strip()
+
 
 @dataclass(frozen=True)
 class StoredInbound:
