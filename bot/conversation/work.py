@@ -52,15 +52,15 @@ def _claimable() -> object:
     waits to be routed, so PostgreSQL proved that no earlier message exists by reading the
     whole backlog for each candidate. Walking the unrouted in order stops at the message
     itself; under a storm's backlog of 800, a look for work took 0.70 ms, now 0.06 ms."""
-    earlier = aliased(Message)
+    unrouted = aliased(Message)
     first_unrouted = (
-        select(earlier.id)
+        select(unrouted.id)
         .where(
-            earlier.conversation_id == Message.conversation_id,
-            earlier.direction == "in",
-            earlier.handled_at.is_(None),
+            unrouted.conversation_id == Message.conversation_id,
+            unrouted.direction == "in",
+            unrouted.handled_at.is_(None),
         )
-        .order_by(earlier.id)
+        .order_by(unrouted.id)
         .limit(1)
         .scalar_subquery()
     )
