@@ -36,8 +36,9 @@ from bot.cluster.throttle import Throttle
 from bot.cluster.tokens import SharedTokens
 from bot.conversation.delivery import Delivery
 from bot.conversation.engine import RasaEngine, latest_model, lock_store_for
-from bot.conversation.rasa_patches import InProcessActionEndpoint, tracker_store_for
+from bot.conversation.rasa_patches import InProcessActionEndpoint
 from bot.conversation.router import Router
+from bot.conversation.tracker_store import EventsTrackerStore
 from bot.core.chat import Intake
 from bot.core.clock import Clock, SystemClock
 from bot.db.engine import create_engine, create_session_factory
@@ -57,6 +58,7 @@ from bot.typedefs import (
     bus_key,
     clock_key,
     delivery_key,
+    engine_key,
     executor_key,
     http_key,
     hub_key,
@@ -104,7 +106,7 @@ def dumps_utf8(data: object) -> str:
 async def database(app: web.Application) -> AsyncIterator[None]:
     url = app[settings_key].database_url
     await upgrade_async(url)
-    engine = create_engine(url)
+    app[engine_key] = engine = create_engine(url)
     app[sessions_key] = create_session_factory(engine)
     yield
     await engine.dispose()
@@ -258,7 +260,7 @@ async def dialogue(app: web.Application) -> AsyncIterator[None]:
     )
     engine = await RasaEngine.load(
         model,
-        tracker_store_for(settings.database_url),
+        EventsTrackerStore(app[engine_key]),
         action_endpoint(app),
         lock_store_for(settings.redis_url, settings.routing_lease_s),
     )

@@ -46,7 +46,7 @@ UNLINKED_UPLOAD = timedelta(days=1)
 RUN_EVERY = timedelta(days=1)
 # Not at start: startup is busy (Rasa creating its tables, routing what waited for us).
 FIRST_RUN_AFTER = timedelta(minutes=5)
-# Rasa's SQL tracker store's table, on the same database (`rasa_patches.tracker_store_for`).
+# Rasa's SQL tracker store's table, on the same database (`bot.conversation.tracker_store`).
 TRACKER_EVENTS = table("events", column("sender_id"), column("timestamp"), column("data"))
 
 

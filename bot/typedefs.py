@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from aiohttp import ClientSession
     from rasa_sdk.executor import ActionExecutor
+    from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlalchemy.orm import sessionmaker
 
     from bot.channels.notify import RobotNotifier
@@ -43,6 +44,7 @@ settings_key: web.AppKey[Settings] = web.AppKey("settings")
 worker_key: web.AppKey[str] = web.AppKey("worker")
 redis_key: web.AppKey[SharedRedis] = web.AppKey("redis")
 bus_key: web.AppKey[Bus] = web.AppKey("bus")
+engine_key: web.AppKey[AsyncEngine] = web.AppKey("engine")
 sessions_key: web.AppKey[sessionmaker] = web.AppKey("sessions")
 rasa_key: web.AppKey[RasaEngine] = web.AppKey("rasa")
 delivery_key: web.AppKey[Delivery] = web.AppKey("delivery")

@@ -16,14 +16,18 @@ from sqlalchemy.engine import Connection
 
 # Every model module is imported, so that Base.metadata holds every table.
 import bot.db.nlu_models  # noqa: F401
-from bot.conversation.rasa_patches import tracker_store_for
+from bot.conversation.tracker_store import EVENTS, EventsTrackerStore
 from bot.db.engine import create_engine
 from bot.db.migrate import upgrade, upgrade_async
 from bot.db.models import Base
+from tests.test_tracker_store import rasa_store_on
 
 
 def _schema_differences(connection: Connection) -> list[object]:
-    return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    # Ours, and Rasa's `events` table, which the migrations make as Rasa declares it.
+    return compare_metadata(
+        MigrationContext.configure(connection), [Base.metadata, EVENTS.metadata]
+    )
 
 
 async def test_migrated_schema_matches_the_models(empty_database_url: str) -> None:
@@ -43,8 +47,8 @@ async def test_a_conversation_paused_by_an_older_version_is_released(
     """Handoffs used to pause Rasa's conversation; now the open ticket holds it, and a
     tracker left paused would keep the bot silent for that resident for good."""
     await asyncio.to_thread(upgrade, empty_database_url, "0006")
-    store = tracker_store_for(empty_database_url)
-    store.domain = Domain.empty()
+    # That version ran Rasa's own SQL tracker store, which made its table.
+    rasa_store = rasa_store_on(empty_database_url)
     held = DialogueStateTracker.from_events(
         "wechat:held", [ActionExecuted("action_handoff", timestamp=1.0), ConversationPaused()]
     )
@@ -52,14 +56,20 @@ async def test_a_conversation_paused_by_an_older_version_is_released(
         "wechat:chatting", [ActionExecuted("action_listen", timestamp=1.0)]
     )
     for tracker in (held, chatting):
-        await store.save(tracker)
+        await rasa_store.save(tracker)
+    rasa_store.engine.dispose()
 
     await upgrade_async(empty_database_url)
 
-    released = await store.retrieve("wechat:held")
+    engine = create_engine(empty_database_url)
+    try:
+        store = EventsTrackerStore(engine, Domain.empty())
+        released = await store.retrieve("wechat:held")
+        untouched = await store.retrieve("wechat:chatting")
+    finally:
+        await engine.dispose()
     assert released is not None and not released.is_paused()
     assert released.latest_action_name == "action_listen"
-    untouched = await store.retrieve("wechat:chatting")
     assert untouched is not None and len(untouched.events) == 1
 
 

@@ -4,7 +4,6 @@ production. docs/rasa-patches.md says what each patch replaces and why."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import os
@@ -18,21 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from jsonschema import ValidationError
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import ActionExecutionRejection as RasaRejection
 from rasa.core.actions.action import RemoteAction
-from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.core.policies.policy import PolicyPrediction
 from rasa.core.processor import MessageProcessor
 from rasa.core.tracker_store import (
-    FailSafeTrackerStore,
     InMemoryTrackerStore,
-    SQLTrackerStore,
-    TrackerStore,
 )
 from rasa.engine.constants import PLACEHOLDER_MESSAGE
 from rasa.engine.exceptions import GraphRunError
@@ -44,11 +38,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
     BotUttered,
-    ConversationPaused,
-    ConversationResumed,
     Event,
     FollowupAction,
-    SessionStarted,
     SlotSet,
     UserUttered,
 )
@@ -56,23 +47,16 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import RasaException
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 from rasa_sdk.executor import ActionExecutor
-from sqlalchemy.pool import QueuePool
 
 from actions.actions import build_actions
 from bot.conversation import rasa_patches
 from bot.conversation.engine import RasaEngine
 from bot.conversation.rasa_patches import (
-    BatchedSQLTrackerStore,
     InProcessActionEndpoint,
     SequentialGraphRunner,
-    ThreadedTrackerStore,
-    _event_row,
-    _run_through,
     action_response_validator,
-    keep_sqlite_connections,
     rasa_validate_action_result,
     speed_up_action_validation,
-    tracker_store_for,
     validate_action_result,
 )
 from bot.core.handoff import HandoffRequest, HandoffResult
@@ -84,307 +68,6 @@ LEAK = "我家厨房水管漏水了，3号楼2单元501"
 
 def names(function: Any) -> list[str]:
     return list(inspect.signature(function).parameters)
-
-
-# BatchedSQLTrackerStore: the rows of SQLTrackerStore.save in one INSERT ----------------------
-# These hold our store to Rasa's on SQLite files whatever BOT_TEST_DATABASE_URL says: they
-# compare two stores' rows and events, not a database; on PostgreSQL the service's store runs
-# in every end-to-end test and in test_migrations.py.
-
-
-class RecordingBroker:
-    def __init__(self) -> None:
-        self.published: list[dict[str, Any]] = []
-
-    def publish(self, event: dict[str, Any]) -> None:
-        self.published.append(event)
-
-
-def conversation() -> DialogueStateTracker:
-    return DialogueStateTracker.from_events(
-        "wechat:o1",
-        [
-            ActionExecuted("action_session_start", timestamp=2.0),
-            SessionStarted(timestamp=2.0),
-            ActionExecuted("action_listen", timestamp=3.0),
-            UserUttered(
-                "我家水管漏了",
-                intent={"name": "repair", "confidence": 0.93},
-                metadata={"channel": "wechat", "message_id": 3},
-                timestamp=4.0,
-            ),
-        ],
-    )
-
-
-async def saved_rows(store: SQLTrackerStore) -> list[tuple[object, ...]]:
-    tracker = conversation()
-    await store.save(tracker)
-    # The next save adds only what is new since.
-    tracker.update(ActionExecuted("action_handoff", timestamp=5.0))
-    tracker.update(BotUttered("已请3号楼网格员王建国来帮您", timestamp=6.0))
-    tracker.update(ConversationPaused(timestamp=7.0))
-    await store.save(tracker)
-    return await saved_rows_of(store)
-
-
-async def saved_rows_of(store: SQLTrackerStore) -> list[tuple[object, ...]]:
-    table = store.SQLEvent.__table__
-    with store.engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(sa.select(table).order_by(table.c.id))]
-
-
-def statements_run(store: SQLTrackerStore) -> list[str]:
-    """The SQL the store sends from now on, statement by statement."""
-    run: list[str] = []
-    sa.event.listen(store.engine, "before_cursor_execute", lambda *a: run.append(a[2]))
-    return run
-
-
-async def test_batched_saves_write_the_rows_and_publish_the_events_rasa_does(
-    tmp_path: Path,
-) -> None:
-    domain = Domain.empty()
-    rasa_broker, our_broker = RecordingBroker(), RecordingBroker()
-    rasa_store = SQLTrackerStore(
-        domain, dialect="sqlite", db=str(tmp_path / "rasa.db"), event_broker=rasa_broker
-    )
-    ours = BatchedSQLTrackerStore(
-        domain, dialect="sqlite", db=str(tmp_path / "ours.db"), event_broker=our_broker
-    )
-
-    expected = await saved_rows(rasa_store)
-    assert len(expected) == 7
-    # Every column of Rasa's `events` table, a new one included.
-    assert await saved_rows(ours) == expected
-    assert our_broker.published == rasa_broker.published and len(rasa_broker.published) == 7
-
-    retrieved = await ours.retrieve("wechat:o1")
-    assert retrieved is not None and retrieved.is_paused()
-    rasas = await rasa_store.retrieve("wechat:o1")
-    assert rasas is not None and retrieved.events == rasas.events
-
-
-async def test_saving_a_tracker_without_events_writes_and_publishes_nothing_as_in_rasa(
-    tmp_path: Path,
-) -> None:
-    stores = []
-    for cls in (SQLTrackerStore, BatchedSQLTrackerStore):
-        broker = RecordingBroker()
-        store = cls(Domain.empty(), dialect="sqlite", db=str(tmp_path / f"{cls.__name__}.db"))
-        store.event_broker = broker
-        # A conversation with events stored, and a new one.
-        await store.save(conversation())
-        broker.published.clear()
-        stores.append((store, broker, statements_run(store)))
-    for sender in ("wechat:o1", "wechat:new"):
-        for store, _, _ in stores:
-            await store.save(DialogueStateTracker(sender, []))
-
-    (rasa_store, rasa_broker, rasas), (ours, our_broker, our_statements) = stores
-    assert rasas and not our_statements
-    assert await saved_rows_of(ours) == await saved_rows_of(rasa_store)
-    assert rasa_broker.published == our_broker.published == []
-
-
-async def test_a_turn_saves_what_rasa_saves_without_counting_the_events_it_just_read(
-    tmp_path: Path,
-) -> None:
-    """Rasa's turn: read (or create) the tracker, add events, save it. Ours writes the same
-    rows and does not ask the database how many events it has; a tracker it did not read
-    still gets counted."""
-
-    async def turns(store: SQLTrackerStore) -> list[tuple[object, ...]]:
-        new = await store.get_or_create_tracker("wechat:o1", append_action_listen=False)
-        for event in conversation().events:
-            new.update(event)
-        await store.save(new)
-        for second in (10.0, 20.0):
-            tracker = await store.retrieve("wechat:o1")
-            assert tracker is not None
-            tracker.update(ActionExecuted("action_handoff", timestamp=second))
-            tracker.update(BotUttered("已请3号楼网格员王建国来帮您", timestamp=second + 1))
-            await store.save(tracker)
-        # Saved again without a read in between: the count decides.
-        tracker.update(ConversationPaused(timestamp=30.0))
-        await store.save(tracker)
-        # A tracker made elsewhere, not the one read.
-        elsewhere = await store.retrieve("wechat:o1")
-        assert elsewhere is not None
-        copy = elsewhere.copy()
-        copy.update(ConversationResumed(timestamp=40.0))
-        await store.save(copy)
-        return await saved_rows_of(store)
-
-    rasa_store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "rasa.db"))
-    ours = BatchedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "ours.db"))
-    rasas, ours_run = statements_run(rasa_store), statements_run(ours)
-
-    expected = await turns(rasa_store)
-    assert len(expected) == 4 + 4 + 1 + 1
-    assert await turns(ours) == expected
-    # Rasa counts at every save, the new tracker's empty one included.
-    assert len([s for s in rasas if "count(" in s]) == 6
-    # The tracker saved twice and the copy: counted. The saves after a read: not.
-    assert len([s for s in ours_run if "count(" in s]) == 2
-
-
-async def test_reading_a_conversation_gives_rasas_trackers_latest_session_or_all(
-    tmp_path: Path,
-) -> None:
-    """Two sessions, events at the same second as the second session's start, and a
-    conversation never stored: the latest session and the whole conversation as Rasa reads
-    them."""
-    domain = Domain.from_yaml("slots:\n  ticket:\n    type: any\n    mappings: []\n")
-    second_session = [
-        ActionExecuted("action_session_start", timestamp=50.0),
-        SessionStarted(timestamp=50.0),
-        SlotSet("ticket", 9, timestamp=50.0),
-        ActionExecuted("action_listen", timestamp=51.0),
-        UserUttered("电梯又坏了", intent={"name": "repair", "confidence": 0.9}, timestamp=52.0),
-    ]
-    readings = []
-    for cls in (SQLTrackerStore, BatchedSQLTrackerStore):
-        store = cls(domain, dialect="sqlite", db=str(tmp_path / f"{cls.__name__}.db"))
-        tracker = conversation()
-        await store.save(tracker)
-        for event in second_session:
-            tracker.update(event)
-        await store.save(tracker)
-        latest, whole = (
-            await store.retrieve("wechat:o1"),
-            await store.retrieve_full_tracker("wechat:o1"),
-        )
-        assert latest is not None and whole is not None
-        readings.append(
-            (
-                [e.as_dict() for e in latest.events],
-                [e.as_dict() for e in whole.events],
-                latest.get_slot("ticket"),
-                await store.retrieve("wechat:nobody"),
-                await store.retrieve_full_tracker("wechat:nobody"),
-            )
-        )
-
-    rasas, ours = readings
-    assert ours == rasas
-    assert len(rasas[0]) == len(second_session) and len(rasas[1]) == 4 + len(second_session)
-    assert rasas[2:] == (9, None, None)
-
-
-def test_the_batched_store_uses_rasas_names_as_they_are() -> None:
-    assert names(SQLTrackerStore._additional_events) == ["self", "session", "tracker"]
-    assert inspect.iscoroutinefunction(SQLTrackerStore.stream_events)
-    assert names(SQLTrackerStore.stream_events) == ["self", "tracker"]
-    assert names(SQLTrackerStore.session_scope) == ["self"]
-    row = _event_row("s", ActionExecuted("action_listen", timestamp=1.0))
-    assert set(SQLTrackerStore.SQLEvent.__table__.columns.keys()) == {"id", *row}
-
-
-# ThreadedTrackerStore and _run_through: Rasa's SQL store never waits -------------------------
-
-
-async def test_rasas_sql_store_coroutines_finish_in_one_step_as_when_awaited(
-    tmp_path: Path,
-) -> None:
-    rasa_store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "rasa.db"))
-    tracker = conversation()
-
-    assert _run_through(rasa_store.save(tracker)) is None
-    stepped = _run_through(rasa_store.retrieve("wechat:o1"))
-    assert stepped is not None and stepped == await rasa_store.retrieve("wechat:o1")
-    assert stepped.events == tracker.events
-    full = _run_through(rasa_store.retrieve_full_tracker("wechat:o1"))
-    assert full == await rasa_store.retrieve_full_tracker("wechat:o1")
-    assert list(_run_through(rasa_store.keys())) == list(await rasa_store.keys()) == ["wechat:o1"]
-    assert _run_through(rasa_store.retrieve("nobody")) is None
-
-    # And through the worker thread, as the service runs it.
-    threaded = ThreadedTrackerStore(
-        BatchedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "ours.db"))
-    )
-    await threaded.save(tracker)
-    assert await threaded.retrieve("wechat:o1") == stepped
-    assert await threaded.retrieve_full_tracker("wechat:o1") == full
-    assert list(await threaded.keys()) == ["wechat:o1"]
-
-
-def test_a_tracker_store_coroutine_that_waits_is_refused_and_closed() -> None:
-    finished: list[str] = []
-
-    async def waits() -> None:
-        try:
-            await asyncio.sleep(0)
-        finally:
-            finished.append("closed")
-
-    with pytest.raises(RuntimeError, match="waited for I/O"):
-        _run_through(waits())
-    assert finished == ["closed"]
-
-
-def test_the_threaded_store_forwards_every_method_rasa_calls_on_it(tmp_path: Path) -> None:
-    def own_async_methods(cls: type) -> set[str]:
-        return {
-            name
-            for name, member in vars(cls).items()
-            if inspect.iscoroutinefunction(member) and not name.startswith("_")
-        }
-
-    forwarded = own_async_methods(ThreadedTrackerStore)
-    assert forwarded == {"retrieve", "retrieve_full_tracker", "save", "keys"}
-    # Whatever Rasa's SQL store does itself runs in the thread...
-    assert own_async_methods(SQLTrackerStore) == forwarded
-    # ...and the wrapper Agent puts around every store calls nothing else on it.
-    assert own_async_methods(FailSafeTrackerStore) <= forwarded
-
-    # The agent gives the store the model's domain through the setter we forward.
-    inner = BatchedSQLTrackerStore(dialect="sqlite", db=str(tmp_path / "ours.db"))
-    threaded = ThreadedTrackerStore(inner)
-    domain = Domain.from_dict({"intents": ["repair"]})
-    wrapped = Agent._create_tracker_store(threaded, domain)
-    assert isinstance(wrapped, FailSafeTrackerStore) and wrapped._tracker_store is threaded
-    assert inner.domain is domain and threaded.domain is domain
-    assert names(TrackerStore.__init__)[:3] == ["self", "domain", "event_broker"]
-
-
-def test_the_service_tracker_store_writes_to_the_service_database(
-    empty_database_url: str,
-) -> None:
-    store = tracker_store_for(empty_database_url)
-    assert isinstance(store, ThreadedTrackerStore)
-    inner = store._store
-    assert isinstance(inner, BatchedSQLTrackerStore)
-    ours = sa.engine.make_url(empty_database_url)
-    theirs = inner.engine.url
-    assert (theirs.host, theirs.port, theirs.database) == (ours.host, ours.port, ours.database)
-    if theirs.get_backend_name() == "sqlite":
-        assert isinstance(inner.engine.pool, QueuePool)
-
-
-async def test_the_sqlite_store_keeps_the_connections_rasas_opens_for_every_session(
-    tmp_path: Path,
-) -> None:
-    def connections_opened(store: SQLTrackerStore) -> list[object]:
-        opened: list[object] = []
-        sa.event.listen(store.engine, "connect", lambda connection, _: opened.append(connection))
-        return opened
-
-    rasa_store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "rasa.db"))
-    ours = BatchedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "ours.db"))
-    keep_sqlite_connections(ours)
-    rasas_opened, ours_opened = connections_opened(rasa_store), connections_opened(ours)
-
-    found = []
-    for store in (rasa_store, ours):
-        await store.save(conversation())
-        # One worker thread after another, as the service runs the store.
-        for _ in range(2):
-            found.append(await asyncio.to_thread(_run_through, store.retrieve("wechat:o1")))
-    # Rasa opens a connection for each session; if it pools them itself, drop the patch.
-    assert len(rasas_opened) == 3
-    assert len(ours_opened) == 1
-    assert found[0] is not None and all(tracker == found[0] for tracker in found)
 
 
 # The action-validation speed-up: Rasa's schema, Rasa's verdicts ----------------------------

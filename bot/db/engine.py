@@ -15,8 +15,8 @@ from bot.db.aiosqlite_cursor import one_trip_per_statement
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
-    # WAL lets Rasa's tracker store (a separate, synchronous engine) read while we write;
-    # busy_timeout makes the two wait for each other instead of failing.
+    # WAL lets the pool's other connections read while one writes; busy_timeout makes
+    # writers wait for each other instead of failing.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
