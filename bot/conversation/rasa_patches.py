@@ -8,7 +8,7 @@ patch relies on changes.
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any
 
 from jsonschema.validators import validator_for
 from rasa.core.actions.action import RemoteAction
@@ -20,9 +20,6 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
-
-T = TypeVar("T")
-
 
 # Graph runner --------------------------------------------------------------------------------
 
