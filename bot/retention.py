@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, column, delete, exists, func, inspect, not_, or_, select, table, update
+from sqlalchemy import and_, delete, exists, func, not_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.sql import Select
@@ -26,6 +26,7 @@ from sqlalchemy.sql.expression import TableClause
 
 from bot import audit
 from bot.audit import AuditAction
+from bot.conversation.tracker_store import EVENTS
 from bot.core.clock import Clock
 from bot.db.models import (
     ConsoleEvent,
@@ -46,8 +47,6 @@ UNLINKED_UPLOAD = timedelta(days=1)
 RUN_EVERY = timedelta(days=1)
 # Not at start: startup is busy (Rasa creating its tables, routing what waited for us).
 FIRST_RUN_AFTER = timedelta(minutes=5)
-# Rasa's SQL tracker store's table, on the same database (`bot.conversation.tracker_store`).
-TRACKER_EVENTS = table("events", column("sender_id"), column("timestamp"), column("data"))
 
 
 @dataclass
@@ -97,12 +96,6 @@ async def _count(session: AsyncSession, statement: Any) -> int:
     return (await session.execute(statement)).rowcount or 0
 
 
-async def _has_tracker_table(session: AsyncSession) -> bool:
-    """Rasa creates its table on first use; a database it never touched has none."""
-    connection = await session.connection()
-    return await connection.run_sync(lambda sync: inspect(sync).has_table("events"))
-
-
 async def _erase(session: AsyncSession, scope: Scope) -> Erased:
     erased = Erased()
     message_ids = select(Message.id).where(scope.messages).scalar_subquery()
@@ -146,10 +139,8 @@ async def _erase(session: AsyncSession, scope: Scope) -> Erased:
         .values(text="", entities={}),
     )
     erased.console_events = await _count(session, delete(ConsoleEvent).where(scope.journal))
-    if await _has_tracker_table(session):
-        erased.tracker_events = await _count(
-            session, delete(TRACKER_EVENTS).where(scope.tracker(TRACKER_EVENTS))
-        )
+    # Rasa's tracker store's table, which migration 0015 makes on every database.
+    erased.tracker_events = await _count(session, delete(EVENTS).where(scope.tracker(EVENTS)))
     return erased
 
 
