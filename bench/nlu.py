@@ -171,6 +171,11 @@ def pipelines(epochs: int) -> dict[str, list[dict[str, Any]]]:
         # DIET's hidden layer fully connected (Rasa keeps a random 20 % of its weights), and
         # a wider similarity space than Rasa's 20 dimensions.
         "chosen-fully-connected": with_diet(_config_pipeline(), connection_density=1.0),
+        # The second opinion a ridge classifier on tf-idf of characters and words.
+        "chosen-ridge": [
+            {"name": "bot.rasa_ridge.BlendedRidgeClassifier"} if c["name"] == BLEND["name"] else c
+            for c in _config_pipeline()
+        ],
         "chosen-embedding-64": with_diet(_config_pipeline(), embedding_dimension=64),
         "config+lookups+charvectors+blend": config_with(
             LOOKUP_FEATURES, CHARACTER_VECTORS, blend=BLEND
@@ -407,17 +412,23 @@ def run_split(
 MEANS = ("macro_f1", "urgent_recall", "misroute", "fallback", "chatter_to_ticket")
 
 
+FOLDS_SEED = 20261207
+
+
 def run_folds(
     pipeline: list[dict[str, Any]], folds: int, by: list[Reader] | None = None
 ) -> dict[str, Any]:
     """k-fold cross validation over the training data; scores are averaged over folds. With
-    readers, also the means as each reads the parses."""
+    readers, also the means as each reads the parses. Every pipeline of a run is scored on
+    the same folds: Rasa draws them from numpy's global random state, seeded here."""
+    import numpy as np
     from rasa.nlu.test import generate_folds
     from rasa.shared.nlu.training_data.loading import load_data
 
     data = load_data(str(ROOT / "data" / "nlu"))
     fold_scores, errors = [], []
     by_reader: dict[Reader, list[dict[str, Any]]] = {}
+    np.random.seed(FOLDS_SEED)
     for train_part, test_part in generate_folds(folds, data):
         with tempfile.TemporaryDirectory() as tmp:
             nlu = Path(tmp) / "nlu.yml"
