@@ -26,7 +26,6 @@ from bot.rasa_blend import blend, message_rows
 from bot.rasa_chars import OOV_HANZI, CharacterTable
 from bot.rasa_counts import SentenceCountVectorsFeaturizer
 from bot.rasa_pinyin import PinyinCountVectorsFeaturizer, sounds
-from bot.rasa_ridge import BlendedRidgeClassifier
 
 
 @pytest.fixture(scope="module")
@@ -94,63 +93,6 @@ def test_the_linear_model_reads_the_rows_rasa_would_build(tmp_path: Path) -> Non
     ours = message_rows(messages)
     assert ours.shape == (3, 5 + 9 + 3 + 4)
     assert (ours.toarray() == rasas._create_X(messages).toarray()).all()
-
-
-def trained_ridge(tmp_path: Path) -> tuple[BlendedRidgeClassifier, Callable[[str], Message]]:
-    """The second opinion trained on a few lines of three intents, and config.yml's tokenizer."""
-    storage, context = LocalModelStorage(tmp_path), ExecutionContext(GraphSchema({}), "test")
-    tokenizer = JiebaTokenizer.create(
-        JiebaTokenizer.get_default_config(), storage, Resource("jieba"), context
-    )
-    lines = {
-        "repair": ["厨房水管漏水了", "楼道灯不亮了", "家里停水了 什么时候来水", "马桶堵了"],
-        "medical": ["我头疼发烧", "想约家庭医生上门", "降压药吃完了", "咳嗽好几天了"],
-        "chitchat": ["早上好", "谢谢你们", "今天天气真好", "吃了吗"],
-    }
-    data = TrainingData(
-        [Message(data={TEXT: t, INTENT: i}) for i, texts in lines.items() for t in texts]
-    )
-    tokenizer.process_training_data(data)
-    config = BlendedRidgeClassifier.get_default_config()
-    ridge = BlendedRidgeClassifier.create(config, storage, Resource("ridge"), context)
-    ridge.train(data)
-    loaded = BlendedRidgeClassifier.load(config, storage, Resource("ridge"), context)
-
-    def tokenized(text: str) -> Message:
-        [message] = tokenizer.process([Message(data={TEXT: text})])
-        return message
-
-    return loaded, tokenized
-
-
-def test_the_second_opinion_reads_words_it_was_taught_after_loading(tmp_path: Path) -> None:
-    ridge, tokenized = trained_ridge(tmp_path)
-    [water, fever, hello] = ridge.own_probabilities(
-        [tokenized("又停水了"), tokenized("发烧了 头疼"), tokenized("早上好啊")]
-    )
-    assert max(water, key=water.get) == "repair"  # type: ignore[arg-type]
-    assert max(fever, key=fever.get) == "medical"  # type: ignore[arg-type]
-    assert max(hello, key=hello.get) == "chitchat"  # type: ignore[arg-type]
-    assert sum(water.values()) == pytest.approx(1.0)
-
-
-def test_the_second_opinion_is_less_sure_of_words_it_never_saw(tmp_path: Path) -> None:
-    ridge, tokenized = trained_ridge(tmp_path)
-    [taught, unseen] = ridge.own_probabilities([tokenized("马桶堵了"), tokenized("鹦鹉学舌")])
-    assert max(unseen.values()) < max(taught.values()) - 0.2
-
-
-def test_the_second_opinion_is_averaged_with_diets_reading(tmp_path: Path) -> None:
-    ridge, tokenized = trained_ridge(tmp_path)
-    message = tokenized("马桶堵了")
-    [own] = ridge.own_probabilities([message])
-    diet = {"repair": 0.1, "medical": 0.1, "chitchat": 0.8}
-    message.set("intent_ranking", [{"name": n, "confidence": c} for n, c in diet.items()])
-    [read] = ridge.process([message])
-    ranking = {r["name"]: r["confidence"] for r in read.get("intent_ranking")}
-    for name, confidence in ranking.items():
-        assert confidence == pytest.approx((diet[name] + own[name]) / 2)
-    assert read.get(INTENT)["name"] == max(ranking, key=ranking.get)  # type: ignore[arg-type]
 
 
 async def test_the_trained_model_reads_with_both_and_its_confidences_sum_to_one(
