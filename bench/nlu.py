@@ -171,10 +171,6 @@ def pipelines(epochs: int) -> dict[str, list[dict[str, Any]]]:
         # DIET's hidden layer fully connected (Rasa keeps a random 20 % of its weights), and
         # a wider similarity space than Rasa's 20 dimensions.
         "chosen-fully-connected": with_diet(_config_pipeline(), connection_density=1.0),
-        "chosen-ridge-counts": [
-            {"name": "bot.rasa_ridge.BlendedRidgeClassifier"} if c["name"] == BLEND["name"] else c
-            for c in _config_pipeline()
-        ],
         "chosen-embedding-64": with_diet(_config_pipeline(), embedding_dimension=64),
         "config+lookups+charvectors+blend": config_with(
             LOOKUP_FEATURES, CHARACTER_VECTORS, blend=BLEND
