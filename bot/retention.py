@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 ERASED_NAME = "已删除"
 UNLINKED_UPLOAD = timedelta(days=1)
 RUN_EVERY = timedelta(days=1)
-# Not at start: startup is busy (Rasa creating its tables, routing what waited for us).
+# Not at start: startup is busy (loading the model, routing what waited for us).
 FIRST_RUN_AFTER = timedelta(minutes=5)
 
 
