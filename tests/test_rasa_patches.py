@@ -25,9 +25,7 @@ from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.nlg import TemplatedNaturalLanguageGenerator
 from rasa.core.policies.policy import PolicyPrediction
 from rasa.core.processor import MessageProcessor
-from rasa.core.tracker_store import (
-    InMemoryTrackerStore,
-)
+from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.engine.constants import PLACEHOLDER_MESSAGE
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.loader import load_predict_graph_runner

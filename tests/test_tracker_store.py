@@ -59,13 +59,25 @@ async def our_store(tmp_path: Path) -> AsyncIterator[OurStore]:
         await engine.dispose()
 
 
-def rasas(tmp_path: Path, domain: Domain | None = None, broker: Any = None) -> SQLTrackerStore:
+def rasa_store_on(
+    database_url: str, domain: Domain | None = None, broker: Any = None
+) -> SQLTrackerStore:
+    """Rasa's own store on a test database, as `endpoints.yml` would configure it."""
+    url = sa.engine.make_url(database_url)
     return SQLTrackerStore(
         domain or Domain.empty(),
-        dialect="sqlite",
-        db=str(tmp_path / "rasa.db"),
+        dialect=url.get_backend_name(),
+        host=url.host,
+        port=url.port,
+        db=url.database,
+        username=url.username,
+        password=url.password,
         event_broker=broker,
     )
+
+
+def rasas(tmp_path: Path, domain: Domain | None = None, broker: Any = None) -> SQLTrackerStore:
+    return rasa_store_on(f"sqlite:///{tmp_path / 'rasa.db'}", domain, broker)
 
 
 def conversation() -> DialogueStateTracker:
@@ -267,20 +279,6 @@ async def test_the_agent_gives_the_store_the_models_domain(our_store: OurStore) 
     wrapped = Agent._create_tracker_store(ours, domain)
     assert isinstance(wrapped, FailSafeTrackerStore) and wrapped._tracker_store is ours
     assert ours.domain is domain
-
-
-def rasa_store_on(database_url: str) -> SQLTrackerStore:
-    """Rasa's own store on a test database, as `endpoints.yml` would configure it."""
-    url = sa.engine.make_url(database_url)
-    return SQLTrackerStore(
-        Domain.empty(),
-        dialect=url.get_backend_name(),
-        host=url.host,
-        port=url.port,
-        db=url.database,
-        username=url.username,
-        password=url.password,
-    )
 
 
 async def test_the_migrations_make_rasas_table_and_rasa_reads_what_the_service_wrote(
