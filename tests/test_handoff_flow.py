@@ -178,3 +178,29 @@ async def test_a_message_acknowledged_before_a_stop_is_routed_after_the_restart(
     await again.settle()
     _, body = await again.api("GET", "/api/tickets", await again.login("陈红梅"))
     assert [t["category"] for t in body["tickets"]] == ["canteen"]
+
+
+async def test_a_request_in_traditional_characters_is_routed_and_kept_as_written(
+    service: Service,
+) -> None:
+    written = "我家廚房水管漏水了，3號樓2單元501"
+    token = await service.login("王建国")
+    console = await service.console(token)
+    await (await service.resident("陳伯")).say(written)
+
+    ticket = (await console.event("ticket.created"))["ticket"]
+    assert ticket["category"] == "repair"
+    assert ticket["grid"] == "3号楼"
+    assert ticket["entities"]["address"] == "3号楼2单元501"
+    _, detail = await service.api("GET", f"/api/tickets/{ticket['id']}", token)
+    assert detail["messages"][0]["text"] == written
+
+    # A correction puts the resident's own words, not the model's reading, up for review.
+    secretary = await service.login("陈红梅")
+    await service.api(
+        "POST", f"/api/tickets/{ticket['id']}/category", secretary, json={"category": "complaint"}
+    )
+    [group] = (await service.api("GET", "/api/ops/review", await service.login("周晓燕")))[1][
+        "groups"
+    ]
+    assert [item["text"] for item in group["items"]] == [written]

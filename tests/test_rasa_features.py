@@ -26,6 +26,7 @@ from bot.rasa_blend import blend, message_rows
 from bot.rasa_chars import OOV_HANZI, CharacterTable
 from bot.rasa_counts import SentenceCountVectorsFeaturizer
 from bot.rasa_pinyin import PinyinCountVectorsFeaturizer, sounds
+from bot.rasa_simplified import simplified
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,13 @@ def test_a_character_the_table_lacks_gets_its_unknown_row(table: CharacterTable)
     rare = "鿏"  # meitnerium's character: Chinese, but not in LAC's vocabulary
     assert rare not in table.ids
     assert table.row(rare) == table.ids[OOV_HANZI]
+
+
+def test_traditional_characters_become_simplified_ones_one_for_one() -> None:
+    assert simplified("藥吃完了 電梯壞了兩天") == "药吃完了 电梯坏了两天"
+    # Simplified characters the table maps to rare variants stay as written.
+    assert simplified("呼吸困难 老糊涂了 出去溜达") == "呼吸困难 老糊涂了 出去溜达"
+    assert simplified("3號樓 ☺ abc") == "3号楼 ☺ abc"
 
 
 def test_blending_averages_two_readings_and_ranks_them_again() -> None:

@@ -89,3 +89,11 @@ async def test_address_phone_and_time_are_extracted(agent: Agent) -> None:
     assert found == {"address": "3号楼2单元501", "phone": "13900001234", "time": "明天上午"}
     village = await agent.parse_message("东村3组18号的路灯坏了")
     assert {e["value"] for e in village["entities"] if e["entity"] == "address"} >= {"东村3组18号"}
+
+
+async def test_traditional_characters_read_as_the_simplified_message_does(agent: Agent) -> None:
+    traditional = await agent.parse_message("醫生什麼時候上門 我的腳腫了好幾天 住3號樓2單元501")
+    simplified = await agent.parse_message("医生什么时候上门 我的脚肿了好几天 住3号楼2单元501")
+    assert traditional["intent"] == simplified["intent"]
+    assert traditional["intent"]["name"] == "medical"
+    assert traditional["entities"] == simplified["entities"]

@@ -199,8 +199,10 @@ class RasaEngine:
     async def handle(self, text: str, sender_id: str, metadata: dict[str, Any]) -> Turn:
         """Run one turn; the replies are empty while the conversation is paused."""
         agent, model = self._agent, self.model_name
-        # Parsed first so the turn can report what the model read; Rasa then reuses the parse.
-        parsed = await agent.parse_message(text)
+        # Parsed first so the turn can report what the model read; Rasa then reuses the parse,
+        # with the resident's own words (the pipeline reads traditional characters as
+        # simplified ones and says so in the parse's text: bot/rasa_simplified.py).
+        parsed = {**await agent.parse_message(text), "text": text}
         output = CollectingOutputChannel()
         await agent.handle_message(
             UserMessage(
