@@ -63,17 +63,16 @@ class SimplifiedCharacters(GraphComponent):
         return cls()
 
     def process(self, messages: list[Message]) -> list[Message]:
-        for message in messages:
-            self._simplify(message)
+        _simplify(messages)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        for message in training_data.training_examples:
-            self._simplify(message)
+        _simplify(training_data.training_examples)
         return training_data
 
-    @staticmethod
-    def _simplify(message: Message) -> None:
+
+def _simplify(messages: list[Message]) -> None:
+    for message in messages:
         text = message.get(TEXT)
         if text:
             message.set(TEXT, simplified(text))
