@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from rasa.core.agent import Agent
 from rasa.shared.importers.importer import TrainingDataImporter
 
@@ -23,6 +24,25 @@ def _rasa(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 def test_rasa_data_validate_passes() -> None:
     result = _rasa("data", "validate", "--fail-on-warnings")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_no_lookup_word_holds_a_shorter_word_of_its_own_table() -> None:
+    """A table's feature is whether any of its words is in the message, so such a word
+    changes no message's feature and only makes the table look wider than it is."""
+    entries = yaml.safe_load((ROOT / "data" / "nlu" / "entities.yml").read_text())["nlu"]
+    tables = {
+        e["lookup"]: [line.removeprefix("- ") for line in e["examples"].splitlines()]
+        for e in entries
+        if "lookup" in e
+    }
+    held = [
+        f"{name}: {long} holds {short}"
+        for name, words in tables.items()
+        for long in words
+        for short in words
+        if short != long and short in long
+    ]
+    assert not held, "\n".join(held)
 
 
 def test_every_rule_has_a_story_test_and_they_all_pass(trained_model: Path, tmp_path: Path) -> None:
